@@ -1,0 +1,72 @@
+using System.Security.Claims;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>
+/// GET /datasets/{id}/data: the dataset's rows as CSV, TSV or JSON lines, filtered and paged OData-style.
+/// The query is checked first (a bad one is a 400); then PostgreSQL's COPY output streams to the response.
+/// </summary>
+public static class DataApi
+{
+    public static IEndpointRouteBuilder MapDataApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/datasets/{id:long}/data", Download).WithTags("Data");
+        return app;
+    }
+
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(
+        long id, HttpContext context, ClaimsPrincipal user, DatasetAccess access, RowReader rows,
+        [FromQuery(Name = "$format")] string? format,
+        [FromQuery(Name = "$filter")] string? filter,
+        [FromQuery(Name = "$select")] string? select,
+        [FromQuery(Name = "$top")] string? top,
+        [FromQuery(Name = "$skip")] string? skip,
+        [FromQuery(Name = "$last")] string? last,
+        [FromQuery(Name = "version")] string? version)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+
+        RowFormat rowFormat;
+        switch (format?.Trim().ToLowerInvariant())
+        {
+            case null or "" or "csv": rowFormat = RowFormat.Csv; break;
+            case "tsv": rowFormat = RowFormat.Tsv; break;
+            case "json": rowFormat = RowFormat.Json; break;
+            case "xlsx": return Problems.BadRequest("$format=xlsx is not available on this server yet; use csv, tsv or json.");
+            default: return Problems.BadRequest($"Unknown $format '{format}'. Use csv, tsv or json.");
+        }
+        var errors = new Dictionary<string, string[]>();
+        long? Number(string? value, string name)
+        {
+            if (string.IsNullOrWhiteSpace(value)) return null;
+            if (long.TryParse(value, out var n) && n >= 0) return n;
+            errors[name] = [$"{name} must be a whole number of at least 0."];
+            return null;
+        }
+        var query = new RowQuery(dataset!, rowFormat, filter,
+            select?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => s.Trim('\'', '"')).ToList(),
+            Number(top, "$top"), Number(skip, "$skip"), Number(last, "$last"), (int?)Number(version, "version"));
+        if (errors.Count > 0) return Problems.BadRequest(string.Join(" ", errors.Values.SelectMany(v => v)), errors);
+
+        PreparedRowQuery prepared;
+        try { prepared = await rows.PrepareAsync(query); }
+        catch (RowQueryException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["query"] = [e.Message] }); }
+
+        var response = context.Response;
+        if (query.Top is not null) response.Headers["Row-Count"] = (await rows.CountAsync(prepared)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        response.ContentType = rowFormat switch
+        {
+            RowFormat.Tsv => "text/tab-separated-values; charset=utf-8",
+            RowFormat.Json => "application/x-ndjson; charset=utf-8",
+            _ => "text/csv; charset=utf-8",
+        };
+        response.Headers.ContentDisposition = $"attachment; filename=\"dataset-{id}.{rowFormat.ToString().ToLowerInvariant()}\"";
+        await rows.CopyToAsync(prepared, response.Body, context.RequestAborted);
+        return TypedResults.Empty;
+    }
+}

@@ -1,0 +1,172 @@
+using System.Security.Claims;
+using System.Text.Json;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>Alphacast datasets: create/list/get/delete, manifest, columns and date statistics.</summary>
+public static class DatasetsApi
+{
+    public static IEndpointRouteBuilder MapDatasetsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/datasets").WithTags("Datasets");
+        group.MapPost("", Create).DisableAntiforgery();
+        group.MapGet("", List);
+        group.MapGet("/{id:long}", Get);
+        group.MapDelete("/{id:long}", Delete);
+        group.MapGet("/{id:long}/manifest", GetManifest);
+        group.MapPut("/{id:long}/manifest", PutManifest).DisableAntiforgery();
+        group.MapGet("/{id:long}/columns", GetColumns);
+        group.MapPut("/{id:long}/columns/initializer", InitializeColumns).DisableAntiforgery();
+        group.MapGet("/{id:long}/date-stats", GetDateStats);
+        return app;
+    }
+
+    public static async Task<Results<Created<DatasetResponse>, ProblemHttpResult>> Create(HttpRequest request, ClaimsPrincipal user, DatasetAccess access,
+        DatasetStore datasets)
+    {
+        var caller = Caller.From(user);
+        var fields = await RequestFields.ReadAsync(request);
+        var name = fields.String("name")?.Trim();
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrEmpty(name)) errors["name"] = ["Required."];
+        if (!long.TryParse(fields.String("repositoryId"), out var repositoryId)) errors["repositoryId"] = ["Required: the numeric id of a repository."];
+        var mode = fields.String("mode")?.Trim().ToLowerInvariant() ?? "table";
+        if (mode is not ("table" or "blocks")) errors["mode"] = ["table or blocks."];
+        if (errors.Count > 0) return Problems.BadRequest("The dataset request is incomplete: " + string.Join(", ", errors.Keys) + ".", errors);
+
+        var (_, _, problem) = await access.ResolveRepositoryAsync(repositoryId, caller, RepositoryRole.Write);
+        if (problem is not null) return problem;
+        try
+        {
+            var row = await datasets.CreateAsync(repositoryId, name!, fields.String("description") ?? "", fields.String("sourceName"), fields.String("sourceUrl"),
+                mode, caller.KeyId);
+            return TypedResults.Created($"/datasets/{row.Id}", DatasetResponse.From(row, RepositoryRole.Admin));
+        }
+        catch (DatasetNameTakenException e)
+        {
+            return Problems.Conflict(e.Message);
+        }
+    }
+
+    public static async Task<Ok<List<DatasetResponse>>> List(ClaimsPrincipal user, DatasetStore datasets, long? repositoryId)
+    {
+        var caller = Caller.From(user);
+        var rows = await datasets.ListVisibleAsync(caller.KeyId, caller.IsAdmin, repositoryId);
+        return TypedResults.Ok(rows.Select(r => DatasetResponse.From(r.Dataset, r.Role)).ToList());
+    }
+
+    public static async Task<Results<Ok<DatasetResponse>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, DatasetAccess access)
+    {
+        var (dataset, role, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        return problem ?? (Results<Ok<DatasetResponse>, ProblemHttpResult>)TypedResults.Ok(DatasetResponse.From(dataset!, role));
+    }
+
+    public static async Task<Results<Ok<DatasetResponse>, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, DatasetAccess access, DatasetStore datasets)
+    {
+        var (dataset, role, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Admin);
+        if (problem is not null) return problem;
+        await datasets.DeleteAsync(id);
+        return TypedResults.Ok(DatasetResponse.From(dataset!, role));
+    }
+
+    public static async Task<Results<Ok<ManifestResponse>, ProblemHttpResult>> GetManifest(long id, ClaimsPrincipal user, DatasetAccess access)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var manifest = dataset!.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
+        return TypedResults.Ok(new ManifestResponse(id, manifest, dataset.ManifestLocked));
+    }
+
+    /// <summary>
+    /// Sets the manifest (a JSON array, {manifest, locked}, or a form field `manifest`) and/or the lock flag
+    /// (`locked`/`lock` in the body or query). A locked manifest can only be unlocked, not replaced.
+    /// </summary>
+    public static async Task<Results<Ok<ManifestResponse>, ProblemHttpResult>> PutManifest(long id, HttpRequest request, ClaimsPrincipal user,
+        DatasetAccess access, DatasetStore datasets)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
+        if (problem is not null) return problem;
+        RequestFields fields;
+        try { fields = await RequestFields.ReadAsync(request); }
+        catch (JsonException e) { return Problems.BadRequest($"The body is not valid JSON: {e.Message}"); }
+
+        bool? locked;
+        try
+        {
+            locked = RequestFields.ParseBool(fields.String("locked") ?? fields.String("lock") ?? request.Query["locked"].FirstOrDefault() ?? request.Query["lock"].FirstOrDefault());
+        }
+        catch (FormatException) { return Problems.BadRequest("locked must be true or false."); }
+
+        string? manifestText = fields.RawJson is { ValueKind: JsonValueKind.Array } array ? array.GetRawText()
+            : fields.Json("manifest") is { } m ? (m.ValueKind == JsonValueKind.String ? m.GetString() : m.GetRawText())
+            : fields.String("manifest");
+        if (manifestText is null && locked is null) return Problems.BadRequest("Send a manifest, a locked flag, or both.");
+        if (manifestText is not null)
+        {
+            if (dataset!.ManifestLocked && locked != false)
+                return Problems.Conflict("The manifest is locked; unlock it (locked=false) before replacing it.");
+            IReadOnlyList<ManifestEntry> manifest;
+            try { manifest = Manifest.Parse(manifestText); }
+            catch (ManifestException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["manifest"] = [e.Message] }); }
+            await datasets.SetManifestAsync(id, Manifest.ToJson(manifest), locked);
+        }
+        else
+        {
+            await datasets.SetLockedAsync(id, locked!.Value);
+        }
+        var updated = await datasets.GetAsync(id);
+        return TypedResults.Ok(new ManifestResponse(id, updated!.Manifest is null ? [] : Manifest.Parse(updated.Manifest), updated.ManifestLocked));
+    }
+
+    public static async Task<Results<Ok<ColumnsResponse>, ProblemHttpResult>> GetColumns(long id, ClaimsPrincipal user, DatasetAccess access)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        return TypedResults.Ok(ColumnsOf(dataset!));
+    }
+
+    /// <summary>Shortcut that writes a manifest from a date column, its format and the entity columns (SDK initialize_columns).</summary>
+    public static async Task<Results<Ok<ColumnsResponse>, ProblemHttpResult>> InitializeColumns(long id, HttpRequest request, ClaimsPrincipal user,
+        DatasetAccess access, DatasetStore datasets)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
+        if (problem is not null) return problem;
+        if (dataset!.ManifestLocked) return Problems.Forbidden("The manifest of this dataset is locked.");
+        var fields = await RequestFields.ReadAsync(request);
+        var dateColumn = fields.String("dateColumnName")?.Trim();
+        if (string.IsNullOrEmpty(dateColumn))
+            return Problems.BadRequest("dateColumnName is required.", new Dictionary<string, string[]> { ["dateColumnName"] = ["Required."] });
+        List<ManifestEntry> entries =
+        [
+            new() { SourceName = dateColumn, DataType = "Date", IsEntity = true, DateFormat = fields.String("dateFormat") },
+            .. fields.Strings("entitiesColumnNames").Select(e => new ManifestEntry { SourceName = e, DataType = "String", IsEntity = true }),
+        ];
+        try { Manifest.Validate(entries); }
+        catch (ManifestException e) { return Problems.BadRequest(e.Message); }
+        await datasets.SetManifestAsync(id, Manifest.ToJson(entries), locked: null);
+        return TypedResults.Ok(ColumnsOf((await datasets.GetAsync(id))!));
+    }
+
+    public static async Task<Results<Ok<DateStatsResponse>, ProblemHttpResult>> GetDateStats(long id, ClaimsPrincipal user, DatasetAccess access,
+        NpgsqlDataSource dataSource)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var stats = await DateStatsQuery.ReadAsync(dataSource, dataset!);
+        return TypedResults.Ok(new DateStatsResponse(stats.MinDate, stats.MaxDate, stats.Rows, stats.Entities));
+    }
+
+    /// <summary>Stored columns once data exists; before that, what the manifest declares.</summary>
+    private static ColumnsResponse ColumnsOf(DatasetRow dataset)
+    {
+        var stored = StoredColumns.FromJson(dataset.Columns);
+        if (stored.Count > 0) return new ColumnsResponse([.. stored.Select(ColumnDefinition.From)]);
+        var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
+        return new ColumnsResponse([.. manifest.Select(ColumnDefinition.From)]);
+    }
+}

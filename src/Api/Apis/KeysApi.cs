@@ -1,0 +1,46 @@
+using System.Security.Claims;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>API keys. Only admin keys manage keys; the secret is shown once, in the create response.</summary>
+public static class KeysApi
+{
+    public static IEndpointRouteBuilder MapKeysApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/keys").WithTags("Keys");
+        group.MapPost("", Create).DisableAntiforgery();
+        group.MapGet("", List);
+        group.MapDelete("/{keyId}", Revoke);
+        return app;
+    }
+
+    public static async Task<Results<Created<KeyResponse>, ProblemHttpResult>> Create(HttpRequest request, ClaimsPrincipal user, KeyStore keys)
+    {
+        var caller = Caller.From(user);
+        if (!caller.IsAdmin) return Problems.Forbidden("Only admin keys can create keys.");
+        var fields = await RequestFields.ReadAsync(request);
+        var name = fields.String("name")?.Trim();
+        if (string.IsNullOrEmpty(name)) return Problems.BadRequest("The key needs a name.", new Dictionary<string, string[]> { ["name"] = ["Required."] });
+        bool isAdmin;
+        try { isAdmin = RequestFields.ParseBool(fields.String("isAdmin") ?? fields.String("admin")) ?? false; }
+        catch (FormatException) { return Problems.BadRequest("isAdmin must be true or false."); }
+        var issued = await keys.CreateAsync(name, isAdmin, caller.KeyId);
+        return TypedResults.Created($"/keys/{issued.Id}", new KeyResponse(issued.Id, issued.Name, issued.IsAdmin, DateTime.UtcNow, null, issued.Key));
+    }
+
+    public static async Task<Results<Ok<List<KeyResponse>>, ProblemHttpResult>> List(ClaimsPrincipal user, KeyStore keys)
+    {
+        if (!Caller.From(user).IsAdmin) return Problems.Forbidden("Only admin keys can list keys.");
+        var rows = await keys.ListAsync();
+        return TypedResults.Ok(rows.Select(k => new KeyResponse(k.Id, k.Name, k.IsAdmin, k.CreatedAt, k.RevokedAt)).ToList());
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string keyId, ClaimsPrincipal user, KeyStore keys)
+    {
+        if (!Caller.From(user).IsAdmin) return Problems.Forbidden("Only admin keys can revoke keys.");
+        return await keys.RevokeAsync(keyId) ? TypedResults.NoContent() : Problems.NotFound($"Key '{keyId}' does not exist or is already revoked.");
+    }
+}

@@ -1,0 +1,39 @@
+using System.Security.Claims;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>Alphacast upload processes: the import jobs of a dataset, in Alphacast's words.</summary>
+public static class ProcessesApi
+{
+    public static IEndpointRouteBuilder MapProcessesApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/datasets/{id:long}/processes").WithTags("Processes");
+        group.MapGet("", List);
+        group.MapGet("/{processId:long}", Get);
+        return app;
+    }
+
+    public static async Task<Results<Ok<List<ProcessResponse>>, ProblemHttpResult>> List(long id, ClaimsPrincipal user, DatasetAccess access, JobStore jobs)
+    {
+        var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var rows = await jobs.ListAsync(id);
+        return TypedResults.Ok(rows.Select(j => ProcessResponse.From(j)).ToList());
+    }
+
+    public static async Task<Results<Ok<ProcessResponse>, ProblemHttpResult>> Get(long id, long processId, ClaimsPrincipal user, DatasetAccess access,
+        JobStore jobs, IGrainFactory grains)
+    {
+        var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var job = await jobs.GetAsync(processId);
+        if (job is null || job.DatasetId != id) return Problems.NotFound($"Process {processId} does not exist in dataset {id}.");
+        // Rows and bytes done so far live in the running job grain, not in the catalog.
+        var progress = job.Status == JobStatus.Processing ? await grains.GetGrain<IImportJobGrain>(processId).GetProgress() : null;
+        return TypedResults.Ok(ProcessResponse.From(job, progress));
+    }
+}

@@ -1,0 +1,79 @@
+using System.Security.Claims;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace DatasetPlatform.Api.Apis;
+
+public static class RepositoriesApi
+{
+    public static IEndpointRouteBuilder MapRepositoriesApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/repositories").WithTags("Repositories");
+        group.MapPost("", Create).DisableAntiforgery();
+        group.MapGet("", List);
+        group.MapGet("/{id:long}", Get);
+        group.MapDelete("/{id:long}", Delete);
+        group.MapPost("/{id:long}/permissions", Grant).DisableAntiforgery();
+        return app;
+    }
+
+    public static async Task<Results<Created<RepositoryResponse>, ProblemHttpResult>> Create(HttpRequest request, ClaimsPrincipal user, RepositoryStore repositories)
+    {
+        var caller = Caller.From(user);
+        var fields = await RequestFields.ReadAsync(request);
+        var name = fields.String("name")?.Trim();
+        if (string.IsNullOrEmpty(name))
+            return Problems.BadRequest("The repository needs a name.", new Dictionary<string, string[]> { ["name"] = ["Required."] });
+        var privacy = fields.String("privacy")?.Trim() ?? "Private";
+        privacy = privacy.Equals("public", StringComparison.OrdinalIgnoreCase) ? "Public"
+            : privacy.Equals("private", StringComparison.OrdinalIgnoreCase) ? "Private" : "";
+        if (privacy.Length == 0)
+            return Problems.BadRequest("privacy must be Public or Private.", new Dictionary<string, string[]> { ["privacy"] = ["Public or Private."] });
+        var slug = fields.String("slug")?.Trim();
+        if (string.IsNullOrEmpty(slug)) slug = name.ToLowerInvariant().Replace(' ', '-');
+        var row = await repositories.CreateAsync(name, slug, fields.String("description") ?? "", privacy, fields.String("team"), caller.KeyId);
+        return TypedResults.Created($"/repositories/{row.Id}", RepositoryResponse.From(row, RepositoryRole.Admin));
+    }
+
+    public static async Task<Ok<List<RepositoryResponse>>> List(ClaimsPrincipal user, RepositoryStore repositories)
+    {
+        var caller = Caller.From(user);
+        var rows = await repositories.ListVisibleAsync(caller.KeyId, caller.IsAdmin);
+        return TypedResults.Ok(rows.Select(r => RepositoryResponse.From(r.Repository, r.Role)).ToList());
+    }
+
+    public static async Task<Results<Ok<RepositoryResponse>, ProblemHttpResult>> Get(long id, ClaimsPrincipal user, DatasetAccess access)
+    {
+        var (repository, role, problem) = await access.ResolveRepositoryAsync(id, Caller.From(user), RepositoryRole.Read);
+        return problem ?? (Results<Ok<RepositoryResponse>, ProblemHttpResult>)TypedResults.Ok(RepositoryResponse.From(repository!, role));
+    }
+
+    public static async Task<Results<Ok<RepositoryResponse>, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, DatasetAccess access, RepositoryStore repositories)
+    {
+        var (repository, role, problem) = await access.ResolveRepositoryAsync(id, Caller.From(user), RepositoryRole.Admin);
+        if (problem is not null) return problem;
+        await repositories.DeleteAsync(id);
+        return TypedResults.Ok(RepositoryResponse.From(repository!, role));
+    }
+
+    /// <summary>Gives another key a role (Read, Write or Admin) on the repository; repository Admins only.</summary>
+    public static async Task<Results<Ok<PermissionResponse>, ProblemHttpResult>> Grant(long id, HttpRequest request, ClaimsPrincipal user, DatasetAccess access,
+        RepositoryStore repositories)
+    {
+        var (_, _, problem) = await access.ResolveRepositoryAsync(id, Caller.From(user), RepositoryRole.Admin);
+        if (problem is not null) return problem;
+        var fields = await RequestFields.ReadAsync(request);
+        var keyId = fields.String("keyId");
+        if (string.IsNullOrWhiteSpace(keyId) || !Enum.TryParse<RepositoryRole>(fields.String("role"), ignoreCase: true, out var role) || role == RepositoryRole.None)
+            return Problems.BadRequest("Send keyId and role (Read, Write or Admin).");
+        try { await repositories.GrantAsync(id, keyId, role); }
+        catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.ForeignKeyViolation)
+        {
+            return Problems.BadRequest($"Key '{keyId}' does not exist.");
+        }
+        return TypedResults.Ok(new PermissionResponse(id, keyId, role.ToString()));
+    }
+}
+
+public sealed record PermissionResponse(long RepositoryId, string KeyId, string Role);

@@ -1,0 +1,90 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using DatasetPlatform.Api.Apis;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+
+namespace DatasetPlatform.Api.Auth;
+
+/// <summary>
+/// Accepts an API key however a client of one of our surfaces sends it: Basic (key as user name, empty
+/// password; Alphacast), ?apiKey= (Alphacast), "Token key" (Prolific) and "Bearer key" (Data8, seed 004).
+/// Verified keys are cached briefly so a burst of requests costs one lookup.
+/// </summary>
+public sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory loggerFactory,
+    UrlEncoder encoder,
+    KeyStore keys,
+    IMemoryCache cache) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var presented = PresentedKey(Request);
+        if (presented is null) return AuthenticateResult.NoResult();
+        var cacheKey = "key:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(presented)));
+        if (!cache.TryGetValue(cacheKey, out ApiKeyRow? row))
+        {
+            row = await keys.VerifyAsync(presented);
+            cache.Set(cacheKey, row, CacheFor);
+        }
+        if (row is null) return AuthenticateResult.Fail("Invalid API key.");
+        var identity = new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.Name, row.Name),
+            new Claim(Caller.KeyIdClaim, row.Id),
+            new Claim(Caller.AdminClaim, row.IsAdmin ? "true" : "false"),
+        ], SchemeName);
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    private static string? PresentedKey(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+                var colon = decoded.IndexOf(':');
+                var user = colon < 0 ? decoded : decoded[..colon];
+                var password = colon < 0 ? "" : decoded[(colon + 1)..];
+                return user.Length > 0 ? user : password.Length > 0 ? password : null;
+            }
+            catch (FormatException) { return null; }
+        }
+        foreach (var scheme in (string[])["Bearer ", "Token "])
+        {
+            if (header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return header[scheme.Length..].Trim();
+        }
+        var query = request.Query["apiKey"].ToString();
+        return query.Length > 0 ? query : null;
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.Headers.WWWAuthenticate = "Basic realm=\"DatasetPlatform\", Bearer";
+        var failed = Request.Headers.Authorization.Count > 0 || Request.Query.ContainsKey("apiKey");
+        await WriteProblemAsync(StatusCodes.Status401Unauthorized, "Unauthorized", "unauthorized",
+            failed ? "The API key is missing, invalid or revoked." : "An API key is required (HTTP Basic with the key as user name, or ?apiKey=).");
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        WriteProblemAsync(StatusCodes.Status403Forbidden, "Forbidden", "forbidden", "This API key may not do that.");
+
+    private async Task WriteProblemAsync(int status, string title, string type, string detail)
+    {
+        var problem = (Microsoft.AspNetCore.Mvc.ProblemDetails)Problems.Create(status, title, type, detail).ProblemDetails;
+        Response.StatusCode = status;
+        Response.ContentType = "application/problem+json";
+        await JsonSerializer.SerializeAsync(Response.Body, problem, JsonSerializerOptions.Web);
+    }
+}

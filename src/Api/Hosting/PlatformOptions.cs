@@ -1,0 +1,21 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace DatasetPlatform.Api.Hosting;
+
+/// <summary>Gateway settings. Environment variables (DP_POSTGRES, DP_DATA_DIR, DP_MODE, MAX_DATASET_UPLOAD_BYTES) override the "Platform" section.</summary>
+public sealed class PlatformOptions
+{
+    public const string Section = "Platform";
+
+    /// <summary>Npgsql connection string of the one PostgreSQL that holds everything.</summary>
+    [Required] public string Postgres { get; set; } = "";
+
+    /// <summary>Where the bootstrap key file is written.</summary>
+    public string DataDir { get; set; } = ".data";
+
+    /// <summary>"embedded": this process hosts a silo and the gateway; "gateway": it joins a cluster as a client.</summary>
+    [RegularExpression("^(embedded|gateway)$")] public string Mode { get; set; } = "embedded";
+
+    /// <summary>Largest accepted upload; seed 004 names this MAX_DATASET_UPLOAD_BYTES, default 500 MB.</summary>
+    [Range(1, long.MaxValue)] public long MaxUploadBytes { get; set; } = 500L * 1024 * 1024;
+}

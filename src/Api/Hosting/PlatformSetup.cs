@@ -1,0 +1,85 @@
+using DatasetPlatform.Api.Apis;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace DatasetPlatform.Api.Hosting;
+
+public static class PlatformSetup
+{
+    // Environment variable names the README documents, mapped onto configuration keys.
+    private static readonly Dictionary<string, string> EnvironmentKeys = new()
+    {
+        ["DP_POSTGRES"] = "Platform:Postgres",
+        ["DP_DATA_DIR"] = "Platform:DataDir",
+        ["DP_MODE"] = "Platform:Mode",
+        ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
+        ["DP_CLUSTER_ID"] = "Silo:ClusterId",
+        ["DP_SERVICE_ID"] = "Silo:ServiceId",
+        ["DP_SILO_PORT"] = "Silo:SiloPort",
+        ["DP_GATEWAY_PORT"] = "Silo:GatewayPort",
+        ["DP_ADVERTISED_ADDRESS"] = "Silo:AdvertisedAddress",
+    };
+
+    /// <summary>
+    /// Everything the gateway needs: the data source (schema applied before Orleans starts, since membership lives
+    /// in it), a co-hosted silo or a cluster client, authentication and ProblemDetails.
+    /// </summary>
+    public static async Task AddPlatformAsync(this WebApplicationBuilder builder)
+    {
+        var overrides = EnvironmentKeys
+            .Select(pair => (pair.Value, Value: builder.Configuration[pair.Key]))
+            .Where(pair => !string.IsNullOrEmpty(pair.Value))
+            .ToDictionary(pair => pair.Item1, pair => pair.Value);
+        builder.Configuration.AddInMemoryCollection(overrides);
+
+        var options = builder.Configuration.GetSection(PlatformOptions.Section).Get<PlatformOptions>() ?? new PlatformOptions();
+        if (string.IsNullOrWhiteSpace(options.Postgres))
+            throw new InvalidOperationException("No database configured: set DP_POSTGRES to an Npgsql connection string (./run.sh does this for you).");
+        builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
+
+        var dataSource = PlatformHosting.CreateDataSource(options.Postgres);
+        await SchemaBootstrapper.ApplyAsync(dataSource);
+        builder.Services.AddPlatformStorage(dataSource);
+
+        if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(dataSource, endpoints));
+        else builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
+
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null); // uploads are bounded by MaxUploadBytes while staging
+        builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = long.MaxValue);
+        builder.Services.AddMemoryCache();
+        builder.Services.AddSingleton<DatasetAccess>();
+        builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        builder.Services.AddAuthorizationBuilder()
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build());
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            // Alphacast's SDK reads `message`; give every problem one.
+            context.ProblemDetails.Extensions.TryAdd("message", context.ProblemDetails.Detail ?? context.ProblemDetails.Title);
+        });
+        builder.Services.AddOpenApi();
+        builder.Services.AddHostedService<BootstrapKeyService>();
+    }
+
+    public static WebApplication UsePlatform(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        app.MapHealthApi();
+        app.MapKeysApi();
+        app.MapRepositoriesApi();
+        app.MapDatasetsApi();
+        app.MapUploadsApi();
+        app.MapProcessesApi();
+        app.MapDataApi();
+        return app;
+    }
+}

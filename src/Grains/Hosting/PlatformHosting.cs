@@ -1,0 +1,96 @@
+using Dapper;
+using DatasetPlatform.Grains.Import;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Orleans.Configuration;
+using System.Net;
+
+namespace DatasetPlatform.Grains.Hosting;
+
+/// <summary>Where a silo listens and which cluster it joins.</summary>
+public sealed class SiloEndpointOptions
+{
+    public string ClusterId { get; set; } = "datasetplatform";
+    public string ServiceId { get; set; } = "datasetplatform";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+    /// <summary>The address other silos and clients reach this silo on (a pod IP in Kubernetes).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+}
+
+public static class PlatformHosting
+{
+    public const string GrainStorageName = "catalog";
+    private const string Invariant = "Npgsql";
+
+    /// <summary>Builds the one NpgsqlDataSource of a process (Orleans, Dapper and COPY all share its pool).</summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        // Detect a dead peer (e.g. a silo that vanished mid-import) so its locks and transaction go away promptly.
+        if (builder.KeepAlive == 0) builder.KeepAlive = 30;
+        return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+    }
+
+    /// <summary>Registers the data source and the catalog, staging and import services.</summary>
+    public static IServiceCollection AddPlatformStorage(this IServiceCollection services, NpgsqlDataSource dataSource)
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+        services.AddSingleton(dataSource);
+        services.AddSingleton<KeyStore>();
+        services.AddSingleton<RepositoryStore>();
+        services.AddSingleton<DatasetStore>();
+        services.AddSingleton<StagingStore>();
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<RowReader>();
+        services.AddSingleton<ImportRunner>();
+        return services;
+    }
+
+    /// <summary>Clustering, grain state and reminders in PostgreSQL through the ADO.NET providers.</summary>
+    public static ISiloBuilder UsePlatformSilo(this ISiloBuilder silo, NpgsqlDataSource dataSource, SiloEndpointOptions endpoints)
+    {
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = endpoints.ClusterId;
+            o.ServiceId = endpoints.ServiceId;
+        });
+        silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
+        silo.UseAdoNetClustering(o =>
+        {
+            o.Invariant = Invariant;
+            o.DataSource = dataSource;
+        });
+        // JSON state without CLR type names, readable in the OrleansStorage table.
+        silo.UseSystemTextJsonGrainStorageSerializer();
+        silo.AddAdoNetGrainStorage(GrainStorageName, o =>
+        {
+            o.Invariant = Invariant;
+            o.DataSource = dataSource;
+        });
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = Invariant;
+            o.DataSource = dataSource;
+        });
+        silo.AddStartupTask<PendingImportsSweeper>();
+        return silo;
+    }
+
+    /// <summary>Cluster client settings for a gateway process that does not host a silo.</summary>
+    public static IClientBuilder UsePlatformClient(this IClientBuilder client, NpgsqlDataSource dataSource, SiloEndpointOptions endpoints)
+    {
+        client.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = endpoints.ClusterId;
+            o.ServiceId = endpoints.ServiceId;
+        });
+        client.UseAdoNetClustering(o =>
+        {
+            o.Invariant = Invariant;
+            o.DataSource = dataSource;
+        });
+        return client;
+    }
+}

@@ -1,0 +1,338 @@
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text.Json;
+using Dapper;
+using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Import;
+
+/// <summary>Live counters of a running import; written by the parse loop, read by status calls.</summary>
+public sealed class ImportProgressCounter
+{
+    private long _rowsRead;
+    private long _bytesRead;
+    public long RowsRead { get => Volatile.Read(ref _rowsRead); set => Volatile.Write(ref _rowsRead, value); }
+    public long BytesRead { get => Volatile.Read(ref _bytesRead); set => Volatile.Write(ref _bytesRead, value); }
+}
+
+/// <summary>
+/// Runs one import job: staged file -> decoder -> parser -> binary COPY -> set-based checks and merge,
+/// all in one transaction that also records the job's outcome. Either the rows, the new version and the
+/// job's result commit together, or nothing does, so running a job again after a crash is safe.
+/// </summary>
+public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, ILogger<ImportRunner> logger)
+{
+    private const int MaxRecordedErrors = 100;
+
+    /// <summary>Runs the job unless it already finished; returns its final status. Infrastructure errors propagate (the caller retries).</summary>
+    public async Task<string> RunAsync(long jobId, ImportProgressCounter progress, CancellationToken cancellationToken)
+    {
+        var job = await jobs.GetAsync(jobId);
+        if (job is null) return JobStatus.Failed; // the dataset was deleted, and its jobs with it
+        if (JobStatus.IsTerminal(job.Status)) return job.Status;
+        await jobs.MarkProcessingAsync(jobId);
+        try
+        {
+            return await LoadAsync(job, progress, cancellationToken);
+        }
+        catch (ImportFailure failure)
+        {
+            LogImportFailed(job.Id, job.DatasetId, failure.Message);
+            await RecordFailureAsync(job.Id, failure, progress.RowsRead);
+            return failure.Status;
+        }
+    }
+
+    private async Task<string> LoadAsync(ImportJobRow job, ImportProgressCounter progress, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Hash aggregates over a whole upload (duplicate check, merge) should stay in memory.
+        await connection.ExecuteAsync("SET LOCAL work_mem = '256MB'", transaction: transaction);
+
+        // The row lock serializes this import against deletes and against a duplicate run on another silo.
+        var dataset = await connection.QuerySingleOrDefaultAsync<DatasetRow>(
+            "SELECT * FROM dp.datasets WHERE id = @id FOR UPDATE", new { id = job.DatasetId }, transaction);
+        var status = await connection.ExecuteScalarAsync<string?>(
+            "SELECT status FROM dp.import_jobs WHERE id = @id FOR UPDATE", new { id = job.Id }, transaction);
+        if (dataset is null || status is null) return JobStatus.Failed;
+        if (JobStatus.IsTerminal(status)) return status;
+
+        var manifestJson = ResolveManifest(job, dataset);
+        IReadOnlyList<ManifestEntry> manifest;
+        try { manifest = Manifest.Parse(manifestJson); }
+        catch (ManifestException e) { throw new ImportFailure(JobStatus.Failed, e.Message); }
+        var deleteMissing = job.DeleteMissing && !dataset.ManifestLocked;
+        var acceptNewColumns = job.AcceptNewColumns && !dataset.ManifestLocked;
+
+        if (await FindIdenticalPreviousAsync(connection, transaction, job, deleteMissing, acceptNewColumns) is { } previous)
+        {
+            await connection.ExecuteAsync(
+                """
+                UPDATE dp.import_jobs SET status = 'skipped', status_description = @description, processed_at = now(), updated_at = now()
+                WHERE id = @id
+                """, new { id = job.Id, description = $"Skipped: identical to process {previous} (same content and flags); nothing changed." }, transaction);
+            await transaction.CommitAsync(cancellationToken);
+            return JobStatus.Skipped;
+        }
+
+        if (job.StagedFileId is not { } fileId) throw new ImportFailure(JobStatus.Failed, "The upload has no file.");
+        await using var raw = await staging.OpenReadAsync(fileId, cancellationToken);
+        var counted = new CountingStream(raw, bytes => progress.BytesRead = bytes);
+        using var source = await OpenSourceAsync(counted, cancellationToken) ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
+
+        var stored = StoredColumns.FromJson(dataset.Columns);
+        var plan = LoadPlan.Build(source.Columns, manifest, stored, acceptNewColumns);
+        await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0);
+
+        var version = (dataset.CurrentVersion ?? -1) + 1;
+        // With no live rows there is nothing to merge with: COPY straight into the dataset's table (new rows stay
+        // invisible until the version commits). Otherwise COPY into a temporary table and merge set-based.
+        var direct = dataset.CurrentVersion is null || !await connection.ExecuteScalarAsync<bool>(
+            $"SELECT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE _vt IS NULL)", transaction: transaction);
+        string source_sql;
+        if (direct)
+        {
+            source_sql = $"{dataset.TableName} WHERE _vf = {version}";
+        }
+        else
+        {
+            var definitions = string.Join(", ", plan.Loaded.Select(c => $"{c.Column.Physical} {c.Column.SqlType}"));
+            await connection.ExecuteAsync($"CREATE TEMP TABLE dp_stage ({definitions}) ON COMMIT DROP", transaction: transaction);
+            source_sql = "pg_temp.dp_stage";
+        }
+
+        var copied = await CopyRows.RunAsync(connection, source, plan, direct ? dataset.TableName : "pg_temp.dp_stage",
+            direct ? version : null, progress, cancellationToken);
+        if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
+        if (!direct) await connection.ExecuteAsync("ANALYZE pg_temp.dp_stage", transaction: transaction);
+
+        await CheckDuplicatesAsync(connection, transaction, plan, source_sql);
+
+        var counts = direct
+            ? new MergeCounts(copied.Rows, 0, 0)
+            : await MergeAsync(connection, transaction, dataset.TableName, plan, version, job.OnConflictUpdate, deleteMissing);
+
+        var previousRows = dataset.CurrentVersion is { } current
+            ? await connection.ExecuteScalarAsync<long>("SELECT row_count FROM dp.dataset_versions WHERE dataset_id = @id AND version = @current",
+                new { id = dataset.Id, current }, transaction)
+            : 0;
+        var changed = counts.Inserted + counts.Updated + counts.Deleted > 0;
+        var valueColumns = plan.ValueColumnCount;
+        var presentValueColumns = plan.Loaded.Count(c => !c.Column.IsKey);
+        var result = new
+        {
+            id = job.Id,
+            datasetId = dataset.Id,
+            version = changed ? version : (int?)null,
+            rowsRead = copied.Rows,
+            inserted = counts.Inserted,
+            updated = counts.Updated,
+            deleted = counts.Deleted,
+            valuesInserted = counts.Inserted * valueColumns,
+            valuesUpdated = counts.Updated * presentValueColumns,
+            valuesDeleted = counts.Deleted * valueColumns,
+            valuesTotal = copied.Rows * presentValueColumns,
+            minDate = copied.MinDate,
+            maxDate = copied.MaxDate,
+            columns = StoredColumns.ToJson(plan.Columns),
+            manifest = job.Manifest,
+            rowCount = previousRows + counts.Inserted - counts.Deleted,
+            columnCount = plan.Columns.Count,
+            description = Describe(counts, valueColumns, presentValueColumns),
+            versionDescription = $"Import {job.Id}" + (job.FileName is null ? "" : $" ({job.FileName})"),
+            createdBy = job.CreatedBy,
+        };
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.datasets SET current_version = COALESCE(@version, current_version), columns = @columns::jsonb,
+                manifest = COALESCE(@manifest::jsonb, manifest), total_datapoint_count = total_datapoint_count + @valuesInserted,
+                updated_at = now()
+            WHERE id = @datasetId;
+            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by)
+            SELECT @datasetId, @version, @rowCount, @columnCount, @columns::jsonb, @versionDescription, @id, @createdBy WHERE @version IS NOT NULL;
+            UPDATE dp.import_jobs SET status = 'complete', status_description = @description, rows_read = @rowsRead,
+                rows_inserted = @inserted, rows_updated = @updated, rows_deleted = @deleted,
+                values_inserted = @valuesInserted, values_updated = @valuesUpdated, values_deleted = @valuesDeleted, values_total = @valuesTotal,
+                min_date = @minDate, max_date = @maxDate, version_produced = @version, errors = NULL, error_count = 0,
+                processed_at = now(), updated_at = now()
+            WHERE id = @id;
+            """, result, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        LogImportCompleted(job.Id, dataset.Id, copied.Rows, counts.Inserted, counts.Updated, counts.Deleted);
+
+        // Fresh planner statistics for the next merge and for reads; outside the transaction and not on the critical path.
+        if (changed) await connection.ExecuteAsync($"ANALYZE {dataset.TableName}");
+        return JobStatus.Complete;
+    }
+
+    private static string ResolveManifest(ImportJobRow job, DatasetRow dataset)
+    {
+        if (job.Manifest is not null && dataset.ManifestLocked && dataset.Manifest is not null && !JsonEquals(job.Manifest, dataset.Manifest))
+            throw new ImportFailure(JobStatus.Failed, "The dataset's manifest is locked; unlock it before uploading a different manifest.");
+        return job.Manifest ?? dataset.Manifest ?? throw new ImportFailure(JobStatus.PendingSchema, "Dataset has no manifest");
+    }
+
+    private static bool JsonEquals(string a, string b)
+    {
+        using var x = JsonDocument.Parse(a);
+        using var y = JsonDocument.Parse(b);
+        return JsonElement.DeepEquals(x.RootElement, y.RootElement);
+    }
+
+    private static async Task<long?> FindIdenticalPreviousAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportJobRow job,
+        bool deleteMissing, bool acceptNewColumns)
+    {
+        var last = await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
+            """
+            SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId AND id < @id AND status IN ('complete', 'partial', 'skipped')
+            ORDER BY id DESC LIMIT 1
+            """, new { datasetId = job.DatasetId, id = job.Id }, transaction);
+        if (last?.ContentSha256 is null || job.ContentSha256 is null) return null;
+        var same = last.ContentSha256.AsSpan().SequenceEqual(job.ContentSha256)
+            && last.DeleteMissing == deleteMissing && last.OnConflictUpdate == job.OnConflictUpdate && last.AcceptNewColumns == acceptNewColumns;
+        return same ? last.Id : null;
+    }
+
+    private static async Task<IRowSource?> OpenSourceAsync(Stream raw, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var decoded = await UploadDecoder.DecompressIfNeededAsync(raw, cancellationToken);
+            return await CsvRowSource.OpenAsync(decoded, cancellationToken);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ImportFailure(JobStatus.Failed, $"The file cannot be read: {e.Message}");
+        }
+    }
+
+    private static async Task EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad)
+    {
+        // Row versions: a row is visible in version v when _vf <= v and (_vt is null or _vt > v). No index: loads stay
+        // append-only and fast; reads scan, which COPY TO does at full speed.
+        var newColumns = string.Join(", ", plan.NewColumns.Select(c => $"ADD COLUMN IF NOT EXISTS {c.Physical} {c.SqlType}"));
+        if (firstLoad)
+            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL)", transaction: transaction);
+        if (newColumns.Length > 0)
+            await connection.ExecuteAsync($"ALTER TABLE {dataset.TableName} {newColumns}", transaction: transaction);
+    }
+
+    private static async Task CheckDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadPlan plan, string sourceSql)
+    {
+        var keys = plan.KeyColumns.ToList();
+        var keyList = string.Join(", ", keys.Select(k => k.Physical));
+        var examples = new List<string>();
+        await using (var command = new NpgsqlCommand($"SELECT {keyList}, count(*) FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1 LIMIT 10", connection, transaction))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                var parts = keys.Select((k, i) => $"{k.Name}={FormatValue(reader.GetValue(i))}");
+                examples.Add($"({string.Join(", ", parts)}) x{reader.GetInt64(keys.Count)}");
+            }
+        }
+        if (examples.Count == 0) return;
+        var duplicated = await connection.ExecuteScalarAsync<long>(
+            $"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1) d", transaction: transaction);
+        throw new ImportFailure(JobStatus.Failed, $"{duplicated} rows are duplicated. First 10 rows as example: {string.Join("; ", examples)}");
+    }
+
+    private sealed record MergeCounts(long Inserted, long Updated, long Deleted);
+
+    private static async Task<MergeCounts> MergeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, LoadPlan plan,
+        int version, bool onConflictUpdate, bool deleteMissing)
+    {
+        var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
+        string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
+        var loaded = plan.Loaded.Select(c => c.Column.Physical).ToList();
+        var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
+        var absent = plan.Columns.Where(c => !c.IsKey && !loaded.Contains(c.Physical)).Select(c => c.Physical).ToList();
+        var parameters = new { v = version };
+
+        long updated = 0;
+        if (onConflictUpdate && present.Count > 0)
+        {
+            // Close the changed rows and insert their successors in one statement; columns the file does not carry keep their old values.
+            var absentFromClosed = absent.Count > 0 ? ", " + string.Join(", ", absent.Select(a => $"c.{a}")) : "";
+            var absentColumns = absent.Count > 0 ? ", " + string.Join(", ", absent) : "";
+            updated = await connection.ExecuteAsync(
+                $"""
+                WITH closed AS (
+                    UPDATE {table} t SET _vt = @v FROM pg_temp.dp_stage s
+                    WHERE t._vt IS NULL AND {KeysEqual("t", "s")}
+                      AND ROW({string.Join(", ", present.Select(p => $"t.{p}"))}) IS DISTINCT FROM ROW({string.Join(", ", present.Select(p => $"s.{p}"))})
+                    RETURNING {string.Join(", ", keys.Concat(absent).Select(k => $"t.{k}"))})
+                INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns})
+                SELECT @v, {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromClosed}
+                FROM closed c JOIN pg_temp.dp_stage s ON {KeysEqual("c", "s")}
+                """, parameters, transaction);
+        }
+
+        var inserted = await connection.ExecuteAsync(
+            $"""
+            INSERT INTO {table} (_vf, {string.Join(", ", loaded)})
+            SELECT @v, {string.Join(", ", loaded.Select(l => $"s.{l}"))} FROM pg_temp.dp_stage s
+            WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t._vt IS NULL AND {KeysEqual("t", "s")})
+            """, parameters, transaction);
+
+        long deleted = 0;
+        if (deleteMissing)
+        {
+            deleted = await connection.ExecuteAsync(
+                $"""
+                UPDATE {table} t SET _vt = @v
+                WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
+                """, parameters, transaction);
+        }
+        return new MergeCounts(inserted, updated, deleted);
+    }
+
+    private static string Describe(MergeCounts counts, int valueColumns, int presentValueColumns)
+    {
+        var text = $"{counts.Inserted * valueColumns} values added to database.";
+        if (counts.Updated > 0) text += $" {counts.Updated * presentValueColumns} values updated.";
+        if (counts.Deleted > 0) text += $" {counts.Deleted * valueColumns} values deleted.";
+        return text;
+    }
+
+    private async Task RecordFailureAsync(long jobId, ImportFailure failure, long rowsRead)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var errors = failure.Errors.Take(MaxRecordedErrors).Select(e => new { row = e.Row, column = e.Column, message = e.Message });
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.import_jobs SET status = @status, status_description = @message, reason = @message,
+                errors = @errors::jsonb, error_count = @errorCount, rows_read = @rowsRead, rows_rejected = @errorCount,
+                processed_at = now(), updated_at = now()
+            WHERE id = @jobId AND status IN ('queued', 'processing')
+            """,
+            new { jobId, status = failure.Status, message = failure.Message, errors = JsonSerializer.Serialize(errors), errorCount = (long)failure.Errors.Count, rowsRead });
+    }
+
+    internal static string FormatValue(object? value) => value switch
+    {
+        null or DBNull => "",
+        DateTime d when d.TimeOfDay == TimeSpan.Zero => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId} failed: {Reason}")]
+    private partial void LogImportFailed(long jobId, long datasetId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId} complete: {Rows} rows read, {Inserted} inserted, {Updated} updated, {Deleted} deleted")]
+    private partial void LogImportCompleted(long jobId, long datasetId, long rows, long inserted, long updated, long deleted);
+}
+
+public sealed partial class ImportRunner
+{
+    /// <summary>Fails a job that cannot be run at all (given up after repeated crashes).</summary>
+    public Task FailAsync(long jobId, string message) => RecordFailureAsync(jobId, new ImportFailure(JobStatus.Failed, message), 0);
+}

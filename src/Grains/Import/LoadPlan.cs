@@ -1,0 +1,163 @@
+using DatasetPlatform.Grains.Schema;
+
+namespace DatasetPlatform.Grains.Import;
+
+internal enum FieldKind { Text, Float, Int16, Int64, Boolean, Date, Timestamp }
+
+/// <summary>One file column that is loaded: where it is in the file, where it goes, how it is parsed.</summary>
+internal sealed record LoadColumn(int SourceIndex, StoredColumn Column, FieldKind Kind, DateParser? Dates);
+
+/// <summary>A row the import refused, with the 1-based data row number and the column at fault.</summary>
+public sealed record RowError(long Row, string? Column, string Message);
+
+/// <summary>An import that ends without loading: the job takes <see cref="Status"/> and the message as its description.</summary>
+internal sealed class ImportFailure(string status, string message, IReadOnlyList<RowError>? errors = null) : Exception(message)
+{
+    public string Status { get; } = status;
+    public IReadOnlyList<RowError> Errors { get; } = errors ?? [];
+}
+
+/// <summary>
+/// Matches a file's header against the manifest and the dataset's stored columns, and decides what is
+/// loaded where. All header-level rules (date column, entity columns, unknown columns) fail here, before
+/// a single row is read.
+/// </summary>
+internal sealed class LoadPlan
+{
+    public required IReadOnlyList<StoredColumn> Columns { get; init; }
+    public required IReadOnlyList<LoadColumn> Loaded { get; init; }
+    public required IReadOnlyList<StoredColumn> NewColumns { get; init; }
+
+    public IEnumerable<StoredColumn> KeyColumns => Columns.Where(c => c.IsKey);
+    public int ValueColumnCount => Columns.Count(c => !c.IsKey);
+
+    public static LoadPlan Build(IReadOnlyList<string> header, IReadOnlyList<ManifestEntry> manifest, IReadOnlyList<StoredColumn> stored, bool acceptNewColumns)
+    {
+        var headerIndex = new Dictionary<string, int>();
+        for (var i = 0; i < header.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(header[i])) continue; // e.g. an unnamed pandas index column
+            if (!headerIndex.TryAdd(ColumnNames.Key(header[i]), i))
+                throw Fail($"Column '{header[i].Trim()}' appears more than once in the header.");
+        }
+        var entries = manifest.ToDictionary(e => ColumnNames.Key(e.SourceName));
+        return stored.Count == 0 ? FirstLoad(header, headerIndex, manifest, entries) : LaterLoad(header, headerIndex, entries, stored, acceptNewColumns);
+    }
+
+    private static LoadPlan FirstLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, IReadOnlyList<ManifestEntry> manifest,
+        Dictionary<string, ManifestEntry> entries)
+    {
+        var dateEntry = manifest.FirstOrDefault(e => e.IsDate && !e.Ignore)
+            ?? throw Fail("Data has no Date column: the manifest declares none (set dataType \"Date\" on one column).");
+        if (!headerIndex.ContainsKey(ColumnNames.Key(dateEntry.SourceName)))
+            throw Fail($"Data has no Date column '{dateEntry.SourceName}'.");
+        var missingEntities = manifest.Where(e => e.IsEntity && !e.IsDate && !e.Ignore && !headerIndex.ContainsKey(ColumnNames.Key(e.SourceName)))
+            .Select(e => e.SourceName).ToList();
+        if (missingEntities.Count > 0) throw Fail($"Missing entity column(s): {string.Join(", ", missingEntities)}.");
+
+        var columns = new List<StoredColumn>();
+        var loaded = new List<LoadColumn>();
+        for (var i = 0; i < header.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(header[i])) continue;
+            entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
+            if (entry?.Ignore == true) continue;
+            var column = NewColumn(header[i], entry, columns.Count, allowKey: true);
+            columns.Add(column);
+            loaded.Add(ToLoad(i, column, entry));
+        }
+        CheckUniqueNames(columns);
+        return new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = columns };
+    }
+
+    private static LoadPlan LaterLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, Dictionary<string, ManifestEntry> entries,
+        IReadOnlyList<StoredColumn> stored, bool acceptNewColumns)
+    {
+        int? IndexOf(StoredColumn c) =>
+            headerIndex.TryGetValue(ColumnNames.Key(c.SourceName), out var i) || headerIndex.TryGetValue(ColumnNames.Key(c.Name), out i) ? i : null;
+
+        var date = stored.First(c => c.IsDate);
+        if (IndexOf(date) is null) throw Fail($"Data has no Date column '{date.SourceName}'.");
+        var missingEntities = stored.Where(c => c.IsEntity && !c.IsDate && IndexOf(c) is null).Select(c => c.SourceName).ToList();
+        if (missingEntities.Count > 0) throw Fail($"Missing entity column(s): {string.Join(", ", missingEntities)}.");
+
+        var columns = stored.ToList();
+        var loaded = new List<LoadColumn>();
+        var used = new HashSet<int>();
+        foreach (var column in stored)
+        {
+            if (IndexOf(column) is not { } index) continue;
+            used.Add(index);
+            entries.TryGetValue(ColumnNames.Key(header[index]), out var entry);
+            loaded.Add(ToLoad(index, column, entry));
+        }
+
+        var unknown = new List<(int Index, ManifestEntry? Entry)>();
+        for (var i = 0; i < header.Count; i++)
+        {
+            if (used.Contains(i) || string.IsNullOrWhiteSpace(header[i])) continue;
+            entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
+            if (entry?.Ignore == true) continue;
+            unknown.Add((i, entry));
+        }
+        if (unknown.Count > 0 && !acceptNewColumns)
+            throw Fail($"Unknown column(s): {string.Join(", ", unknown.Select(u => header[u.Index].Trim()))}");
+
+        var added = new List<StoredColumn>();
+        foreach (var (index, entry) in unknown)
+        {
+            if (entry is { IsEntity: true } or { IsDate: true })
+                throw Fail($"New column '{header[index].Trim()}' cannot join the row key of a dataset that already has data.");
+            var column = NewColumn(header[index], entry, columns.Count, allowKey: false);
+            columns.Add(column);
+            added.Add(column);
+            loaded.Add(ToLoad(index, column, entry));
+        }
+        CheckUniqueNames(columns);
+        return new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
+    }
+
+    private static StoredColumn NewColumn(string headerName, ManifestEntry? entry, int ordinal, bool allowKey)
+    {
+        // Columns the manifest does not name are Decimal values.
+        var dtype = entry?.Dtype ?? DataTypes.Float;
+        var isDate = allowKey && entry is { IsDate: true };
+        var hasTime = isDate && DateFormats.Compile(entry!.DateFormat).HasTime;
+        return new StoredColumn
+        {
+            Name = entry?.StoredName ?? headerName.Trim(),
+            SourceName = headerName.Trim(),
+            Dtype = dtype,
+            SqlType = DataTypes.SqlType(dtype, hasTime),
+            IsDate = isDate,
+            IsEntity = allowKey && entry is { IsEntity: true } || isDate,
+            Physical = $"c{ordinal}",
+            DateFormat = isDate ? entry!.DateFormat : null,
+        };
+    }
+
+    private static LoadColumn ToLoad(int index, StoredColumn column, ManifestEntry? entry)
+    {
+        var kind = column.SqlType switch
+        {
+            "date" => FieldKind.Date,
+            "timestamp" => FieldKind.Timestamp,
+            "text" => FieldKind.Text,
+            "smallint" => FieldKind.Int16,
+            "bigint" => FieldKind.Int64,
+            "boolean" => FieldKind.Boolean,
+            _ => FieldKind.Float,
+        };
+        // The format in the manifest of this upload wins, so a new manifest can describe a differently formatted file.
+        var format = entry is { IsDate: true, DateFormat: not null } ? entry.DateFormat : column.DateFormat;
+        return new LoadColumn(index, column, kind, kind is FieldKind.Date or FieldKind.Timestamp ? DateFormats.Compile(format) : null);
+    }
+
+    private static void CheckUniqueNames(List<StoredColumn> columns)
+    {
+        var clash = columns.GroupBy(c => ColumnNames.Key(c.Name)).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null) throw Fail($"Two columns would both be named '{clash.First().Name}'.");
+    }
+
+    private static ImportFailure Fail(string message) => new(Abstractions.JobStatus.Failed, message);
+}

@@ -1,0 +1,95 @@
+namespace DatasetPlatform.Grains.Storage;
+
+// Rows of the catalog tables, mapped by Dapper (snake_case columns -> PascalCase properties).
+
+public sealed class ApiKeyRow
+{
+    public string Id { get; init; } = "";
+    public byte[] SecretHash { get; init; } = [];
+    public string Name { get; init; } = "";
+    public bool IsAdmin { get; init; }
+    public string? CreatedBy { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime? RevokedAt { get; init; }
+}
+
+public sealed class RepositoryRow
+{
+    public long Id { get; init; }
+    public Guid Uid { get; init; }
+    public string Name { get; init; } = "";
+    public string Slug { get; init; } = "";
+    public string Description { get; init; } = "";
+    public string Privacy { get; init; } = "Private";
+    public string? Team { get; init; }
+    public string OwnerKeyId { get; init; } = "";
+    public DateTime CreatedAt { get; init; }
+}
+
+public sealed class DatasetRow
+{
+    public long Id { get; init; }
+    public Guid Uid { get; init; }
+    public long RepositoryId { get; init; }
+    public string Name { get; init; } = "";
+    public string Description { get; init; } = "";
+    public string? SourceName { get; init; }
+    public string? SourceUrl { get; init; }
+    public string Mode { get; init; } = "table";
+    public string? Manifest { get; init; }
+    public bool ManifestLocked { get; init; }
+    public string? Columns { get; init; }
+    public int? CurrentVersion { get; init; }
+    public long TotalDatapointCount { get; init; }
+    public bool Completed { get; init; }
+    public string? CreatedBy { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime UpdatedAt { get; init; }
+
+    /// <summary>The dataset's row table. Built from the numeric id only, never from user text.</summary>
+    public string TableName => DataTables.QualifiedName(Id);
+}
+
+public sealed class ImportJobRow
+{
+    public long Id { get; init; }
+    public Guid Uid { get; init; }
+    public long DatasetId { get; init; }
+    public string Source { get; init; } = "";
+    public string? Format { get; init; }
+    public string? FileName { get; init; }
+    public Guid? StagedFileId { get; init; }
+    public byte[]? ContentSha256 { get; init; }
+    public long ByteCount { get; init; }
+    public bool DeleteMissing { get; init; }
+    public bool OnConflictUpdate { get; init; }
+    public bool AcceptNewColumns { get; init; }
+    public string? Manifest { get; init; }
+    public string Status { get; init; } = "";
+    public string? StatusDescription { get; init; }
+    public string? Reason { get; init; }
+    public long RowsRead { get; init; }
+    public long RowsInserted { get; init; }
+    public long RowsUpdated { get; init; }
+    public long RowsDeleted { get; init; }
+    public long RowsRejected { get; init; }
+    public long ValuesInserted { get; init; }
+    public long ValuesUpdated { get; init; }
+    public long ValuesDeleted { get; init; }
+    public long ValuesTotal { get; init; }
+    public string? MinDate { get; init; }
+    public string? MaxDate { get; init; }
+    public string? Errors { get; init; }
+    public long ErrorCount { get; init; }
+    public int? VersionProduced { get; init; }
+    public string? CreatedBy { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime? StartedAt { get; init; }
+    public DateTime? ProcessedAt { get; init; }
+    public DateTime UpdatedAt { get; init; }
+}
+
+public static class DataTables
+{
+    public static string QualifiedName(long datasetId) => $"dp_data.ds_{datasetId}";
+}

@@ -1,0 +1,82 @@
+using Dapper;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Storage;
+
+public sealed class DatasetNameTakenException(string name) : Exception($"A dataset named '{name}' already exists in this repository.");
+
+/// <summary>Dataset catalog rows. Row data is handled by the import pipeline and <see cref="RowReader"/>.</summary>
+public sealed class DatasetStore(NpgsqlDataSource dataSource)
+{
+    public async Task<DatasetRow> CreateAsync(long repositoryId, string name, string description, string? sourceName, string? sourceUrl,
+        string mode, string? createdBy)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        try
+        {
+            return await connection.QuerySingleAsync<DatasetRow>(
+                """
+                INSERT INTO dp.datasets (repository_id, name, description, source_name, source_url, mode, created_by)
+                VALUES (@repositoryId, @name, @description, @sourceName, @sourceUrl, @mode, @createdBy) RETURNING *
+                """, new { repositoryId, name, description, sourceName, sourceUrl, mode, createdBy });
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new DatasetNameTakenException(name);
+        }
+    }
+
+    public async Task<DatasetRow?> GetAsync(long id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM dp.datasets WHERE id = @id", new { id });
+    }
+
+    /// <summary>Datasets in repositories the key can read, optionally in one repository.</summary>
+    public async Task<IReadOnlyList<(DatasetRow Dataset, RepositoryRole Role)>> ListVisibleAsync(string keyId, bool isAdmin, long? repositoryId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
+            """
+            SELECT * FROM (
+                SELECT d.*, CASE WHEN r.owner_key_id = @keyId OR @isAdmin THEN 3
+                    ELSE GREATEST(COALESCE((SELECT g.role FROM dp.repository_roles g WHERE g.repository_id = r.id AND g.key_id = @keyId), 0),
+                                  CASE WHEN r.privacy = 'Public' THEN 1 ELSE 0 END) END AS role
+                FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id
+                WHERE @repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) v
+            WHERE v.role > 0 ORDER BY v.id
+            """,
+            (dataset, role) => (dataset, (RepositoryRole)role), new { keyId, isAdmin, repositoryId }, splitOn: "role");
+        return [.. rows];
+    }
+
+    public async Task SetManifestAsync(long id, string manifestJson, bool? locked)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.datasets SET manifest = @manifestJson::jsonb, manifest_locked = COALESCE(@locked, manifest_locked), updated_at = now()
+            WHERE id = @id
+            """, new { id, manifestJson, locked });
+    }
+
+    public async Task SetLockedAsync(long id, bool locked)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync("UPDATE dp.datasets SET manifest_locked = @locked, updated_at = now() WHERE id = @id", new { id, locked });
+    }
+
+    /// <summary>Removes the dataset: its row table, and (by cascade) its jobs, staged files and versions.</summary>
+    public async Task<bool> DeleteAsync(long id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        // Lock the catalog row first: an import holds it for its whole transaction, so a delete waits for it.
+        var exists = await connection.ExecuteScalarAsync<long?>("SELECT id FROM dp.datasets WHERE id = @id FOR UPDATE", new { id }, transaction);
+        if (exists is null) return false;
+        await connection.ExecuteAsync($"DROP TABLE IF EXISTS {DataTables.QualifiedName(id)}", transaction: transaction);
+        await connection.ExecuteAsync("DELETE FROM dp.datasets WHERE id = @id", new { id }, transaction);
+        await transaction.CommitAsync();
+        return true;
+    }
+}

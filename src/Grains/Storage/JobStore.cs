@@ -1,0 +1,96 @@
+using Dapper;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Storage;
+
+/// <summary>What an upload asks for; the job row is created from it in the staging transaction.</summary>
+public sealed record ImportRequest(
+    long DatasetId,
+    string Source,
+    string? FileName,
+    bool DeleteMissing,
+    bool OnConflictUpdate,
+    bool AcceptNewColumns,
+    string? ManifestJson,
+    string? CreatedBy,
+    string? Format = null);
+
+/// <summary>
+/// Import job rows. The queue of a dataset is "its jobs still queued or processing, by id", so a job is
+/// durably enqueued the moment its row commits, together with its staged file.
+/// </summary>
+public sealed class JobStore(NpgsqlDataSource dataSource)
+{
+    /// <summary>Opens the transaction in which an upload is staged and its job created; both commit together or not at all.</summary>
+    public async Task<UploadSession> BeginUploadAsync(CancellationToken cancellationToken)
+    {
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        return new UploadSession(connection, transaction);
+    }
+
+    public async Task<ImportJobRow?> GetAsync(long id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleOrDefaultAsync<ImportJobRow>("SELECT * FROM dp.import_jobs WHERE id = @id", new { id });
+    }
+
+    public async Task<IReadOnlyList<ImportJobRow>> ListAsync(long datasetId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return [.. await connection.QueryAsync<ImportJobRow>("SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId ORDER BY id", new { datasetId })];
+    }
+
+    /// <summary>The head of the dataset's queue: the oldest job not finished yet.</summary>
+    public async Task<long?> NextPendingAsync(long datasetId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<long?>(
+            "SELECT id FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') ORDER BY id LIMIT 1", new { datasetId });
+    }
+
+    public async Task MarkProcessingAsync(long id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.import_jobs SET status = 'processing', started_at = COALESCE(started_at, now()), updated_at = now()
+            WHERE id = @id AND status IN ('queued', 'processing')
+            """, new { id });
+    }
+}
+
+/// <summary>
+/// One upload in flight: the file streams into staging inside a transaction, and the job row that enqueues it
+/// is inserted in the same transaction. Disposing without <see cref="CommitJobAsync"/> leaves nothing behind.
+/// </summary>
+public sealed class UploadSession(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
+{
+    public Task<StagedFile> StageAsync(long datasetId, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken) =>
+        StagingStore.WriteAsync(connection, datasetId, fileName, content, maxBytes, cancellationToken);
+
+    public async Task<ImportJobRow> CommitJobAsync(ImportRequest request, StagedFile file, CancellationToken cancellationToken)
+    {
+        var job = await connection.QuerySingleAsync<ImportJobRow>(
+            """
+            INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
+                delete_missing, on_conflict_update, accept_new_columns, manifest, created_by)
+            VALUES (@DatasetId, @Source, @format, @FileName, @stagedId, @sha, @bytes,
+                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy)
+            RETURNING *
+            """,
+            new
+            {
+                request.DatasetId, request.Source, format = request.Format, request.FileName, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount,
+                request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy,
+            }, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return job;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await transaction.DisposeAsync();
+        await connection.DisposeAsync();
+    }
+}

@@ -1,0 +1,70 @@
+using System.Security.Cryptography;
+using System.Text;
+using Dapper;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Storage;
+
+/// <summary>A newly minted key: the only moment its secret is known in clear.</summary>
+public sealed record IssuedKey(string Id, string Key, string Name, bool IsAdmin);
+
+/// <summary>
+/// API keys look like dp_{id}_{secret}. The id is public (it is also the OAuth client_id); only the
+/// SHA-256 of the secret is stored, compared in constant time.
+/// </summary>
+public sealed class KeyStore(NpgsqlDataSource dataSource)
+{
+    public async Task<IssuedKey> CreateAsync(string name, bool isAdmin, string? createdBy)
+    {
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var secret = Base64Url(RandomNumberGenerator.GetBytes(24));
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync(
+            "INSERT INTO dp.api_keys (id, secret_hash, name, is_admin, created_by) VALUES (@id, @hash, @name, @isAdmin, @createdBy)",
+            new { id, hash = Hash(secret), name, isAdmin, createdBy });
+        return new IssuedKey(id, $"dp_{id}_{secret}", name, isAdmin);
+    }
+
+    /// <summary>Returns the key's row when <paramref name="presented"/> is a valid, unrevoked key; null otherwise.</summary>
+    public async Task<ApiKeyRow?> VerifyAsync(string presented)
+    {
+        if (!TrySplit(presented, out var id, out var secret)) return null;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var row = await connection.QuerySingleOrDefaultAsync<ApiKeyRow>(
+            "SELECT * FROM dp.api_keys WHERE id = @id AND revoked_at IS NULL", new { id });
+        if (row is null) return null;
+        return CryptographicOperations.FixedTimeEquals(row.SecretHash, Hash(secret)) ? row : null;
+    }
+
+    public async Task<IReadOnlyList<ApiKeyRow>> ListAsync()
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return [.. await connection.QueryAsync<ApiKeyRow>("SELECT * FROM dp.api_keys ORDER BY created_at")];
+    }
+
+    public async Task<bool> RevokeAsync(string id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.ExecuteAsync("UPDATE dp.api_keys SET revoked_at = now() WHERE id = @id AND revoked_at IS NULL", new { id }) > 0;
+    }
+
+    public async Task<bool> AnyAdminAsync()
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM dp.api_keys WHERE is_admin AND revoked_at IS NULL)");
+    }
+
+    public static bool TrySplit(string presented, out string id, out string secret)
+    {
+        id = secret = "";
+        var parts = presented.Trim().Split('_', 3);
+        if (parts.Length != 3 || parts[0] != "dp" || parts[1].Length != 16 || parts[2].Length == 0) return false;
+        id = parts[1];
+        secret = parts[2];
+        return true;
+    }
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,77 @@
+using Dapper;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Storage;
+
+public enum RepositoryRole { None = 0, Read = 1, Write = 2, Admin = 3 }
+
+/// <summary>Repositories and who may do what in them.</summary>
+public sealed class RepositoryStore(NpgsqlDataSource dataSource)
+{
+    // Role of a key on each repository: owner or global admin = Admin, else an explicit grant, else Read when public.
+    private const string RoleSql = """
+        CASE WHEN r.owner_key_id = @keyId OR @isAdmin THEN 3
+             ELSE GREATEST(COALESCE((SELECT g.role FROM dp.repository_roles g WHERE g.repository_id = r.id AND g.key_id = @keyId), 0),
+                           CASE WHEN r.privacy = 'Public' THEN 1 ELSE 0 END)
+        END
+        """;
+
+    public async Task<RepositoryRow> CreateAsync(string name, string slug, string description, string privacy, string? team, string ownerKeyId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleAsync<RepositoryRow>(
+            """
+            INSERT INTO dp.repositories (name, slug, description, privacy, team, owner_key_id)
+            VALUES (@name, @slug, @description, @privacy, @team, @ownerKeyId) RETURNING *
+            """, new { name, slug, description, privacy, team, ownerKeyId });
+    }
+
+    public async Task<(RepositoryRow Repository, RepositoryRole Role)?> GetAsync(long id, string keyId, bool isAdmin)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var rows = await connection.QueryAsync<RepositoryRow, int, (RepositoryRow, RepositoryRole)>(
+            $"SELECT r.*, {RoleSql} AS role FROM dp.repositories r WHERE r.id = @id",
+            (repo, role) => (repo, (RepositoryRole)role), new { id, keyId, isAdmin }, splitOn: "role");
+        var found = rows.SingleOrDefault();
+        return found.Item1 is null ? null : found;
+    }
+
+    /// <summary>Repositories the key can at least read.</summary>
+    public async Task<IReadOnlyList<(RepositoryRow Repository, RepositoryRole Role)>> ListVisibleAsync(string keyId, bool isAdmin)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var rows = await connection.QueryAsync<RepositoryRow, int, (RepositoryRow, RepositoryRole)>(
+            $"SELECT * FROM (SELECT r.*, {RoleSql} AS role FROM dp.repositories r) v WHERE v.role > 0 ORDER BY v.id",
+            (repo, role) => (repo, (RepositoryRole)role), new { keyId, isAdmin }, splitOn: "role");
+        return [.. rows];
+    }
+
+    public async Task<RepositoryRole> RoleAsync(long repositoryId, string keyId, bool isAdmin)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return (RepositoryRole)await connection.ExecuteScalarAsync<int>(
+            $"SELECT COALESCE((SELECT {RoleSql} FROM dp.repositories r WHERE r.id = @id), 0)", new { id = repositoryId, keyId, isAdmin });
+    }
+
+    public async Task GrantAsync(long repositoryId, string keyId, RepositoryRole role)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync(
+            """
+            INSERT INTO dp.repository_roles (repository_id, key_id, role) VALUES (@repositoryId, @keyId, @role)
+            ON CONFLICT (repository_id, key_id) DO UPDATE SET role = EXCLUDED.role
+            """, new { repositoryId, keyId, role = (short)role });
+    }
+
+    /// <summary>Deletes the repository, its datasets' catalog rows and their row tables.</summary>
+    public async Task DeleteAsync(long id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var datasetIds = await connection.QueryAsync<long>("SELECT id FROM dp.datasets WHERE repository_id = @id", new { id }, transaction);
+        foreach (var datasetId in datasetIds)
+            await connection.ExecuteAsync($"DROP TABLE IF EXISTS {DataTables.QualifiedName(datasetId)}", transaction: transaction);
+        await connection.ExecuteAsync("DELETE FROM dp.repositories WHERE id = @id", new { id }, transaction);
+        await transaction.CommitAsync();
+    }
+}

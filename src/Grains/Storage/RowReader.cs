@@ -1,0 +1,236 @@
+using System.Globalization;
+using System.Text;
+using Dapper;
+using DatasetPlatform.Grains.Query;
+using DatasetPlatform.Grains.Schema;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Storage;
+
+public enum RowFormat { Csv, Tsv, Json }
+
+/// <summary>A read of a dataset's rows as the API describes it ($select, $filter, $top, $skip, $last, version).</summary>
+public sealed record RowQuery(
+    DatasetRow Dataset,
+    RowFormat Format,
+    string? Filter = null,
+    IReadOnlyList<string>? Select = null,
+    long? Top = null,
+    long? Skip = null,
+    long? Last = null,
+    int? Version = null);
+
+/// <summary>Thrown for a query the caller got wrong (bad filter, unknown column, missing version): a 400.</summary>
+public sealed class RowQueryException(string message) : Exception(message);
+
+/// <summary>A checked query, ready to stream; building it throws <see cref="RowQueryException"/> before any byte is sent.</summary>
+public sealed class PreparedRowQuery
+{
+    public required string SelectSql { get; init; }
+    public required string CountSql { get; init; }
+    public required IReadOnlyList<string> Settings { get; init; }
+    public required IReadOnlyList<StoredColumn> Columns { get; init; }
+    public required RowFormat Format { get; init; }
+    public bool Empty { get; init; }
+}
+
+/// <summary>
+/// Streams rows with COPY ... TO STDOUT straight to the caller. Every piece of user text (filter values,
+/// column names in JSON keys) travels as a bound value: it is set with set_config(..., $1, true) inside the
+/// read's transaction and referenced as current_setting(...) in the COPY, which itself cannot take parameters.
+/// </summary>
+public sealed class RowReader(NpgsqlDataSource dataSource)
+{
+    public async Task<PreparedRowQuery> PrepareAsync(RowQuery query)
+    {
+        var dataset = query.Dataset;
+        IReadOnlyList<StoredColumn> columns;
+        int? version = query.Version;
+        if (version is { } v)
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            var json = await connection.ExecuteScalarAsync<string?>(
+                "SELECT columns::text FROM dp.dataset_versions WHERE dataset_id = @id AND version = @v", new { id = dataset.Id, v });
+            if (json is null) throw new RowQueryException($"Version {v} of this dataset does not exist.");
+            columns = StoredColumns.FromJson(json);
+        }
+        else
+        {
+            columns = StoredColumns.FromJson(dataset.Columns);
+        }
+
+        var output = StoredColumns.InOutputOrder(columns);
+        if (query.Select is { Count: > 0 } select)
+        {
+            var chosen = new List<StoredColumn>();
+            foreach (var name in select.Where(s => !string.IsNullOrWhiteSpace(s)))
+            {
+                var column = StoredColumns.Find(columns, name) ?? throw new RowQueryException($"Unknown column '{name.Trim()}' in $select.");
+                if (!chosen.Contains(column)) chosen.Add(column);
+            }
+            // Entity columns (and the date) always come first, whatever $select says.
+            output = [.. output.Where(c => c.IsKey), .. chosen.Where(c => !c.IsKey)];
+        }
+        if (columns.Count == 0 || (dataset.CurrentVersion is null && version is null))
+            return new PreparedRowQuery { SelectSql = "", CountSql = "", Settings = [], Columns = output, Format = query.Format, Empty = true };
+
+        var settings = new List<string>();
+        string Setting(string value, string cast = "text")
+        {
+            settings.Add(value);
+            // A scalar subquery is evaluated once per statement, not once per row.
+            return $"(SELECT current_setting('dp.p{settings.Count - 1}')::{cast})";
+        }
+
+        var where = version is { } at ? $"_vf <= {at} AND (_vt IS NULL OR _vt > {at})" : "_vt IS NULL";
+        if (!string.IsNullOrWhiteSpace(query.Filter))
+        {
+            var parameters = new List<FilterParameter>();
+            string? filterSql;
+            try
+            {
+                filterSql = ODataFilter.ToSql(query.Filter,
+                    name => StoredColumns.Find(columns, name) is { } c ? new FilterColumn(c.Name, c.Physical, KindOf(c)) : null,
+                    parameters,
+                    (index, kind) => $"{{p{index}}}");
+            }
+            catch (FilterException e)
+            {
+                throw new RowQueryException(e.Message);
+            }
+            if (filterSql is not null)
+            {
+                for (var i = 0; i < parameters.Count; i++)
+                    filterSql = filterSql.Replace($"{{p{i}}}", Setting(ToText(parameters[i].Value), SqlCast(parameters[i].Kind)));
+                where += $" AND ({filterSql})";
+            }
+        }
+
+        var table = dataset.TableName;
+        var date = columns.FirstOrDefault(c => c.IsDate);
+        var projection = query.Format == RowFormat.Json
+            ? $"json_build_object({string.Join(", ", output.Select(c => $"{Setting(c.Name)}, {c.Physical}"))})::text"
+            : string.Join(", ", output.Select(c => c.Physical));
+        string selectSql;
+        if (query.Last is { } last && date is not null)
+        {
+            // The last N rows by date, returned in date order.
+            selectSql = $"SELECT {projection} FROM (SELECT * FROM {table} WHERE {where} ORDER BY {date.Physical} DESC LIMIT {last}) r ORDER BY {date.Physical}";
+        }
+        else
+        {
+            selectSql = $"SELECT {projection} FROM {table} WHERE {where}";
+        }
+        if (query.Skip is { } skip) selectSql += $" OFFSET {skip}";
+        if (query.Top is { } top) selectSql += $" LIMIT {top}";
+        return new PreparedRowQuery
+        {
+            SelectSql = selectSql,
+            CountSql = $"SELECT count(*) FROM {table} WHERE {where}",
+            Settings = settings,
+            Columns = output,
+            Format = query.Format,
+        };
+    }
+
+    /// <summary>Number of rows the query matches before $top and $skip (the Row-Count header).</summary>
+    public async Task<long> CountAsync(PreparedRowQuery prepared)
+    {
+        if (prepared.Empty) return 0;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await ApplySettingsAsync(connection, transaction, prepared);
+        return await connection.ExecuteScalarAsync<long>(prepared.CountSql, transaction: transaction);
+    }
+
+    /// <summary>Writes the header (for CSV/TSV) and every row to <paramref name="output"/> as PostgreSQL produces them.</summary>
+    public async Task CopyToAsync(PreparedRowQuery prepared, Stream output, CancellationToken cancellationToken)
+    {
+        if (prepared.Format != RowFormat.Json)
+        {
+            var separator = prepared.Format == RowFormat.Tsv ? '\t' : ',';
+            var header = string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n";
+            await output.WriteAsync(Encoding.UTF8.GetBytes(header), cancellationToken);
+        }
+        if (prepared.Empty) return;
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await ApplySettingsAsync(connection, transaction, prepared);
+        var options = prepared.Format switch
+        {
+            RowFormat.Tsv => "FORMAT csv, DELIMITER E'\\t'",
+            // JSON text never contains raw control characters (they are escaped), so these quote/delimiter bytes never
+            // appear and each line is the JSON object exactly as PostgreSQL built it.
+            RowFormat.Json => "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'",
+            _ => "FORMAT csv",
+        };
+        using var copy = await connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
+        await using var writer = new StreamWriter(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+        var buffer = new char[1 << 15];
+        int read;
+        while ((read = await copy.ReadAsync(buffer, cancellationToken)) > 0)
+            await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+    }
+
+    private static async Task ApplySettingsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedRowQuery prepared)
+    {
+        // Stable physical order for $top/$skip paging: no parallel workers, no synchronized scans starting mid-table.
+        await connection.ExecuteAsync("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL DateStyle = 'ISO, YMD'",
+            transaction: transaction);
+        for (var i = 0; i < prepared.Settings.Count; i++)
+            await connection.ExecuteAsync("SELECT set_config(@name, @value, true)", new { name = $"dp.p{i}", value = prepared.Settings[i] }, transaction);
+    }
+
+    private static FilterValueKind KindOf(StoredColumn column) => column.SqlType switch
+    {
+        "text" => FilterValueKind.Text,
+        "date" => FilterValueKind.Date,
+        "timestamp" => FilterValueKind.Timestamp,
+        "smallint" or "bigint" => FilterValueKind.Integer,
+        "boolean" => FilterValueKind.Boolean,
+        _ => FilterValueKind.Number,
+    };
+
+    private static string SqlCast(FilterValueKind kind) => kind switch
+    {
+        FilterValueKind.Text => "text",
+        FilterValueKind.Date => "date",
+        FilterValueKind.Timestamp => "timestamp",
+        FilterValueKind.Integer => "bigint",
+        FilterValueKind.Boolean => "boolean",
+        _ => "double precision",
+    };
+
+    private static string ToText(object value) => value switch
+    {
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        bool b => b ? "true" : "false",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static string CsvField(string value, char separator) =>
+        value.IndexOfAny([separator, '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"")}\"" : value;
+}
+
+public sealed record DateStats(string? MinDate, string? MaxDate, long Rows, long Entities);
+
+public static class DateStatsQuery
+{
+    /// <summary>Date range, row count and number of distinct entity tuples of the dataset's current rows.</summary>
+    public static async Task<DateStats> ReadAsync(NpgsqlDataSource dataSource, DatasetRow dataset)
+    {
+        var columns = StoredColumns.FromJson(dataset.Columns);
+        var date = columns.FirstOrDefault(c => c.IsDate);
+        if (date is null || dataset.CurrentVersion is null) return new DateStats(null, null, 0, 0);
+        var entities = columns.Where(c => c.IsEntity && !c.IsDate).Select(c => c.Physical).ToList();
+        var distinct = entities.Count == 0 ? "CASE WHEN count(*) > 0 THEN 1 ELSE 0 END" : $"count(DISTINCT ROW({string.Join(", ", entities)}))";
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var row = await connection.QuerySingleAsync<(object? Min, object? Max, long Rows, long Entities)>(
+            $"SELECT min({date.Physical}), max({date.Physical}), count(*), {distinct} FROM {dataset.TableName} WHERE _vt IS NULL");
+        return new DateStats(Import.ImportRunner.FormatValue(row.Min), Import.ImportRunner.FormatValue(row.Max), row.Rows, row.Entities);
+    }
+}

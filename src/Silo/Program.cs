@@ -1,0 +1,17 @@
+using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Storage;
+
+// A silo without a gateway, for cluster mode: several of these plus gateways started with DP_MODE=gateway.
+var builder = Host.CreateApplicationBuilder(args);
+var connectionString = builder.Configuration["DP_POSTGRES"]
+    ?? throw new InvalidOperationException("Set DP_POSTGRES to an Npgsql connection string.");
+var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
+if (int.TryParse(builder.Configuration["DP_SILO_PORT"], out var siloPort)) endpoints.SiloPort = siloPort;
+if (int.TryParse(builder.Configuration["DP_GATEWAY_PORT"], out var gatewayPort)) endpoints.GatewayPort = gatewayPort;
+if (builder.Configuration["DP_ADVERTISED_ADDRESS"] is { Length: > 0 } address) endpoints.AdvertisedAddress = address;
+
+var dataSource = PlatformHosting.CreateDataSource(connectionString);
+await SchemaBootstrapper.ApplyAsync(dataSource);
+builder.Services.AddPlatformStorage(dataSource);
+builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
+await builder.Build().RunAsync();

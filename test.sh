@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a private PostgreSQL it starts itself (and installs if missing).
+# Each run gets a fresh database on that server; extra arguments go to `dotnet test` (e.g. --filter).
+set -euo pipefail
+cd "$(dirname "$0")"
+TEST_DATA_DIR="${DP_TEST_DATA_DIR:-$PWD/.data/test}"
+mkdir -p "$TEST_DATA_DIR"
+source scripts/postgres.sh
+
+if [ -z "${DP_TEST_POSTGRES:-}" ]; then
+  dp_postgres_up "$TEST_DATA_DIR/pg" "${DP_TEST_PG_PORT:-54339}" dp_test test
+  trap 'dp_postgres_down "$TEST_DATA_DIR/pg"' EXIT
+  export DP_TEST_POSTGRES="$DP_POSTGRES"
+fi
+unset DP_POSTGRES
+
+dotnet test DatasetPlatform.sln -c Release --nologo "$@"
