@@ -13,6 +13,8 @@ public sealed class RequestFields
     private readonly Dictionary<string, JsonElement> _json = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, string[]> _form = new(StringComparer.OrdinalIgnoreCase);
 
+    private const int MaxJsonBytes = 1 << 20;
+
     public JsonElement? RawJson { get; private set; }
 
     public static async Task<RequestFields> ReadAsync(HttpRequest request)
@@ -24,8 +26,18 @@ public sealed class RequestFields
             foreach (var (key, value) in form) fields._form[key] = [.. value.Select(v => v ?? "")];
             return fields;
         }
-        if (request.ContentLength == 0) return fields;
-        using var document = await JsonDocument.ParseAsync(request.Body);
+        // Small JSON bodies only (uploads never come through here); refuse anything past 1 MiB rather than buffer it.
+        using var body = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk)) > 0)
+        {
+            body.Write(chunk, 0, read);
+            if (body.Length > MaxJsonBytes) throw new JsonException($"The request body is larger than {MaxJsonBytes} bytes.");
+        }
+        if (body.Length == 0 || body.ToArray().All(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')) return fields;
+        body.Position = 0;
+        using var document = await JsonDocument.ParseAsync(body);
         fields.RawJson = document.RootElement.Clone();
         if (fields.RawJson.Value.ValueKind == JsonValueKind.Object)
         {

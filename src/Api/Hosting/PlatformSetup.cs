@@ -62,6 +62,7 @@ public static class PlatformSetup
             // Alphacast's SDK reads `message`; give every problem one.
             context.ProblemDetails.Extensions.TryAdd("message", context.ProblemDetails.Detail ?? context.ProblemDetails.Title);
         });
+        builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddHostedService<BootstrapKeyService>();
     }

@@ -224,7 +224,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
 
     private static async Task CheckDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadPlan plan, string sourceSql)
     {
-        var keys = plan.KeyColumns.ToList();
+        var keys = StoredColumns.InOutputOrder(plan.Columns).Where(c => c.IsKey).ToList();
         var keyList = string.Join(", ", keys.Select(k => k.Physical));
         var examples = new List<string>();
         await using (var command = new NpgsqlCommand($"SELECT {keyList}, count(*) FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1 LIMIT 10", connection, transaction))

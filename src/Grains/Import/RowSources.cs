@@ -19,6 +19,42 @@ internal sealed class CsvRowSource : IRowSource
     private readonly CsvDataReader _reader;
     private readonly TextReader _text;
 
+    /// <summary>Puts back the one character read to tell an empty file from a non-empty one.</summary>
+    private sealed class PrefixedTextReader(char first, TextReader inner) : TextReader
+    {
+        private bool _pending = true;
+
+        public override int Peek() => _pending ? first : inner.Peek();
+
+        public override int Read()
+        {
+            if (!_pending) return inner.Read();
+            _pending = false;
+            return first;
+        }
+
+        public override int Read(Span<char> buffer)
+        {
+            if (!_pending || buffer.IsEmpty) return inner.Read(buffer);
+            _pending = false;
+            buffer[0] = first;
+            return 1;
+        }
+
+        public override int Read(char[] buffer, int index, int count) => Read(buffer.AsSpan(index, count));
+
+        public override ValueTask<int> ReadAsync(Memory<char> buffer, CancellationToken cancellationToken = default) =>
+            _pending && !buffer.IsEmpty ? ValueTask.FromResult(Read(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(char[] buffer, int index, int count) => ReadAsync(buffer.AsMemory(index, count)).AsTask();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+
     private CsvRowSource(TextReader text, CsvDataReader reader)
     {
         _text = text;
@@ -30,7 +66,15 @@ internal sealed class CsvRowSource : IRowSource
 
     public static async Task<CsvRowSource?> OpenAsync(Stream stream, CancellationToken cancellationToken)
     {
-        var text = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        TextReader text = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        // Sylvan insists on a header row; a file with no bytes at all is simply empty.
+        var first = new char[1];
+        if (await text.ReadAsync(first, cancellationToken) == 0)
+        {
+            text.Dispose();
+            return null;
+        }
+        text = new PrefixedTextReader(first[0], text);
         var options = new CsvDataReaderOptions
         {
             HasHeaders = true,

@@ -146,7 +146,7 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
     /// <summary>Writes the header (for CSV/TSV) and every row to <paramref name="output"/> as PostgreSQL produces them.</summary>
     public async Task CopyToAsync(PreparedRowQuery prepared, Stream output, CancellationToken cancellationToken)
     {
-        if (prepared.Format != RowFormat.Json)
+        if (prepared.Format != RowFormat.Json && prepared.Columns.Count > 0)
         {
             var separator = prepared.Format == RowFormat.Tsv ? '\t' : ',';
             var header = string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n";

@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Npgsql;
+using Xunit;
+
+namespace DatasetPlatform.Tests.Infrastructure;
+
+[CollectionDefinition(nameof(PlatformCollection))]
+public sealed class PlatformCollection : ICollectionFixture<PlatformFixture>;
+
+/// <summary>
+/// The whole service, for real: a fresh database on the PostgreSQL that ./test.sh started, the schema applied by
+/// the app itself, and the gateway with its co-hosted Orleans silo (ADO.NET clustering, state and reminders).
+/// Tests create their own repositories, datasets and keys, so they never depend on each other.
+/// </summary>
+public sealed class PlatformFixture : IAsyncLifetime
+{
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "dp-tests-" + Guid.NewGuid().ToString("N"));
+    private readonly string _clusterId = "test-" + Guid.NewGuid().ToString("N")[..12];
+    private string _serverConnectionString = "";
+    private string _databaseName = "";
+    private PlatformApp? _app;
+
+    public string ConnectionString { get; private set; } = "";
+    public string AdminKey { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        _serverConnectionString = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
+            ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
+        _databaseName = $"dp_test_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(1000, 9999)}";
+        await using (var connection = new NpgsqlConnection(_serverConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE {_databaseName}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        ConnectionString = new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = _databaseName }.ConnectionString;
+        Directory.CreateDirectory(_dataDir);
+        _app = StartApp();
+        AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dataDir, "bootstrap-key.txt"))).Trim();
+    }
+
+    /// <summary>An HTTP client for the gateway that sends <paramref name="key"/> the way the Alphacast SDK does (Basic, empty password).</summary>
+    public ApiClient Client(string? key = null) => new(_app!.CreateClient(), key ?? AdminKey);
+
+    public HttpClient RawClient() => _app!.CreateClient();
+
+    /// <summary>Stops the service (silo and gateway) and starts a new one on the same database.</summary>
+    public async Task RestartAsync()
+    {
+        await _app!.DisposeAsync();
+        _app = StartApp();
+    }
+
+    private PlatformApp StartApp()
+    {
+        var app = new PlatformApp(new Dictionary<string, string>
+        {
+            ["DP_POSTGRES"] = ConnectionString,
+            ["DP_DATA_DIR"] = _dataDir,
+            ["Silo:ClusterId"] = _clusterId,
+            ["Silo:SiloPort"] = FreePort().ToString(),
+            ["Silo:GatewayPort"] = FreePort().ToString(),
+        });
+        _ = app.Server; // start now, so the bootstrap key exists before the first test
+        return app;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null) await _app.DisposeAsync();
+        NpgsqlConnection.ClearAllPools();
+        await using (var connection = new NpgsqlConnection(_serverConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_databaseName} WITH (FORCE)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed class PlatformApp(Dictionary<string, string> settings) : WebApplicationFactory<Program>
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            foreach (var (key, value) in settings) builder.UseSetting(key, value);
+        }
+    }
+}
