@@ -56,6 +56,8 @@ public static class PlatformHosting
             o.ClusterId = endpoints.ClusterId;
             o.ServiceId = endpoints.ServiceId;
         });
+        // Failure-detection timings can be tuned per deployment (Silo:Membership:ProbeTimeout, NumMissedProbesLimit, ...).
+        silo.Services.AddOptions<ClusterMembershipOptions>().BindConfiguration("Silo:Membership");
         silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
         silo.UseAdoNetClustering(o =>
         {

@@ -22,6 +22,7 @@ public sealed class PlatformFixture : IAsyncLifetime
     private string _serverConnectionString = "";
     private string _databaseName = "";
     private PlatformApp? _app;
+    private readonly List<string> _extraDatabases = [];
 
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
@@ -41,6 +42,20 @@ public sealed class PlatformFixture : IAsyncLifetime
         Directory.CreateDirectory(_dataDir);
         _app = StartApp();
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dataDir, "bootstrap-key.txt"))).Trim();
+    }
+
+    /// <summary>A new empty database on the test server, for a test that runs its own service process.</summary>
+    public async Task<string> CreateDatabaseAsync()
+    {
+        var name = $"{_databaseName}_{Random.Shared.Next(1000, 9999)}";
+        await using (var connection = new NpgsqlConnection(_serverConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        _extraDatabases.Add(name);
+        return new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = name }.ConnectionString;
     }
 
     /// <summary>An HTTP client for the gateway that sends <paramref name="key"/> the way the Alphacast SDK does (Basic, empty password).</summary>
@@ -76,13 +91,16 @@ public sealed class PlatformFixture : IAsyncLifetime
         await using (var connection = new NpgsqlConnection(_serverConnectionString))
         {
             await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_databaseName} WITH (FORCE)", connection);
-            await command.ExecuteNonQueryAsync();
+            foreach (var database in _extraDatabases.Append(_databaseName))
+            {
+                await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
+                await command.ExecuteNonQueryAsync();
+            }
         }
         try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
