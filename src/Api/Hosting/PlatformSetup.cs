@@ -79,6 +79,7 @@ public static class PlatformSetup
         app.MapRepositoriesApi();
         app.MapDatasetsApi();
         app.MapUploadsApi();
+        app.MapPresignedUploadsApi();
         app.MapProcessesApi();
         app.MapDataApi();
         return app;

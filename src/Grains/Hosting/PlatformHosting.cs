@@ -45,6 +45,7 @@ public static class PlatformHosting
         services.AddSingleton<JobStore>();
         services.AddSingleton<RowReader>();
         services.AddSingleton<ImportRunner>();
+        services.AddSingleton<SignedTokens>();
         return services;
     }
 

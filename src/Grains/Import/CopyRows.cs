@@ -6,8 +6,14 @@ using Npgsql;
 
 namespace DatasetPlatform.Grains.Import;
 
-/// <summary>What a COPY loaded: rows, and the date range seen (the date column is parsed anyway, so this is free).</summary>
-internal sealed record CopyResult(long Rows, string? MinDate, string? MaxDate);
+/// <summary>What a COPY loaded: rows kept and rejected, the first errors, and the date range seen (parsed anyway, so free).</summary>
+internal sealed record CopyResult(long Rows, long Rejected, IReadOnlyList<RowError> Errors, string? MinDate, string? MaxDate);
+
+/// <summary>
+/// Where rows go and what each one is stamped with: the version that makes it visible, and for block datasets
+/// its block number and position within the block.
+/// </summary>
+internal sealed record CopyTarget(string Table, int? Version, int? Block, bool RejectInvalidRows);
 
 /// <summary>
 /// Parses rows and streams them into PostgreSQL with binary COPY. Parsing and encoding run on one task while
@@ -18,16 +24,19 @@ internal static class CopyRows
 {
     private const int FlushEvery = 1 << 16;
 
-    public static async Task<CopyResult> RunAsync(NpgsqlConnection connection, IRowSource source, LoadPlan plan, string table, int? version,
+    public const int MaxRecordedErrors = 100;
+
+    public static async Task<CopyResult> RunAsync(NpgsqlConnection connection, IRowSource source, LoadPlan plan, CopyTarget target,
         ImportProgressCounter progress, CancellationToken cancellationToken)
     {
-        var columns = (version is null ? "" : "_vf, ") + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical));
-        await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)", cancellationToken);
+        var columns = (target.Version is null ? "" : "_vf, ") + (target.Block is null ? "" : "_block, _seq, ")
+            + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical));
+        await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY)", cancellationToken);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         var sender = SendAsync(pipe.Reader, copy, cancellationToken);
         try
         {
-            var result = await Task.Run(() => ProduceAsync(source, plan, version, pipe.Writer, progress, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, progress, cancellationToken), cancellationToken);
             await pipe.Writer.CompleteAsync();
             await sender;
             return result;
@@ -47,38 +56,69 @@ internal static class CopyRows
         finally { await reader.CompleteAsync(); }
     }
 
-    private static async Task<CopyResult> ProduceAsync(IRowSource source, LoadPlan plan, int? version, PipeWriter writer,
+    private static async Task<CopyResult> ProduceAsync(IRowSource source, LoadPlan plan, CopyTarget target, PipeWriter writer,
         ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
-        var fieldCount = (short)(columns.Length + (version is null ? 0 : 1));
+        var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2));
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
+        var errors = new List<RowError>();
         DateTime? minDate = null, maxDate = null;
-        long row = 0, unflushed = 0;
+        long row = 0, kept = 0, rejected = 0, unflushed = 0;
+
+        // One bad row fails the import (Alphacast) or is set aside with its reason (V4's partial imports).
+        void Reject(RowError error)
+        {
+            if (!target.RejectInvalidRows)
+            {
+                var at = error.Column is null ? $"Row {error.Row}" : $"Row {error.Row}, column '{error.Column}'";
+                throw new ImportFailure(JobStatus.Failed, $"{at}: {error.Message}", [error]);
+            }
+            rejected++;
+            if (errors.Count < MaxRecordedErrors) errors.Add(error);
+        }
 
         writer.Write(CopyRowEncoder.Header);
         while (await source.ReadAsync())
         {
             row++;
+            if (source.RecordError is { } recordError)
+            {
+                Reject(recordError with { Row = row });
+                continue;
+            }
             encoder.BeginRow(fieldCount);
-            if (version is { } v) encoder.WriteInt32(v);
+            if (target.Version is { } v) encoder.WriteInt32(v);
+            if (target.Block is { } block)
+            {
+                encoder.WriteInt32(block);
+                encoder.WriteInt64(kept);
+            }
+            DateTime? rowDate = null;
+            RowError? fieldError = null;
             for (var i = 0; i < columns.Length; i++)
             {
                 var column = columns[i];
-                var field = source.GetField(column.SourceIndex);
-                var error = Encode(encoder, column, field, out var date);
+                var error = Encode(encoder, column, source.GetField(column.SourceIndex), out var date);
                 if (error is not null)
                 {
-                    var message = $"Row {row}, column '{column.Column.Name}': {error}";
-                    throw new ImportFailure(JobStatus.Failed, message, [new RowError(row, column.Column.Name, error)]);
+                    fieldError = new RowError(row, column.Column.Name, error);
+                    break;
                 }
-                if (i == dateIndex)
-                {
-                    if (minDate is null || date < minDate) minDate = date;
-                    if (maxDate is null || date > maxDate) maxDate = date;
-                }
+                if (i == dateIndex) rowDate = date;
             }
+            if (fieldError is not null)
+            {
+                Reject(fieldError);
+                continue;
+            }
+            if (rowDate is { } d)
+            {
+                if (minDate is null || d < minDate) minDate = d;
+                if (maxDate is null || d > maxDate) maxDate = d;
+            }
+            kept++;
             var encoded = encoder.Row;
             writer.Write(encoded);
             unflushed += encoded.Length;
@@ -93,7 +133,7 @@ internal static class CopyRows
         writer.Write(CopyRowEncoder.Trailer);
         await writer.FlushAsync(cancellationToken);
         progress.RowsRead = row;
-        return new CopyResult(row, Format(minDate, plan), Format(maxDate, plan));
+        return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan));
     }
 
     private static string? Format(DateTime? value, LoadPlan plan) =>

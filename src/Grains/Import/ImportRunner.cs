@@ -26,8 +26,6 @@ public sealed class ImportProgressCounter
 /// </summary>
 public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, ILogger<ImportRunner> logger)
 {
-    private const int MaxRecordedErrors = 100;
-
     /// <summary>Runs the job unless it already finished; returns its final status. Infrastructure errors propagate (the caller retries).</summary>
     public async Task<string> RunAsync(long jobId, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
@@ -81,40 +79,49 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         }
 
         if (job.StagedFileId is not { } fileId) throw new ImportFailure(JobStatus.Failed, "The upload has no file.");
+        var stored = StoredColumns.FromJson(dataset.Columns);
+        var rules = RulesFor(job, dataset, acceptNewColumns);
+        var schemaColumns = stored.Count > 0 ? stored.Select(c => c.SourceName).ToList() : manifest.Where(e => !e.Ignore).Select(e => e.SourceName).ToList();
+
         await using var raw = await staging.OpenReadAsync(fileId, cancellationToken);
         var counted = new CountingStream(raw, bytes => progress.BytesRead = bytes);
-        using var source = await OpenSourceAsync(counted, cancellationToken) ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
+        using var source = await OpenSourceAsync(counted, schemaColumns, dataset.SchemaStrict, cancellationToken)
+            ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
-        var stored = StoredColumns.FromJson(dataset.Columns);
-        var plan = LoadPlan.Build(source.Columns, manifest, stored, acceptNewColumns);
+        var plan = LoadPlan.Build(source.Columns, manifest, stored, rules);
         await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
-        // With no live rows there is nothing to merge with: COPY straight into the dataset's table (new rows stay
-        // invisible until the version commits). Otherwise COPY into a temporary table and merge set-based.
-        var direct = dataset.CurrentVersion is null || !await connection.ExecuteScalarAsync<bool>(
+        var keyed = plan.KeyColumns.Any();
+        // Keyless rows (V4 records, blocks) only ever append. Keyed rows with no live rows to merge with go straight into the
+        // dataset's table too (invisible until the version commits); otherwise they go to a temporary table and merge set-based.
+        var direct = !keyed || dataset.CurrentVersion is null || !await connection.ExecuteScalarAsync<bool>(
             $"SELECT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE _vt IS NULL)", transaction: transaction);
-        string source_sql;
-        if (direct)
-        {
-            source_sql = $"{dataset.TableName} WHERE _vf = {version}";
-        }
-        else
+        if (!direct)
         {
             var definitions = string.Join(", ", plan.Loaded.Select(c => $"{c.Column.Physical} {c.Column.SqlType}"));
             await connection.ExecuteAsync($"CREATE TEMP TABLE dp_stage ({definitions}) ON COMMIT DROP", transaction: transaction);
-            source_sql = "pg_temp.dp_stage";
+        }
+        long replaced = 0;
+        if (job.BlockNumber is { } block)
+        {
+            // Same block number again: the earlier records of that block end with this version.
+            replaced = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL AND _block = @block",
+                new { version, block }, transaction);
         }
 
-        var copied = await CopyRows.RunAsync(connection, source, plan, direct ? dataset.TableName : "pg_temp.dp_stage",
-            direct ? version : null, progress, cancellationToken);
-        if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
+        var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
+            RejectInvalidRows: job.Source == JobSources.Presigned);
+        var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
+        if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
+        if (copied.Rows == 0)
+            throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
         if (!direct) await connection.ExecuteAsync("ANALYZE pg_temp.dp_stage", transaction: transaction);
 
-        await CheckDuplicatesAsync(connection, transaction, plan, source_sql);
+        if (keyed) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage");
 
         var counts = direct
-            ? new MergeCounts(copied.Rows, 0, 0)
+            ? new MergeCounts(copied.Rows, 0, replaced)
             : await MergeAsync(connection, transaction, dataset.TableName, plan, version, job.OnConflictUpdate, deleteMissing);
 
         var previousRows = dataset.CurrentVersion is { } current
@@ -122,17 +129,24 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
                 new { id = dataset.Id, current }, transaction)
             : 0;
         var changed = counts.Inserted + counts.Updated + counts.Deleted > 0;
-        var valueColumns = plan.ValueColumnCount;
-        var presentValueColumns = plan.Loaded.Count(c => !c.Column.IsKey);
+        // A data point is a value in a keyed (Alphacast) dataset and a record in a keyless one.
+        var valueColumns = keyed ? plan.ValueColumnCount : 1;
+        var presentValueColumns = keyed ? plan.Loaded.Count(c => !c.Column.IsKey) : 1;
+        var partial = copied.Rejected > 0;
+        var description = Describe(counts, valueColumns, presentValueColumns)
+            + (partial ? $" {copied.Rejected} records were rejected." : "");
         var result = new
         {
             id = job.Id,
             datasetId = dataset.Id,
+            status = partial ? JobStatus.Partial : JobStatus.Complete,
             version = changed ? version : (int?)null,
-            rowsRead = copied.Rows,
+            rowsRead = copied.Rows + copied.Rejected,
             inserted = counts.Inserted,
             updated = counts.Updated,
             deleted = counts.Deleted,
+            rejected = copied.Rejected,
+            errors = partial ? ErrorsJson(copied.Errors) : null,
             valuesInserted = counts.Inserted * valueColumns,
             valuesUpdated = counts.Updated * presentValueColumns,
             valuesDeleted = counts.Deleted * valueColumns,
@@ -143,7 +157,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             manifest = job.Manifest,
             rowCount = previousRows + counts.Inserted - counts.Deleted,
             columnCount = plan.Columns.Count,
-            description = Describe(counts, valueColumns, presentValueColumns),
+            description,
             versionDescription = $"Import {job.Id}" + (job.FileName is null ? "" : $" ({job.FileName})"),
             createdBy = job.CreatedBy,
         };
@@ -155,10 +169,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             WHERE id = @datasetId;
             INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by)
             SELECT @datasetId, @version, @rowCount, @columnCount, @columns::jsonb, @versionDescription, @id, @createdBy WHERE @version IS NOT NULL;
-            UPDATE dp.import_jobs SET status = 'complete', status_description = @description, rows_read = @rowsRead,
-                rows_inserted = @inserted, rows_updated = @updated, rows_deleted = @deleted,
+            UPDATE dp.import_jobs SET status = @status, status_description = @description, rows_read = @rowsRead,
+                rows_inserted = @inserted, rows_updated = @updated, rows_deleted = @deleted, rows_rejected = @rejected,
                 values_inserted = @valuesInserted, values_updated = @valuesUpdated, values_deleted = @valuesDeleted, values_total = @valuesTotal,
-                min_date = @minDate, max_date = @maxDate, version_produced = @version, errors = NULL, error_count = 0,
+                min_date = @minDate, max_date = @maxDate, version_produced = @version, errors = @errors::jsonb, error_count = @rejected,
                 processed_at = now(), updated_at = now()
             WHERE id = @id;
             """, result, transaction);
@@ -167,7 +181,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
 
         // Fresh planner statistics for the next merge and for reads; outside the transaction and not on the critical path.
         if (changed) await connection.ExecuteAsync($"ANALYZE {dataset.TableName}");
-        return JobStatus.Complete;
+        return result.status;
     }
 
     private static string ResolveManifest(ImportJobRow job, DatasetRow dataset)
@@ -198,12 +212,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         return same ? last.Id : null;
     }
 
-    private static async Task<IRowSource?> OpenSourceAsync(Stream raw, CancellationToken cancellationToken)
+    private static async Task<IRowSource?> OpenSourceAsync(Stream raw, IReadOnlyList<string> schemaColumns, bool strictFields,
+        CancellationToken cancellationToken)
     {
         try
         {
             var decoded = await UploadDecoder.DecompressIfNeededAsync(raw, cancellationToken);
-            return await CsvRowSource.OpenAsync(decoded, cancellationToken);
+            return await RowSourceFactory.OpenAsync(decoded, schemaColumns, strictFields, cancellationToken);
         }
         catch (InvalidDataException e)
         {
@@ -211,13 +226,26 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         }
     }
 
+    /// <summary>The header rules of the surface the upload came through.</summary>
+    private static LoadRules RulesFor(ImportJobRow job, DatasetRow dataset, bool acceptNewColumns) => job.Source switch
+    {
+        JobSources.Multipart => new LoadRules(RequireDate: true, SchemaDefinesColumns: false, acceptNewColumns ? UnknownColumns.Accept : UnknownColumns.Fail),
+        JobSources.Blocks => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail),
+        _ => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, dataset.SchemaStrict ? UnknownColumns.Fail : UnknownColumns.Ignore),
+    };
+
+    private static string ErrorsJson(IEnumerable<RowError> errors) =>
+        JsonSerializer.Serialize(errors.Select(e => new { row = e.Row, column = e.Column, message = e.Message }));
+
     private static async Task EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad)
     {
         // Row versions: a row is visible in version v when _vf <= v and (_vt is null or _vt > v). No index: loads stay
         // append-only and fast; reads scan, which COPY TO does at full speed.
         var newColumns = string.Join(", ", plan.NewColumns.Select(c => $"ADD COLUMN IF NOT EXISTS {c.Physical} {c.SqlType}"));
+        // Block datasets also keep each row's block number and its position in the block: reads order by them.
+        var blockColumns = dataset.IsBlocks ? ", _block integer NOT NULL, _seq bigint NOT NULL" : "";
         if (firstLoad)
-            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL)", transaction: transaction);
+            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns})", transaction: transaction);
         if (newColumns.Length > 0)
             await connection.ExecuteAsync($"ALTER TABLE {dataset.TableName} {newColumns}", transaction: transaction);
     }
@@ -303,7 +331,6 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     private async Task RecordFailureAsync(long jobId, ImportFailure failure, long rowsRead)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var errors = failure.Errors.Take(MaxRecordedErrors).Select(e => new { row = e.Row, column = e.Column, message = e.Message });
         await connection.ExecuteAsync(
             """
             UPDATE dp.import_jobs SET status = @status, status_description = @message, reason = @message,
@@ -311,7 +338,11 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
                 processed_at = now(), updated_at = now()
             WHERE id = @jobId AND status IN ('queued', 'processing')
             """,
-            new { jobId, status = failure.Status, message = failure.Message, errors = JsonSerializer.Serialize(errors), errorCount = (long)failure.Errors.Count, rowsRead });
+            new
+            {
+                jobId, status = failure.Status, message = failure.Message, errors = ErrorsJson(failure.Errors.Take(CopyRows.MaxRecordedErrors)),
+                errorCount = Math.Max(failure.Rejected, failure.Errors.Count), rowsRead,
+            });
     }
 
     internal static string FormatValue(object? value) => value switch

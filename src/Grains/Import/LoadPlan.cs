@@ -15,7 +15,18 @@ internal sealed class ImportFailure(string status, string message, IReadOnlyList
 {
     public string Status { get; } = status;
     public IReadOnlyList<RowError> Errors { get; } = errors ?? [];
+    /// <summary>How many records were rejected in all (Errors holds only the first ones).</summary>
+    public long Rejected { get; init; }
 }
+
+/// <summary>What to do with a file column that neither the schema nor the stored columns know.</summary>
+internal enum UnknownColumns { Fail, Ignore, Accept }
+
+/// <summary>
+/// The header rules of a surface. Alphacast: a Date column is required and on a first load unnamed columns
+/// become Decimal values (the file shapes the dataset). V4 and blocks: the schema defines the columns.
+/// </summary>
+internal sealed record LoadRules(bool RequireDate, bool SchemaDefinesColumns, UnknownColumns Unknown);
 
 /// <summary>
 /// Matches a file's header against the manifest and the dataset's stored columns, and decides what is
@@ -31,7 +42,7 @@ internal sealed class LoadPlan
     public IEnumerable<StoredColumn> KeyColumns => Columns.Where(c => c.IsKey);
     public int ValueColumnCount => Columns.Count(c => !c.IsKey);
 
-    public static LoadPlan Build(IReadOnlyList<string> header, IReadOnlyList<ManifestEntry> manifest, IReadOnlyList<StoredColumn> stored, bool acceptNewColumns)
+    public static LoadPlan Build(IReadOnlyList<string> header, IReadOnlyList<ManifestEntry> manifest, IReadOnlyList<StoredColumn> stored, LoadRules rules)
     {
         var headerIndex = new Dictionary<string, int>();
         for (var i = 0; i < header.Count; i++)
@@ -41,15 +52,18 @@ internal sealed class LoadPlan
                 throw Fail($"Column '{header[i].Trim()}' appears more than once in the header.");
         }
         var entries = manifest.ToDictionary(e => ColumnNames.Key(e.SourceName));
-        return stored.Count == 0 ? FirstLoad(header, headerIndex, manifest, entries) : LaterLoad(header, headerIndex, entries, stored, acceptNewColumns);
+        return stored.Count == 0
+            ? FirstLoad(header, headerIndex, manifest, entries, rules)
+            : LaterLoad(header, headerIndex, entries, stored, rules);
     }
 
     private static LoadPlan FirstLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, IReadOnlyList<ManifestEntry> manifest,
-        Dictionary<string, ManifestEntry> entries)
+        Dictionary<string, ManifestEntry> entries, LoadRules rules)
     {
-        var dateEntry = manifest.FirstOrDefault(e => e.IsDate && !e.Ignore)
-            ?? throw Fail("Data has no Date column: the manifest declares none (set dataType \"Date\" on one column).");
-        if (!headerIndex.ContainsKey(ColumnNames.Key(dateEntry.SourceName)))
+        var dateEntry = manifest.FirstOrDefault(e => e.IsDate && !e.Ignore);
+        if (dateEntry is null && rules.RequireDate)
+            throw Fail("Data has no Date column: the manifest declares none (set dataType \"Date\" on one column).");
+        if (dateEntry is not null && !headerIndex.ContainsKey(ColumnNames.Key(dateEntry.SourceName)))
             throw Fail($"Data has no Date column '{dateEntry.SourceName}'.");
         var missingEntities = manifest.Where(e => e.IsEntity && !e.IsDate && !e.Ignore && !headerIndex.ContainsKey(ColumnNames.Key(e.SourceName)))
             .Select(e => e.SourceName).ToList();
@@ -57,27 +71,41 @@ internal sealed class LoadPlan
 
         var columns = new List<StoredColumn>();
         var loaded = new List<LoadColumn>();
-        for (var i = 0; i < header.Count; i++)
+        if (rules.SchemaDefinesColumns)
         {
-            if (string.IsNullOrWhiteSpace(header[i])) continue;
-            entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
-            if (entry?.Ignore == true) continue;
-            var column = NewColumn(header[i], entry, columns.Count, allowKey: true);
-            columns.Add(column);
-            loaded.Add(ToLoad(i, column, entry));
+            // The schema's fields, in schema order; a field the file lacks is stored as null.
+            foreach (var entry in manifest.Where(e => !e.Ignore))
+            {
+                var column = NewColumn(entry.SourceName, entry, columns.Count, allowKey: true);
+                columns.Add(column);
+                if (headerIndex.TryGetValue(ColumnNames.Key(entry.SourceName), out var index)) loaded.Add(ToLoad(index, column, entry));
+            }
+            CheckUnknown(header, headerIndex.Values.Where(i => !entries.ContainsKey(ColumnNames.Key(header[i]))), rules);
+        }
+        else
+        {
+            for (var i = 0; i < header.Count; i++)
+            {
+                if (string.IsNullOrWhiteSpace(header[i])) continue;
+                entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
+                if (entry?.Ignore == true) continue;
+                // Columns the manifest does not name are Decimal values.
+                var column = NewColumn(header[i], entry, columns.Count, allowKey: true);
+                columns.Add(column);
+                loaded.Add(ToLoad(i, column, entry));
+            }
         }
         CheckUniqueNames(columns);
         return new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = columns };
     }
 
     private static LoadPlan LaterLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, Dictionary<string, ManifestEntry> entries,
-        IReadOnlyList<StoredColumn> stored, bool acceptNewColumns)
+        IReadOnlyList<StoredColumn> stored, LoadRules rules)
     {
         int? IndexOf(StoredColumn c) =>
             headerIndex.TryGetValue(ColumnNames.Key(c.SourceName), out var i) || headerIndex.TryGetValue(ColumnNames.Key(c.Name), out i) ? i : null;
 
-        var date = stored.First(c => c.IsDate);
-        if (IndexOf(date) is null) throw Fail($"Data has no Date column '{date.SourceName}'.");
+        if (stored.FirstOrDefault(c => c.IsDate) is { } date && IndexOf(date) is null) throw Fail($"Data has no Date column '{date.SourceName}'.");
         var missingEntities = stored.Where(c => c.IsEntity && !c.IsDate && IndexOf(c) is null).Select(c => c.SourceName).ToList();
         if (missingEntities.Count > 0) throw Fail($"Missing entity column(s): {string.Join(", ", missingEntities)}.");
 
@@ -92,20 +120,23 @@ internal sealed class LoadPlan
             loaded.Add(ToLoad(index, column, entry));
         }
 
-        var unknown = new List<(int Index, ManifestEntry? Entry)>();
+        var unknown = new List<int>();
         for (var i = 0; i < header.Count; i++)
         {
             if (used.Contains(i) || string.IsNullOrWhiteSpace(header[i])) continue;
-            entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
-            if (entry?.Ignore == true) continue;
-            unknown.Add((i, entry));
+            if (entries.TryGetValue(ColumnNames.Key(header[i]), out var entry) && entry.Ignore) continue;
+            unknown.Add(i);
         }
-        if (unknown.Count > 0 && !acceptNewColumns)
-            throw Fail($"Unknown column(s): {string.Join(", ", unknown.Select(u => header[u.Index].Trim()))}");
+        if (rules.Unknown != UnknownColumns.Accept)
+        {
+            CheckUnknown(header, unknown, rules);
+            unknown.Clear();
+        }
 
         var added = new List<StoredColumn>();
-        foreach (var (index, entry) in unknown)
+        foreach (var index in unknown)
         {
+            entries.TryGetValue(ColumnNames.Key(header[index]), out var entry);
             if (entry is { IsEntity: true } or { IsDate: true })
                 throw Fail($"New column '{header[index].Trim()}' cannot join the row key of a dataset that already has data.");
             var column = NewColumn(header[index], entry, columns.Count, allowKey: false);
@@ -115,6 +146,12 @@ internal sealed class LoadPlan
         }
         CheckUniqueNames(columns);
         return new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
+    }
+
+    private static void CheckUnknown(IReadOnlyList<string> header, IEnumerable<int> unknown, LoadRules rules)
+    {
+        var names = unknown.Order().Select(i => header[i].Trim()).Where(n => n.Length > 0).ToList();
+        if (names.Count > 0 && rules.Unknown == UnknownColumns.Fail) throw Fail($"Unknown column(s): {string.Join(", ", names)}");
     }
 
     private static StoredColumn NewColumn(string headerName, ManifestEntry? entry, int ordinal, bool allowKey)

@@ -1,5 +1,7 @@
 using System.IO.Compression;
 using System.Text;
+using System.Text.Json;
+using DatasetPlatform.Grains.Schema;
 using Sylvan.Data.Csv;
 
 namespace DatasetPlatform.Grains.Import;
@@ -11,6 +13,141 @@ internal interface IRowSource : IDisposable
     ValueTask<bool> ReadAsync();
     /// <summary>The field's text; empty when the row is shorter than the header.</summary>
     ReadOnlySpan<char> GetField(int index);
+    /// <summary>Set when the current record as a whole is unusable (not JSON, an unknown field under a strict schema).</summary>
+    RowError? RecordError { get; }
+}
+
+/// <summary>Tells CSV from JSON lines by the first character of the text, whatever the file is called.</summary>
+internal static class RowSourceFactory
+{
+    /// <param name="schemaColumns">For JSON lines: the fields records may carry (all others are unknown).</param>
+    /// <param name="strictFields">For JSON lines: an unknown field rejects its record instead of being ignored.</param>
+    public static async Task<IRowSource?> OpenAsync(Stream stream, IReadOnlyList<string> schemaColumns, bool strictFields, CancellationToken cancellationToken)
+    {
+        var text = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        var first = new char[1];
+        while (true)
+        {
+            if (await text.ReadAsync(first, cancellationToken) == 0)
+            {
+                text.Dispose();
+                return null; // no bytes at all (or only whitespace): the file is empty
+            }
+            if (!char.IsWhiteSpace(first[0])) break;
+        }
+        var replay = new PrefixedTextReader(first[0], text);
+        return first[0] == '{'
+            ? new JsonLinesRowSource(replay, schemaColumns, strictFields)
+            : await CsvRowSource.OpenAsync(replay, cancellationToken);
+    }
+}
+
+/// <summary>Puts back the one character read to sniff the format.</summary>
+internal sealed class PrefixedTextReader(char first, TextReader inner) : TextReader
+{
+    private bool _pending = true;
+
+    public override int Peek() => _pending ? first : inner.Peek();
+
+    public override int Read()
+    {
+        if (!_pending) return inner.Read();
+        _pending = false;
+        return first;
+    }
+
+    public override int Read(Span<char> buffer)
+    {
+        if (!_pending || buffer.IsEmpty) return inner.Read(buffer);
+        _pending = false;
+        buffer[0] = first;
+        return 1;
+    }
+
+    public override int Read(char[] buffer, int index, int count) => Read(buffer.AsSpan(index, count));
+
+    public override ValueTask<int> ReadAsync(Memory<char> buffer, CancellationToken cancellationToken = default) =>
+        _pending && !buffer.IsEmpty ? ValueTask.FromResult(Read(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(char[] buffer, int index, int count) => ReadAsync(buffer.AsMemory(index, count)).AsTask();
+
+    public override Task<string?> ReadLineAsync() => ReadLineAsync(CancellationToken.None).AsTask();
+
+    public override ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
+    {
+        if (!_pending) return inner.ReadLineAsync(cancellationToken);
+        _pending = false;
+        if (first == '\n') return ValueTask.FromResult<string?>("");
+        return Continue();
+
+        async ValueTask<string?> Continue() => first + (await inner.ReadLineAsync(cancellationToken) ?? "");
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// JSON lines: one object per line, keyed by column name (matched like CSV headers). Values are read as text
+/// (numbers and booleans by their JSON spelling, nested values as raw JSON) so one encoder serves both formats.
+/// </summary>
+internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> columns, bool strictFields) : IRowSource
+{
+    private readonly Dictionary<string, int> _index = columns.Select((c, i) => (Key: ColumnNames.Key(c), i))
+        .GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().i);
+    private readonly string?[] _values = new string?[columns.Count];
+    private long _record;
+
+    public IReadOnlyList<string> Columns { get; } = columns;
+    public RowError? RecordError { get; private set; }
+
+    public async ValueTask<bool> ReadAsync()
+    {
+        string? line;
+        do
+        {
+            line = await text.ReadLineAsync();
+            if (line is null) return false;
+        } while (string.IsNullOrWhiteSpace(line));
+        _record++;
+        Array.Clear(_values);
+        RecordError = null;
+        try
+        {
+            using var document = JsonDocument.Parse(line);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                RecordError = new RowError(_record, null, "the line is not a JSON object");
+                return true;
+            }
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (!_index.TryGetValue(ColumnNames.Key(property.Name), out var i))
+                {
+                    if (strictFields && RecordError is null) RecordError = new RowError(_record, property.Name, $"unknown field '{property.Name}'");
+                    continue;
+                }
+                _values[i] = property.Value.ValueKind switch
+                {
+                    JsonValueKind.String => property.Value.GetString(),
+                    JsonValueKind.Null or JsonValueKind.Undefined => null,
+                    _ => property.Value.GetRawText(),
+                };
+            }
+        }
+        catch (JsonException e)
+        {
+            RecordError = new RowError(_record, null, $"invalid JSON: {e.Message}");
+        }
+        return true;
+    }
+
+    public ReadOnlySpan<char> GetField(int index) => _values[index];
+
+    public void Dispose() => text.Dispose();
 }
 
 /// <summary>CSV with a header row, delimiter detected by Sylvan (comma, tab, semicolon, pipe).</summary>
@@ -18,42 +155,6 @@ internal sealed class CsvRowSource : IRowSource
 {
     private readonly CsvDataReader _reader;
     private readonly TextReader _text;
-
-    /// <summary>Puts back the one character read to tell an empty file from a non-empty one.</summary>
-    private sealed class PrefixedTextReader(char first, TextReader inner) : TextReader
-    {
-        private bool _pending = true;
-
-        public override int Peek() => _pending ? first : inner.Peek();
-
-        public override int Read()
-        {
-            if (!_pending) return inner.Read();
-            _pending = false;
-            return first;
-        }
-
-        public override int Read(Span<char> buffer)
-        {
-            if (!_pending || buffer.IsEmpty) return inner.Read(buffer);
-            _pending = false;
-            buffer[0] = first;
-            return 1;
-        }
-
-        public override int Read(char[] buffer, int index, int count) => Read(buffer.AsSpan(index, count));
-
-        public override ValueTask<int> ReadAsync(Memory<char> buffer, CancellationToken cancellationToken = default) =>
-            _pending && !buffer.IsEmpty ? ValueTask.FromResult(Read(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
-
-        public override Task<int> ReadAsync(char[] buffer, int index, int count) => ReadAsync(buffer.AsMemory(index, count)).AsTask();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-    }
 
     private CsvRowSource(TextReader text, CsvDataReader reader)
     {
@@ -64,25 +165,11 @@ internal sealed class CsvRowSource : IRowSource
 
     public IReadOnlyList<string> Columns { get; }
 
-    public static async Task<CsvRowSource?> OpenAsync(Stream stream, CancellationToken cancellationToken)
+    public RowError? RecordError => null;
+
+    public static async Task<CsvRowSource?> OpenAsync(TextReader text, CancellationToken cancellationToken)
     {
-        TextReader text = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
-        // Sylvan insists on a header row; a file with no bytes at all is simply empty.
-        var first = new char[1];
-        if (await text.ReadAsync(first, cancellationToken) == 0)
-        {
-            text.Dispose();
-            return null;
-        }
-        text = new PrefixedTextReader(first[0], text);
-        var options = new CsvDataReaderOptions
-        {
-            HasHeaders = true,
-            BufferSize = 1 << 16,
-            MaxBufferSize = 1 << 24,
-            // Keep quoted and unquoted empty fields alike: both are "no value".
-            ResultSetMode = ResultSetMode.SingleResult,
-        };
+        var options = new CsvDataReaderOptions { HasHeaders = true, BufferSize = 1 << 16, MaxBufferSize = 1 << 24 };
         try
         {
             var reader = await CsvDataReader.CreateAsync(text, options, cancellationToken);

@@ -12,6 +12,8 @@ public sealed record ManifestEntry
     [JsonPropertyName("destinationName")] public string? DestinationName { get; init; }
     [JsonPropertyName("ignore")] public bool Ignore { get; init; }
     [JsonPropertyName("dateFormat")] public string? DateFormat { get; init; }
+    /// <summary>A human label (V4 schemas); not used for matching.</summary>
+    [JsonPropertyName("label")] public string? Label { get; init; }
 
     [JsonIgnore] public string Dtype => DataTypes.Normalize(DataType) ?? DataTypes.Float;
     [JsonIgnore] public bool IsDate => Dtype == DataTypes.Datetime;
@@ -84,6 +86,28 @@ public static class Manifest
         if (entries.FirstOrDefault(e => e.IsDate && !string.IsNullOrEmpty(e.DateFormat)) is { } dated)
             DateFormats.Compile(dated.DateFormat); // throws ManifestException for a format we cannot honour
         return entries;
+    }
+
+    /// <summary>
+    /// A V4 schema, {strict, fields: {name: {type, label}}}, as manifest entries (no date, no entities: records are appended).
+    /// </summary>
+    public static (IReadOnlyList<ManifestEntry> Entries, bool Strict) ParseV4(JsonElement schema)
+    {
+        var strict = schema.TryGetProperty("strict", out var s) && s.ValueKind == JsonValueKind.True;
+        if (!schema.TryGetProperty("fields", out var fields) || fields.ValueKind != JsonValueKind.Object)
+            throw new ManifestException("The schema needs a 'fields' object: {\"fields\": {\"name\": {\"type\": \"string\"}}}.");
+        var entries = new List<ManifestEntry>();
+        foreach (var field in fields.EnumerateObject())
+        {
+            var type = field.Value.ValueKind == JsonValueKind.Object && field.Value.TryGetProperty("type", out var t) ? t.GetString()
+                : field.Value.ValueKind == JsonValueKind.String ? field.Value.GetString() : null;
+            if (DataTypes.Normalize(type) is null)
+                throw new ManifestException($"Field '{field.Name}' has an unknown type '{type}'. Use string, number, integer, boolean, date or category.");
+            var label = field.Value.ValueKind == JsonValueKind.Object && field.Value.TryGetProperty("label", out var l) ? l.GetString() : null;
+            entries.Add(new ManifestEntry { SourceName = field.Name, DataType = type!, Label = label });
+        }
+        if (entries.Count == 0) throw new ManifestException("The schema declares no fields.");
+        return (Validate(entries), strict);
     }
 
     public static string ToJson(IReadOnlyList<ManifestEntry> entries) => JsonSerializer.Serialize(entries, JsonOptions);

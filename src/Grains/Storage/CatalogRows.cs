@@ -11,6 +11,7 @@ public sealed class ApiKeyRow
     public string? CreatedBy { get; init; }
     public DateTime CreatedAt { get; init; }
     public DateTime? RevokedAt { get; init; }
+    public long? HomeRepositoryId { get; init; }
 }
 
 public sealed class RepositoryRow
@@ -38,6 +39,7 @@ public sealed class DatasetRow
     public string Mode { get; init; } = "table";
     public string? Manifest { get; init; }
     public bool ManifestLocked { get; init; }
+    public bool SchemaStrict { get; init; }
     public string? Columns { get; init; }
     public int? CurrentVersion { get; init; }
     public long TotalDatapointCount { get; init; }
@@ -48,6 +50,8 @@ public sealed class DatasetRow
 
     /// <summary>The dataset's row table. Built from the numeric id only, never from user text.</summary>
     public string TableName => DataTables.QualifiedName(Id);
+
+    public bool IsBlocks => Mode == "blocks";
 }
 
 public sealed class ImportJobRow
@@ -82,11 +86,24 @@ public sealed class ImportJobRow
     public string? Errors { get; init; }
     public long ErrorCount { get; init; }
     public int? VersionProduced { get; init; }
+    public int? BlockNumber { get; init; }
+    public DateTime? UploadExpiresAt { get; init; }
     public string? CreatedBy { get; init; }
     public DateTime CreatedAt { get; init; }
     public DateTime? StartedAt { get; init; }
     public DateTime? ProcessedAt { get; init; }
     public DateTime UpdatedAt { get; init; }
+}
+
+/// <summary>Where an import came from; it decides the rules the import follows.</summary>
+public static class JobSources
+{
+    /// <summary>Alphacast PUT /data: a Date column is required, any bad row fails the whole file.</summary>
+    public const string Multipart = "multipart";
+    /// <summary>V4 presigned upload: records may be rejected one by one (partial), the schema decides the columns.</summary>
+    public const string Presigned = "presigned";
+    /// <summary>Data8 block: replaces the rows of one block number.</summary>
+    public const string Blocks = "blocks";
 }
 
 public static class DataTables

@@ -60,6 +60,14 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
             """, new { id, manifestJson, locked });
     }
 
+    public async Task SetSchemaAsync(long id, string manifestJson, bool strict)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync(
+            "UPDATE dp.datasets SET manifest = @manifestJson::jsonb, schema_strict = @strict, updated_at = now() WHERE id = @id",
+            new { id, manifestJson, strict });
+    }
+
     public async Task SetLockedAsync(long id, bool locked)
     {
         await using var connection = await dataSource.OpenConnectionAsync();

@@ -29,6 +29,17 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         return new UploadSession(connection, transaction);
     }
 
+    /// <summary>A presigned upload: the job exists (uninitialised, outside the queue) before its file does.</summary>
+    public async Task<ImportJobRow> CreateAwaitingFileAsync(long datasetId, string fileName, string format, DateTime expiresAt, string createdBy)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleAsync<ImportJobRow>(
+            """
+            INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, status, upload_expires_at, created_by, queue_seq)
+            VALUES (@datasetId, 'presigned', @format, @fileName, 'uninitialised', @expiresAt, @createdBy, NULL) RETURNING *
+            """, new { datasetId, fileName, format, expiresAt, createdBy });
+    }
+
     public async Task<ImportJobRow?> GetAsync(long id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -46,7 +57,7 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         return await connection.ExecuteScalarAsync<long?>(
-            "SELECT id FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') ORDER BY id LIMIT 1", new { datasetId });
+            "SELECT id FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') ORDER BY queue_seq, id LIMIT 1", new { datasetId });
     }
 
     public async Task MarkProcessingAsync(long id)
@@ -66,6 +77,23 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
 /// </summary>
 public sealed class UploadSession(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
 {
+    /// <summary>
+    /// Attaches the staged file to a presigned job that is still waiting for it and puts the job in the queue; false when
+    /// the job already has a file (the URL was used) or is gone. Commits only on success.
+    /// </summary>
+    public async Task<bool> CommitAwaitedFileAsync(long jobId, StagedFile file, CancellationToken cancellationToken)
+    {
+        var updated = await connection.ExecuteAsync(
+            """
+            UPDATE dp.import_jobs SET staged_file_id = @stagedId, content_sha256 = @sha, byte_count = @bytes, status = 'queued',
+                queue_seq = nextval('dp.import_queue_seq'), updated_at = now()
+            WHERE id = @jobId AND status = 'uninitialised'
+            """, new { jobId, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount }, transaction);
+        if (updated == 0) return false;
+        await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
     public Task<StagedFile> StageAsync(long datasetId, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken) =>
         StagingStore.WriteAsync(connection, datasetId, fileName, content, maxBytes, cancellationToken);
 

@@ -7,7 +7,7 @@ using Npgsql;
 
 namespace DatasetPlatform.Grains.Storage;
 
-public enum RowFormat { Csv, Tsv, Json }
+public enum RowFormat { Csv, Tsv, Json, JsonArray }
 
 /// <summary>A read of a dataset's rows as the API describes it ($select, $filter, $top, $skip, $last, version).</summary>
 public sealed record RowQuery(
@@ -108,7 +108,7 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
 
         var table = dataset.TableName;
         var date = columns.FirstOrDefault(c => c.IsDate);
-        var projection = query.Format == RowFormat.Json
+        var projection = query.Format is RowFormat.Json or RowFormat.JsonArray
             ? $"json_build_object({string.Join(", ", output.Select(c => $"{Setting(c.Name)}, {c.Physical}"))})::text"
             : string.Join(", ", output.Select(c => c.Physical));
         string selectSql;
@@ -120,6 +120,8 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         else
         {
             selectSql = $"SELECT {projection} FROM {table} WHERE {where}";
+            // Block datasets read back in ascending block number, then submission order within the block.
+            if (dataset.IsBlocks) selectSql += " ORDER BY _block, _seq";
         }
         if (query.Skip is { } skip) selectSql += $" OFFSET {skip}";
         if (query.Top is { } top) selectSql += $" LIMIT {top}";
@@ -146,31 +148,50 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
     /// <summary>Writes the header (for CSV/TSV) and every row to <paramref name="output"/> as PostgreSQL produces them.</summary>
     public async Task CopyToAsync(PreparedRowQuery prepared, Stream output, CancellationToken cancellationToken)
     {
-        if (prepared.Format != RowFormat.Json && prepared.Columns.Count > 0)
+        await using var writer = new StreamWriter(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+        if (prepared.Format is RowFormat.Csv or RowFormat.Tsv && prepared.Columns.Count > 0)
         {
             var separator = prepared.Format == RowFormat.Tsv ? '\t' : ',';
-            var header = string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n";
-            await output.WriteAsync(Encoding.UTF8.GetBytes(header), cancellationToken);
+            await writer.WriteAsync(string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n");
         }
-        if (prepared.Empty) return;
-
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ApplySettingsAsync(connection, transaction, prepared);
-        var options = prepared.Format switch
+        var array = prepared.Format == RowFormat.JsonArray;
+        if (array) await writer.WriteAsync('[');
+        if (!prepared.Empty)
         {
-            RowFormat.Tsv => "FORMAT csv, DELIMITER E'\\t'",
-            // JSON text never contains raw control characters (they are escaped), so these quote/delimiter bytes never
-            // appear and each line is the JSON object exactly as PostgreSQL built it.
-            RowFormat.Json => "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'",
-            _ => "FORMAT csv",
-        };
-        using var copy = await connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
-        await using var writer = new StreamWriter(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-        var buffer = new char[1 << 15];
-        int read;
-        while ((read = await copy.ReadAsync(buffer, cancellationToken)) > 0)
-            await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await ApplySettingsAsync(connection, transaction, prepared);
+            var options = prepared.Format switch
+            {
+                RowFormat.Tsv => "FORMAT csv, DELIMITER E'\\t'",
+                // JSON text never contains raw control characters (they are escaped), so these quote/delimiter bytes never
+                // appear and each line is the JSON object exactly as PostgreSQL built it.
+                RowFormat.Json or RowFormat.JsonArray => "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'",
+                _ => "FORMAT csv",
+            };
+            using var copy = await connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
+            var buffer = new char[1 << 15];
+            var pendingSeparator = false;
+            int read;
+            while ((read = await copy.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                if (array)
+                {
+                    // One object per line from COPY; in an array the line breaks become commas (none after the last).
+                    for (var i = 0; i < read; i++)
+                    {
+                        if (buffer[i] == '\n') { pendingSeparator = true; continue; }
+                        if (pendingSeparator) { await writer.WriteAsync(','); pendingSeparator = false; }
+                        await writer.WriteAsync(buffer[i]);
+                    }
+                }
+                else
+                {
+                    await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                }
+            }
+        }
+        if (array) await writer.WriteAsync(']');
     }
 
     private static async Task ApplySettingsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedRowQuery prepared)

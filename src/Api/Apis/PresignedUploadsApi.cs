@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace DatasetPlatform.Api.Apis;
+
+public sealed record UploadUrlResponse(
+    [property: JsonPropertyName("dataset_id")] string DatasetId,
+    [property: JsonPropertyName("import_id")] string ImportId,
+    [property: JsonPropertyName("upload_url")] string UploadUrl,
+    [property: JsonPropertyName("http_method")] string HttpMethod,
+    [property: JsonPropertyName("content_type")] string ContentType,
+    [property: JsonPropertyName("expires_at")] DateTime ExpiresAt,
+    [property: JsonPropertyName("file_key")] string FileKey);
+
+public sealed record ImportErrorResponse(
+    [property: JsonPropertyName("record_index")] long RecordIndex,
+    [property: JsonPropertyName("field")] string? Field,
+    [property: JsonPropertyName("reason")] string Reason);
+
+public sealed record ImportResponse(
+    [property: JsonPropertyName("dataset_id")] string DatasetId,
+    [property: JsonPropertyName("import_id")] string ImportId,
+    [property: JsonPropertyName("type")] string Type,
+    [property: JsonPropertyName("filename")] string? FileName,
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("created_at")] DateTime CreatedAt,
+    [property: JsonPropertyName("updated_at")] DateTime UpdatedAt,
+    [property: JsonPropertyName("processing_started_at")] DateTime? ProcessingStartedAt,
+    [property: JsonPropertyName("accepted_count")] long AcceptedCount,
+    [property: JsonPropertyName("rejected_count")] long RejectedCount,
+    [property: JsonPropertyName("errors")] IReadOnlyList<ImportErrorResponse> Errors,
+    [property: JsonPropertyName("errors_total")] long ErrorsTotal,
+    [property: JsonPropertyName("reason")] string? Reason)
+{
+    public static ImportResponse From(ImportJobRow job)
+    {
+        var errors = job.Errors is null ? [] : JsonSerializer.Deserialize<List<ProcessError>>(job.Errors, JsonSerializerOptions.Web) ?? [];
+        var finished = job.Status is JobStatus.Complete or JobStatus.Partial or JobStatus.Skipped;
+        return new ImportResponse(
+            job.DatasetId.ToString(CultureInfo.InvariantCulture), job.Id.ToString(CultureInfo.InvariantCulture), "file_upload", job.FileName,
+            job.Status == JobStatus.Skipped ? JobStatus.Complete : job.Status,
+            job.CreatedAt, job.UpdatedAt, job.StartedAt,
+            finished ? job.RowsRead - job.RowsRejected : 0, job.RowsRejected,
+            // record_index counts records from 0, like the lines of the file.
+            [.. errors.Select(e => new ImportErrorResponse(e.Row - 1, e.Column, e.Message))],
+            job.ErrorCount,
+            job.Status is JobStatus.Failed or JobStatus.PendingSchema ? job.StatusDescription : null);
+    }
+}
+
+public sealed record SchemaResponse(
+    [property: JsonPropertyName("dataset_id")] string DatasetId,
+    [property: JsonPropertyName("strict")] bool Strict,
+    [property: JsonPropertyName("fields")] IReadOnlyDictionary<string, SchemaField> Fields);
+
+public sealed record SchemaField([property: JsonPropertyName("type")] string Type, [property: JsonPropertyName("label")] string? Label);
+
+/// <summary>
+/// The V4 presigned flow (seed 002, Prolific AI Task Builder datasets): ask for an upload URL, PUT the file to it
+/// without credentials, poll the import. Served at the seed's paths and under /api/v1/data-collection.
+/// </summary>
+public static class PresignedUploadsApi
+{
+    public const string UploadTokenPurpose = "upload-url";
+    private static readonly TimeSpan UrlLifetime = TimeSpan.FromHours(1);
+
+    public static IEndpointRouteBuilder MapPresignedUploadsApi(this IEndpointRouteBuilder app)
+    {
+        foreach (var prefix in (string[])["", "/api/v1/data-collection"])
+        {
+            var group = app.MapGroup(prefix + "/datasets/{id:long}").WithTags("Presigned uploads");
+            group.MapGet("/upload-url/{filename}", CreateUploadUrl);
+            group.MapGet("/imports/{importId:long}", GetImport);
+            group.MapPut("/schema", PutSchema).DisableAntiforgery();
+        }
+        app.MapGet("/api/v1/data-collection/datasets/{id:long}", DatasetsApi.Get).WithTags("Presigned uploads");
+        app.MapPut("/uploads/{token}", ReceiveUpload).WithTags("Presigned uploads").AllowAnonymous().DisableAntiforgery();
+        return app;
+    }
+
+    public static async Task<Results<Created<UploadUrlResponse>, ProblemHttpResult>> CreateUploadUrl(long id, string filename, HttpRequest request,
+        ClaimsPrincipal user, DatasetAccess access, JobStore jobs, SignedTokens tokens)
+    {
+        var caller = Caller.From(user);
+        var (_, _, problem) = await access.ResolveAsync(id, caller, RepositoryRole.Write);
+        if (problem is not null) return problem;
+        var name = Path.GetFileName(filename.Trim());
+        if (name.Length == 0 || name.Length > 255) return Problems.BadRequest("The file name must be 1 to 255 characters.");
+
+        var (format, contentType) = FormatOf(name);
+        var expiresAt = DateTime.UtcNow.Add(UrlLifetime);
+        var job = await jobs.CreateAwaitingFileAsync(id, name, format, expiresAt, caller.KeyId);
+        var token = await tokens.SignAsync(UploadTokenPurpose,
+            $"{job.Id}:{new DateTimeOffset(expiresAt).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}");
+        var url = $"{request.Scheme}://{request.Host}{request.PathBase}/uploads/{token}";
+        return TypedResults.Created($"/datasets/{id}/imports/{job.Id}",
+            new UploadUrlResponse(id.ToString(CultureInfo.InvariantCulture), job.Id.ToString(CultureInfo.InvariantCulture), url, "PUT", contentType,
+                expiresAt, $"datasets/{id}/imports/{job.Id}/{name}"));
+    }
+
+    /// <summary>
+    /// The presigned PUT: the token in the URL is the only credential. It must be ours, unexpired, and its import must
+    /// still be waiting for a file; anything else is a 403 and nothing is kept. The body streams into staging.
+    /// </summary>
+    public static async Task<Results<Ok, ProblemHttpResult>> ReceiveUpload(string token, HttpContext context, SignedTokens tokens, JobStore jobs,
+        IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+    {
+        var payload = await tokens.VerifyAsync(UploadTokenPurpose, token);
+        var parts = payload?.Split(':');
+        if (parts is not [var jobText, var expiresText] || !long.TryParse(jobText, out var jobId) || !long.TryParse(expiresText, out var expires))
+            return Problems.Forbidden("The upload URL is not valid (its signature does not match).");
+        if (DateTimeOffset.UtcNow.ToUnixTimeSeconds() > expires) return Problems.Forbidden("The upload URL has expired; request a new one.");
+        var job = await jobs.GetAsync(jobId);
+        if (job is null) return Problems.Forbidden("The upload URL refers to an import that no longer exists.");
+        if (job.Status != JobStatus.Uninitialised) return Problems.Forbidden("The upload URL has already been used; request a new one.");
+
+        await using var session = await jobs.BeginUploadAsync(cancellationToken);
+        StagedFile staged;
+        try { staged = await session.StageAsync(job.DatasetId, job.FileName ?? "upload", context.Request.Body, options.Value.MaxUploadBytes, cancellationToken); }
+        catch (UploadTooLargeException e) { return Problems.TooLarge(e.Message); }
+        if (!await session.CommitAwaitedFileAsync(jobId, staged, cancellationToken))
+            return Problems.Forbidden("The upload URL has already been used; request a new one.");
+
+        await grains.GetGrain<IDatasetGrain>(job.DatasetId).NotifyEnqueued(jobId);
+        context.Response.Headers.ETag = $"\"{Convert.ToHexStringLower(staged.Sha256)}\"";
+        return TypedResults.Ok();
+    }
+
+    public static async Task<Results<Ok<ImportResponse>, ProblemHttpResult>> GetImport(long id, long importId, ClaimsPrincipal user, DatasetAccess access,
+        JobStore jobs)
+    {
+        var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var job = await jobs.GetAsync(importId);
+        if (job is null || job.DatasetId != id) return Problems.NotFound($"Import {importId} does not exist in dataset {id}.");
+        return TypedResults.Ok(ImportResponse.From(job));
+    }
+
+    /// <summary>Sets the dataset's schema: the manifest array of the Alphacast surface, or {strict, fields: {name: {type, label}}}.</summary>
+    public static async Task<Results<Ok<SchemaResponse>, ProblemHttpResult>> PutSchema(long id, HttpRequest request, ClaimsPrincipal user,
+        DatasetAccess access, DatasetStore datasets)
+    {
+        var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
+        if (problem is not null) return problem;
+        var fields = await RequestFields.ReadAsync(request);
+        if (fields.RawJson is not { } body) return Problems.BadRequest("Send the schema as JSON.");
+        IReadOnlyList<ManifestEntry> entries;
+        bool strict;
+        try
+        {
+            (entries, strict) = body.ValueKind == JsonValueKind.Array ? (Manifest.Parse(body.GetRawText()), false) : Manifest.ParseV4(body);
+        }
+        catch (ManifestException e)
+        {
+            return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["schema"] = [e.Message] });
+        }
+        await datasets.SetSchemaAsync(id, Manifest.ToJson(entries), strict);
+        return TypedResults.Ok(new SchemaResponse(id.ToString(CultureInfo.InvariantCulture), strict,
+            entries.ToDictionary(e => e.SourceName, e => new SchemaField(e.Dtype, e.Label))));
+    }
+
+    private static (string Format, string ContentType) FormatOf(string name)
+    {
+        var lower = name.ToLowerInvariant();
+        if (lower.EndsWith(".gz", StringComparison.Ordinal))
+            return (lower.EndsWith(".jsonl.gz", StringComparison.Ordinal) || lower.EndsWith(".ndjson.gz", StringComparison.Ordinal) ? "jsonl.gz" : "csv.gz", "application/gzip");
+        if (lower.EndsWith(".jsonl", StringComparison.Ordinal) || lower.EndsWith(".ndjson", StringComparison.Ordinal)) return ("jsonl", "application/x-ndjson");
+        return ("csv", "text/csv");
+    }
+}
