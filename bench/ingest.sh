@@ -44,7 +44,7 @@ RSS_LOG=$OUT/rss.log
 SUMMARY=$OUT/last-run.txt
 CLK_TCK=$(getconf CLK_TCK)
 mkdir -p "$OUT"
-# shellcheck source=../scripts/postgres.sh
+# shellcheck disable=SC1091 # scripts/postgres.sh, found at run time
 source "$REPO/scripts/postgres.sh"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -52,12 +52,12 @@ now() { printf '%s\n' "$EPOCHREALTIME"; }
 # sub A B -> B - A with 3 decimals; div A B -> A / B (0 when B is 0)
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print 0; else printf "%.6f", a / b }'; }
-json_num() { grep -o "\"$1\":[0-9]*" <<<"$2" | head -n 1 | cut -d: -f2; }
-json_str() { grep -o "\"$1\":\"[^\"]*\"" <<<"$2" | head -n 1 | cut -d: -f2- | sed 's/^"//; s/"$//'; }
+json_num() { { grep -o "\"$1\":[0-9]*" <<<"$2" || true; } | head -n 1 | cut -d: -f2; }
+json_str() { { grep -o "\"$1\":\"[^\"]*\"" <<<"$2" || true; } | head -n 1 | cut -d: -f2- | sed 's/^"//; s/"$//'; }
 
 # ---------------------------------------------------------------------------------------------------------------
 # Cleanup: only the processes this script started, by pid.
-RUN_PID= API_PID= SAMPLER_PID=
+RUN_PID='' API_PID='' SAMPLER_PID=''
 cleanup() {
   local rc=$?
   set +e
@@ -109,7 +109,7 @@ postgres_cpu() { # postmaster incl. reaped backends + live backends (all have th
 }
 ticks_to_s() { awk -v t="$1" -v h="$CLK_TCK" 'BEGIN { printf "%.1f", t / h }'; }
 rss_max_mb() { # max sampled RSS (MB) between epoch $1 and $2
-  awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b && $2 > m { m = $2 } END { printf "%.0f", m / 1024 }' "$RSS_LOG"
+  awk -v a="$1" -v b="$2" '$1 >= a - 0.25 && $1 <= b && $2 > m { m = $2 } END { if (m) printf "%.0f", m / 1024; else print "-" }' "$RSS_LOG"
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -117,7 +117,7 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/nul
 pg_log_size() { stat -L -c %s "$DP_PG_LOG" 2>/dev/null || echo 0; }
 pg_slow_since() {
   tail -c +"$(($1 + 1))" "$DP_PG_LOG" 2>/dev/null |
-    grep -E 'duration: [0-9.]+ ms|checkpoint complete' |
+    { grep -E 'duration: [0-9.]+ ms|checkpoint complete' || true; } |
     sed -E 's/^.*duration: ([0-9.]+) ms +(statement|execute [^:]*|parse [^:]*|bind [^:]*): */\1 ms  /; s/^.*(checkpoint complete).*write=([0-9.]+ s).*$/checkpoint complete (write \2)/' |
     cut -c1-150 | awk '{ printf "      %s\n", $0 }'
 }
@@ -256,7 +256,7 @@ new_dataset() { json_num id "$(api POST /datasets -d "name=$1" -d "repositoryId=
 
 # upload NAME DATASET FILE [QUERY]: one timed upload + processing; results in R[NAME.*].
 upload() {
-  local name=$1 ds=$2 file=$3 query=${4:-} t0 t1 t2 c0 p0 l0 code body job status desc row started
+  local name=$1 ds=$2 file=$3 query=${4:-} t0 t1 t2 c0 p0 l0 code body job status row started srv_proc rows_read ins upd
   dp_psql -q -c "CHECKPOINT" >/dev/null
   l0=$(pg_log_size)
   c0=$(service_cpu)
@@ -302,7 +302,8 @@ upload() {
   # Server-side: when the job started (queue wait after the 201) and its recorded timestamps.
   row=$(dp_psql -At -F '|' -c "SELECT extract(epoch FROM started_at), extract(epoch FROM processed_at - started_at),
       rows_read, rows_inserted, rows_updated, status FROM dp.import_jobs WHERE id = $job")
-  IFS='|' read -r started R[$name.srv_proc] R[$name.rows_read] R[$name.ins] R[$name.upd] R[$name.jobstatus] <<<"$row"
+  IFS='|' read -r started srv_proc rows_read ins upd _ <<<"$row"
+  R[$name.srv_proc]=$srv_proc R[$name.rows_read]=$rows_read R[$name.ins]=$ins R[$name.upd]=$upd
   R[$name.wait]=$(sub "$t1" "${started:-$t1}")
   R[$name.slow]=$(pg_slow_since "$l0")
   log "  $status after ${R[$name.process]} s: ${R[$name.desc]}"
@@ -347,7 +348,7 @@ rps() { awk -v n="$1" -v s="$2" 'BEGIN { if (s + 0 <= 0) print "-"; else printf 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 <= 0) print "-"; else printf "%.0f%%", 100 * a / b }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 line() { # label seconds rows/s pct note
-  printf '  %-46s %9s %11s %8s  %s\n' "$1" "$2" "$3" "$4" "${5:-}"
+  printf '  %-50s %9s %11s %8s  %s\n' "$1" "$2" "$3" "$4" "${5:-}"
 }
 IN_RPS=$(rps "$ROWS" "${R[copy_in.s]}")
 OUT_RPS=$(rps "$ROWS" "${R[copy_out.s]}")
@@ -381,18 +382,21 @@ phase_lines() { # name label-prefix (upload / processing / end-to-end)
       "HTTP ${R[dl.code]}, $(mb "${R[dl.bytes]}"); vs COPY TO"
   fi
   phase_lines gz "csv.gz:"
-  phase_lines merge "merge (same CSV again, onConflictUpdate):"
+  phase_lines merge "re-upload:"
   echo
-  echo "  (% base: rows/s against the \\copy FROM baseline; the download against COPY TO)"
+  echo "  % base: rows/s against the \\copy FROM baseline (the download: against COPY TO). csv and csv.gz are first loads"
+  echo "  into fresh datasets; re-upload sends the same CSV again to the csv dataset with onConflictUpdateDB=true (staging"
+  echo "  table, duplicate check, merge: 0 rows change). queue wait: 201 until the job's started_at."
   echo
-  echo "  per import              status      rows read  inserted  updated  service CPU  PostgreSQL CPU  peak RSS upload/processing"
+  echo "  per import   status      rows read  inserted  updated  service CPU  PostgreSQL CPU  peak RSS upload/processing  processed_at-started_at"
   for n in csv gz merge; do
     [[ -n ${R[$n.status]:-} ]] || continue
-    printf '  %-22s  %-10s %10s %9s %8s %10s s %13s s  %6s / %s MB\n' "$n" "${R[$n.status]%% *}" "${R[$n.rows_read]:--}" "${R[$n.ins]:--}" \
-      "${R[$n.upd]:--}" "${R[$n.svccpu]:--}" "${R[$n.pgcpu]:--}" "${R[$n.rss_up]:--}" "${R[$n.rss_proc]:--}"
+    printf '  %-11s  %-10s %10s %9s %8s %10s s %13s s  %9s / %-4s MB %15s s\n' "$n" "${R[$n.status]%% *}" "${R[$n.rows_read]:--}" "${R[$n.ins]:--}" \
+      "${R[$n.upd]:--}" "${R[$n.svccpu]:--}" "${R[$n.pgcpu]:--}" "${R[$n.rss_up]:--}" "${R[$n.rss_proc]:--}" \
+      "$(awk -v s="${R[$n.srv_proc]:-}" 'BEGIN { if (s == "") print "-"; else printf "%.3f", s }')"
   done
   if [[ -n ${R[dl.s]:-} ]]; then
-    printf '  %-22s  %-10s %10s %9s %8s %10s s %13s s  %6s MB\n' download "HTTP ${R[dl.code]}" - - - "${R[dl.svccpu]}" "${R[dl.pgcpu]}" "${R[dl.rss]}"
+    printf '  %-11s  %-10s %10s %9s %8s %10s s %13s s  %9s MB\n' download "HTTP ${R[dl.code]}" - - - "${R[dl.svccpu]}" "${R[dl.pgcpu]}" "${R[dl.rss]}"
   fi
   echo "  service RSS: idle ${R[rss_idle]} MB after start, peak (VmHWM) ${R[hwm]} MB"
   for n in csv gz merge; do

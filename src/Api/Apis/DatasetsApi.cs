@@ -37,6 +37,10 @@ public static class DatasetsApi
         if (!long.TryParse(fields.String("repositoryId"), out var repositoryId)) errors["repositoryId"] = ["Required: the numeric id of a repository."];
         var mode = fields.String("mode")?.Trim().ToLowerInvariant() ?? "table";
         if (mode is not ("table" or "blocks")) errors["mode"] = ["table or blocks."];
+        // A blocks dataset (Data8 input dataset) declares its columns up front.
+        var blockColumns = mode == "blocks" ? BlocksApi.ParseColumns(fields, errors) : [];
+        try { Manifest.Validate(blockColumns); }
+        catch (ManifestException e) { errors["columns"] = [e.Message]; }
         if (errors.Count > 0) return Problems.BadRequest("The dataset request is incomplete: " + string.Join(", ", errors.Keys) + ".", errors);
 
         var (_, _, problem) = await access.ResolveRepositoryAsync(repositoryId, caller, RepositoryRole.Write);
@@ -45,6 +49,11 @@ public static class DatasetsApi
         {
             var row = await datasets.CreateAsync(repositoryId, name!, fields.String("description") ?? "", fields.String("sourceName"), fields.String("sourceUrl"),
                 mode, caller.KeyId);
+            if (blockColumns.Count > 0)
+            {
+                await datasets.SetSchemaAsync(row.Id, Manifest.ToJson(Manifest.Validate(blockColumns)), strict: true);
+                row = (await datasets.GetAsync(row.Id))!;
+            }
             return TypedResults.Created($"/datasets/{row.Id}", DatasetResponse.From(row, RepositoryRole.Admin));
         }
         catch (DatasetNameTakenException e)

@@ -21,6 +21,7 @@ public sealed class ApiKeyAuthenticationHandler(
     ILoggerFactory loggerFactory,
     UrlEncoder encoder,
     KeyStore keys,
+    SignedTokens tokens,
     IMemoryCache cache) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -33,10 +34,12 @@ public sealed class ApiKeyAuthenticationHandler(
         var cacheKey = "key:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(presented)));
         if (!cache.TryGetValue(cacheKey, out ApiKeyRow? row))
         {
-            row = await keys.VerifyAsync(presented);
+            row = presented.StartsWith(AccessTokens.Prefix, StringComparison.Ordinal)
+                ? await AccessTokens.VerifyAsync(tokens, keys, presented)
+                : await keys.VerifyAsync(presented);
             cache.Set(cacheKey, row, CacheFor);
         }
-        if (row is null) return AuthenticateResult.Fail("Invalid API key.");
+        if (row is null) return AuthenticateResult.Fail("Invalid or expired API key or access token.");
         var identity = new ClaimsIdentity(
         [
             new Claim(ClaimTypes.Name, row.Name),
@@ -74,7 +77,7 @@ public sealed class ApiKeyAuthenticationHandler(
         Response.Headers.WWWAuthenticate = "Basic realm=\"DatasetPlatform\", Bearer";
         var failed = Request.Headers.Authorization.Count > 0 || Request.Query.ContainsKey("apiKey");
         await WriteProblemAsync(StatusCodes.Status401Unauthorized, "Unauthorized", "unauthorized",
-            failed ? "The API key is missing, invalid or revoked." : "An API key is required (HTTP Basic with the key as user name, or ?apiKey=).");
+            failed ? "The API key or access token is invalid, expired or revoked." : "An API key is required (HTTP Basic with the key as user name, or ?apiKey=).");
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>

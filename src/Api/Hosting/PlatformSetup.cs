@@ -80,6 +80,8 @@ public static class PlatformSetup
         app.MapDatasetsApi();
         app.MapUploadsApi();
         app.MapPresignedUploadsApi();
+        app.MapTokenApi();
+        app.MapBlocksApi();
         app.MapProcessesApi();
         app.MapDataApi();
         return app;

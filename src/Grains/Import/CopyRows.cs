@@ -140,7 +140,7 @@ internal static class CopyRows
         value?.ToString(plan.Columns.Any(c => c.IsDate && c.SqlType == "timestamp") ? "yyyy-MM-dd HH:mm:ss" : "yyyy-MM-dd", CultureInfo.InvariantCulture);
 
     /// <summary>Encodes one field; returns an error message (without row and column) when the value is not acceptable.</summary>
-    private static string? Encode(CopyRowEncoder encoder, LoadColumn column, ReadOnlySpan<char> field, out DateTime date)
+    internal static string? Encode(CopyRowEncoder encoder, LoadColumn column, ReadOnlySpan<char> field, out DateTime date)
     {
         date = default;
         var value = column.Kind == FieldKind.Text ? field : field.Trim();

@@ -67,7 +67,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var deleteMissing = job.DeleteMissing && !dataset.ManifestLocked;
         var acceptNewColumns = job.AcceptNewColumns && !dataset.ManifestLocked;
 
-        if (await FindIdenticalPreviousAsync(connection, transaction, job, deleteMissing, acceptNewColumns) is { } previous)
+        // Alphacast promises that an identical re-upload is skipped; records (V4) and blocks mean "add these again".
+        if (job.Source == JobSources.Multipart && await FindIdenticalPreviousAsync(connection, transaction, job, deleteMissing, acceptNewColumns) is { } previous)
         {
             await connection.ExecuteAsync(
                 """
@@ -204,7 +205,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var last = await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
             """
             SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId AND id < @id AND status IN ('complete', 'partial', 'skipped')
-            ORDER BY id DESC LIMIT 1
+            ORDER BY queue_seq DESC, id DESC LIMIT 1
             """, new { datasetId = job.DatasetId, id = job.Id }, transaction);
         if (last?.ContentSha256 is null || job.ContentSha256 is null) return null;
         var same = last.ContentSha256.AsSpan().SequenceEqual(job.ContentSha256)

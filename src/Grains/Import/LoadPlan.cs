@@ -173,7 +173,7 @@ internal sealed class LoadPlan
         };
     }
 
-    private static LoadColumn ToLoad(int index, StoredColumn column, ManifestEntry? entry)
+    internal static LoadColumn ToLoad(int index, StoredColumn column, ManifestEntry? entry)
     {
         var kind = column.SqlType switch
         {

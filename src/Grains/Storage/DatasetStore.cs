@@ -50,6 +50,32 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
         return [.. rows];
     }
 
+    /// <summary>
+    /// A dataset by name (Data8 addresses datasets by name): among those the key can see, the one in its home
+    /// repository first, then the oldest.
+    /// </summary>
+    public async Task<(DatasetRow Dataset, RepositoryRole Role)?> FindByNameAsync(string keyId, bool isAdmin, string name, long? homeRepositoryId)
+    {
+        var visible = await ListVisibleAsync(keyId, isAdmin, repositoryId: null);
+        var matches = visible.Where(v => v.Dataset.Name == name).OrderByDescending(v => v.Dataset.RepositoryId == homeRepositoryId).ThenBy(v => v.Dataset.Id);
+        return matches.Select(m => ((DatasetRow, RepositoryRole)?)m).FirstOrDefault();
+    }
+
+    /// <summary>Rows in the dataset's current version.</summary>
+    public async Task<long> CurrentRowCountAsync(DatasetRow dataset)
+    {
+        if (dataset.CurrentVersion is null) return 0;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<long>(
+            "SELECT row_count FROM dp.dataset_versions WHERE dataset_id = @id AND version = @version", new { id = dataset.Id, version = dataset.CurrentVersion });
+    }
+
+    public async Task SetCompletedAsync(long id, bool completed)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await connection.ExecuteAsync("UPDATE dp.datasets SET completed = @completed, updated_at = now() WHERE id = @id", new { id, completed });
+    }
+
     public async Task SetManifestAsync(long id, string manifestJson, bool? locked)
     {
         await using var connection = await dataSource.OpenConnectionAsync();

@@ -13,7 +13,8 @@ public sealed record ImportRequest(
     bool AcceptNewColumns,
     string? ManifestJson,
     string? CreatedBy,
-    string? Format = null);
+    string? Format = null,
+    int? BlockNumber = null);
 
 /// <summary>
 /// Import job rows. The queue of a dataset is "its jobs still queued or processing, by id", so a job is
@@ -102,15 +103,15 @@ public sealed class UploadSession(NpgsqlConnection connection, NpgsqlTransaction
         var job = await connection.QuerySingleAsync<ImportJobRow>(
             """
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
-                delete_missing, on_conflict_update, accept_new_columns, manifest, created_by)
+                delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number)
             VALUES (@DatasetId, @Source, @format, @FileName, @stagedId, @sha, @bytes,
-                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy)
+                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy, @BlockNumber)
             RETURNING *
             """,
             new
             {
                 request.DatasetId, request.Source, format = request.Format, request.FileName, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount,
-                request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy,
+                request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy, request.BlockNumber,
             }, transaction);
         await transaction.CommitAsync(cancellationToken);
         return job;

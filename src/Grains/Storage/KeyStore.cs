@@ -36,6 +36,33 @@ public sealed class KeyStore(NpgsqlDataSource dataSource)
         return CryptographicOperations.FixedTimeEquals(row.SecretHash, Hash(secret)) ? row : null;
     }
 
+    /// <summary>An unrevoked key by id (for access tokens, which carry the key id, not the secret).</summary>
+    public async Task<ApiKeyRow?> GetActiveAsync(string id)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleOrDefaultAsync<ApiKeyRow>("SELECT * FROM dp.api_keys WHERE id = @id AND revoked_at IS NULL", new { id });
+    }
+
+    /// <summary>The key's own repository (Data8 datasets go there unless told otherwise), created on first use.</summary>
+    public async Task<long> HomeRepositoryAsync(string keyId, string keyName)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        // The row lock makes two first requests of the same key agree on one home.
+        var home = await connection.ExecuteScalarAsync<long?>("SELECT home_repository_id FROM dp.api_keys WHERE id = @keyId FOR UPDATE", new { keyId }, transaction);
+        if (home is null)
+        {
+            home = await connection.ExecuteScalarAsync<long>(
+                """
+                INSERT INTO dp.repositories (name, slug, description, privacy, owner_key_id)
+                VALUES (@name, @slug, 'Home repository of an API key', 'Private', @keyId) RETURNING id
+                """, new { name = $"{keyName} (home)", slug = $"home-{keyId}", keyId }, transaction);
+            await connection.ExecuteAsync("UPDATE dp.api_keys SET home_repository_id = @home WHERE id = @keyId", new { home, keyId }, transaction);
+        }
+        await transaction.CommitAsync();
+        return home.Value;
+    }
+
     public async Task<IReadOnlyList<ApiKeyRow>> ListAsync()
     {
         await using var connection = await dataSource.OpenConnectionAsync();

@@ -1,0 +1,195 @@
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Import;
+using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace DatasetPlatform.Api.Apis;
+
+public sealed record BlockDatasetResponse(long Id, string Name, IReadOnlyDictionary<string, string> Columns, bool Input, long RecordCount, bool Completed);
+
+public sealed record BlockStoredResponse(long DatasetId, int BlockNumber, int RecordCount, long ImportId);
+
+/// <summary>
+/// Data8-style input datasets addressed by name: create, describe, complete, and upload numbered blocks of up to
+/// 1000 records. A block goes through the dataset's import queue like every other upload, so it is ordered against
+/// concurrent CSV imports; the PATCH answers once the block is stored.
+/// </summary>
+public static class BlocksApi
+{
+    private static readonly TimeSpan BlockWait = TimeSpan.FromSeconds(60);
+
+    public static IEndpointRouteBuilder MapBlocksApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/Dataset").WithTags("Blocks");
+        group.MapPost("", Create).DisableAntiforgery();
+        group.MapGet("/{name}", Get);
+        group.MapPut("/{name}", Update).DisableAntiforgery();
+        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery();
+        group.MapGet("/{name}/data", Download);
+        return app;
+    }
+
+    public static async Task<Results<Created<BlockDatasetResponse>, ProblemHttpResult>> Create(HttpRequest request, ClaimsPrincipal user, KeyStore keys,
+        DatasetStore datasets, DatasetAccess access)
+    {
+        var caller = Caller.From(user);
+        var fields = await RequestFields.ReadAsync(request);
+        var name = fields.String("name")?.Trim();
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrEmpty(name)) errors["name"] = ["Required."];
+        var input = RequestFields.ParseBool(fields.String("input")) ?? true;
+        var entries = ParseColumns(fields, errors);
+        try { Manifest.Validate(entries); }
+        catch (ManifestException e) { errors["columns"] = [e.Message]; }
+        if (errors.Count > 0) return Problems.BadRequest("The dataset definition is not valid.", errors);
+
+        long repositoryId;
+        if (long.TryParse(fields.String("repositoryId"), out var requested))
+        {
+            var (_, _, problem) = await access.ResolveRepositoryAsync(requested, caller, RepositoryRole.Write);
+            if (problem is not null) return problem;
+            repositoryId = requested;
+        }
+        else
+        {
+            repositoryId = await keys.HomeRepositoryAsync(caller.KeyId, caller.Name);
+        }
+        try
+        {
+            var manifest = Manifest.ToJson(Manifest.Validate(entries));
+            var row = await datasets.CreateAsync(repositoryId, name!, "", null, null, input ? "blocks" : "table", caller.KeyId);
+            await datasets.SetSchemaAsync(row.Id, manifest, strict: true);
+            return TypedResults.Created($"/Dataset/{Uri.EscapeDataString(name!)}", await DescribeAsync((await datasets.GetAsync(row.Id))!, datasets));
+        }
+        catch (DatasetNameTakenException e) { return Problems.Conflict(e.Message); }
+    }
+
+    public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Get(string name, ClaimsPrincipal user, KeyStore keys, DatasetStore datasets)
+    {
+        var (dataset, problem) = await FindAsync(name, Caller.From(user), keys, datasets, RepositoryRole.Read);
+        return problem ?? (Results<Ok<BlockDatasetResponse>, ProblemHttpResult>)TypedResults.Ok(await DescribeAsync(dataset!, datasets));
+    }
+
+    /// <summary>PUT {completed: true} completes an input dataset; no more blocks are accepted after that.</summary>
+    public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Update(string name, HttpRequest request, ClaimsPrincipal user,
+        KeyStore keys, DatasetStore datasets)
+    {
+        var (dataset, problem) = await FindAsync(name, Caller.From(user), keys, datasets, RepositoryRole.Write);
+        if (problem is not null) return problem;
+        var fields = await RequestFields.ReadAsync(request);
+        bool? completed;
+        try { completed = RequestFields.ParseBool(fields.String("completed")); }
+        catch (FormatException) { completed = null; }
+        if (completed is null)
+            return Problems.BadRequest("Send {\"completed\": true}.", new Dictionary<string, string[]> { ["completed"] = ["Must be true or false."] });
+        if (dataset!.Completed && completed == false) return Problems.BadRequest("A completed dataset cannot be reopened.");
+        await datasets.SetCompletedAsync(dataset.Id, completed.Value);
+        return TypedResults.Ok(await DescribeAsync((await datasets.GetAsync(dataset.Id))!, datasets));
+    }
+
+    public static async Task<Results<Ok<BlockStoredResponse>, ProblemHttpResult>> UploadBlock(string name, HttpRequest request, ClaimsPrincipal user,
+        KeyStore keys, DatasetStore datasets, JobStore jobs, IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+    {
+        var caller = Caller.From(user);
+        var (dataset, problem) = await FindAsync(name, caller, keys, datasets, RepositoryRole.Write);
+        if (problem is not null) return problem;
+        if (!dataset!.IsBlocks) return Problems.BadRequest($"Dataset '{name}' is not an input dataset; blocks can only be uploaded to input datasets.");
+        if (dataset.Completed) return Problems.BadRequest($"Dataset '{name}' has been completed; it accepts no more blocks.");
+
+        var fields = await RequestFields.ReadAsync(request);
+        var errors = new Dictionary<string, string[]>();
+        var blockNumber = fields.Json("blockNumber") is { ValueKind: JsonValueKind.Number } number && number.TryGetInt32(out var b) && b >= 0 ? b : (int?)null;
+        if (blockNumber is null) errors["blockNumber"] = ["Required: a whole number of at least 0."];
+        var records = fields.Json("records");
+        if (records is not { ValueKind: JsonValueKind.Array }) errors["records"] = ["Required: an array of records."];
+        else if (records.Value.GetArrayLength() > BlockRecords.MaxRecords)
+            errors["records"] = [$"At most {BlockRecords.MaxRecords} records per block; this block has {records.Value.GetArrayLength()}. Split it into more blocks."];
+        else if (records.Value.GetArrayLength() == 0) errors["records"] = ["A block needs at least one record."];
+        if (errors.Count > 0) return Problems.BadRequest("The block is not valid.", errors);
+
+        var validation = BlockRecords.Validate(BlockRecords.ColumnsOf(dataset), records!.Value);
+        if (validation.Errors.Count > 0)
+            return Problems.BadRequest($"{validation.Errors.Count} problem(s) in the block's records.", validation.Errors.ToDictionary());
+
+        // Small by construction (<= 1000 records), staged like any upload so the import reads it from PostgreSQL.
+        var body = new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', validation.JsonLines) + "\n"));
+        long jobId;
+        await using (var session = await jobs.BeginUploadAsync(cancellationToken))
+        {
+            var staged = await session.StageAsync(dataset.Id, $"block-{blockNumber}.jsonl", body, options.Value.MaxUploadBytes, cancellationToken);
+            var job = await session.CommitJobAsync(new ImportRequest(dataset.Id, JobSources.Blocks, staged.FileName, false, false, false, null, caller.KeyId,
+                "jsonl", blockNumber), staged, cancellationToken);
+            jobId = job.Id;
+        }
+        await grains.GetGrain<IDatasetGrain>(dataset.Id).NotifyEnqueued(jobId);
+
+        var deadline = DateTime.UtcNow + BlockWait;
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            var job = await jobs.GetAsync(jobId);
+            if (job is null) return Problems.NotFound($"Dataset '{name}' was deleted while the block was being stored.");
+            if (job.Status is JobStatus.Complete or JobStatus.Skipped)
+                return TypedResults.Ok(new BlockStoredResponse(dataset.Id, blockNumber!.Value, validation.JsonLines.Count, jobId));
+            if (JobStatus.IsTerminal(job.Status)) return Problems.BadRequest($"The block was not stored: {job.StatusDescription}");
+            if (DateTime.UtcNow > deadline)
+                return Problems.Create(StatusCodes.Status503ServiceUnavailable, "Still queued", "block-pending",
+                    $"The block is accepted as import {jobId} but is still waiting behind earlier uploads; it will be stored in order.");
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
+        }
+    }
+
+    /// <summary>The records as a JSON array, in ascending block number, then submission order within each block.</summary>
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(string name, HttpContext context, ClaimsPrincipal user, KeyStore keys,
+        DatasetStore datasets, RowReader rows)
+    {
+        var (dataset, problem) = await FindAsync(name, Caller.From(user), keys, datasets, RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var prepared = await rows.PrepareAsync(new RowQuery(dataset!, RowFormat.JsonArray));
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);
+        return TypedResults.Empty;
+    }
+
+    /// <summary>Columns given as {"name": "type"}; problems go into <paramref name="errors"/> under "columns.name".</summary>
+    public static List<ManifestEntry> ParseColumns(RequestFields fields, Dictionary<string, string[]> errors)
+    {
+        var entries = new List<ManifestEntry>();
+        if (fields.Json("columns") is { ValueKind: JsonValueKind.Object } columns)
+        {
+            foreach (var column in columns.EnumerateObject())
+            {
+                var type = column.Value.ValueKind == JsonValueKind.String ? column.Value.GetString() : null;
+                if (DataTypes.Normalize(type) is null) errors[$"columns.{column.Name}"] = [$"Unknown type '{type}'. Use string, integer, decimal, boolean or date."];
+                else entries.Add(new ManifestEntry { SourceName = column.Name, DataType = type! });
+            }
+        }
+        if (entries.Count == 0 && !errors.Keys.Any(k => k.StartsWith("columns", StringComparison.Ordinal)))
+            errors["columns"] = ["Give the columns as an object: {\"name\": \"type\"}."];
+        return entries;
+    }
+
+    private static async Task<(DatasetRow? Dataset, ProblemHttpResult? Problem)> FindAsync(string name, Caller caller, KeyStore keys, DatasetStore datasets,
+        RepositoryRole required)
+    {
+        var home = (await keys.GetActiveAsync(caller.KeyId))?.HomeRepositoryId;
+        var found = await datasets.FindByNameAsync(caller.KeyId, caller.IsAdmin, name, home);
+        if (found is not { } pair) return (null, Problems.NotFound($"Dataset '{name}' does not exist or is not accessible to this key."));
+        if (pair.Role < required) return (null, Problems.Forbidden($"This key has {pair.Role} permission on dataset '{name}'; {required} is required."));
+        return (pair.Dataset, null);
+    }
+
+    private static async Task<BlockDatasetResponse> DescribeAsync(DatasetRow dataset, DatasetStore datasets)
+    {
+        var columns = BlockRecords.ColumnsOf(dataset).ToDictionary(c => c.SourceName, c => c.Dtype);
+        return new BlockDatasetResponse(dataset.Id, dataset.Name, columns, dataset.IsBlocks, await datasets.CurrentRowCountAsync(dataset), dataset.Completed);
+    }
+}
