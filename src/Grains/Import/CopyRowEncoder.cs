@@ -24,6 +24,9 @@ internal sealed class CopyRowEncoder
 
     public ReadOnlySpan<byte> Row => _row.AsSpan(0, _length);
 
+    /// <summary>Bytes encoded so far in the current row.</summary>
+    public int Length => _length;
+
     public void BeginRow(short fieldCount)
     {
         _length = 0;

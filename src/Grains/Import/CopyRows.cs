@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.IO.Hashing;
 using System.IO.Pipelines;
 using DatasetPlatform.Grains.Abstractions;
 using Npgsql;
@@ -7,7 +8,10 @@ using Npgsql;
 namespace DatasetPlatform.Grains.Import;
 
 /// <summary>What a COPY loaded: rows kept and rejected, the first errors, and the date range seen (parsed anyway, so free).</summary>
-internal sealed record CopyResult(long Rows, long Rejected, IReadOnlyList<RowError> Errors, string? MinDate, string? MaxDate);
+/// <param name="MayHaveDuplicateKeys">False only when every row's key was seen once (checked by hash in memory), so the
+/// set-based duplicate check can be skipped.</param>
+internal sealed record CopyResult(long Rows, long Rejected, IReadOnlyList<RowError> Errors, string? MinDate, string? MaxDate,
+    bool MayHaveDuplicateKeys);
 
 /// <summary>
 /// Where rows go and what each one is stamped with: the version that makes it visible, and for block datasets
@@ -63,6 +67,7 @@ internal static class CopyRows
         var columns = plan.Loaded.ToArray();
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2));
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
+        var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         var errors = new List<RowError>();
         DateTime? minDate = null, maxDate = null;
         long row = 0, kept = 0, rejected = 0, unflushed = 0;
@@ -97,9 +102,11 @@ internal static class CopyRows
             }
             DateTime? rowDate = null;
             RowError? fieldError = null;
+            ulong keyHash = 0;
             for (var i = 0; i < columns.Length; i++)
             {
                 var column = columns[i];
+                var start = encoder.Length;
                 var error = Encode(encoder, column, source.GetField(column.SourceIndex), out var date);
                 if (error is not null)
                 {
@@ -107,12 +114,15 @@ internal static class CopyRows
                     break;
                 }
                 if (i == dateIndex) rowDate = date;
+                // Hash the encoded bytes, so equal typed values (not equal spellings) collide, like the database's comparison.
+                if (keyHashes is not null && column.Column.IsKey) keyHash = XxHash3.HashToUInt64(encoder.Row[start..], (long)keyHash);
             }
             if (fieldError is not null)
             {
                 Reject(fieldError);
                 continue;
             }
+            keyHashes?.Add(keyHash);
             if (rowDate is { } d)
             {
                 if (minDate is null || d < minDate) minDate = d;
@@ -133,7 +143,32 @@ internal static class CopyRows
         writer.Write(CopyRowEncoder.Trailer);
         await writer.FlushAsync(cancellationToken);
         progress.RowsRead = row;
-        return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan));
+        return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan), keyHashes?.MaySeeDuplicates ?? false);
+    }
+
+    /// <summary>
+    /// 64-bit hashes of the row keys seen so far. A repeat means "maybe a duplicate" (the database then decides
+    /// exactly); no repeat means none. Bounded: past the cap it stops and reports "maybe", so memory stays flat for
+    /// any file size (4M keys is about 100 MB at worst).
+    /// </summary>
+    private sealed class KeyHashes
+    {
+        private const int Cap = 4_000_000;
+        private HashSet<ulong>? _seen = [];
+
+        public bool MaySeeDuplicates { get; private set; }
+
+        public void Add(ulong hash)
+        {
+            if (_seen is null) return;
+            if (_seen.Count >= Cap)
+            {
+                MaySeeDuplicates = true;
+                _seen = null;
+                return;
+            }
+            if (!_seen.Add(hash)) MaySeeDuplicates = true;
+        }
     }
 
     private static string? Format(DateTime? value, LoadPlan plan) =>

@@ -119,7 +119,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
         if (!direct) await connection.ExecuteAsync("ANALYZE pg_temp.dp_stage", transaction: transaction);
 
-        if (keyed) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage");
+        if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage");
 
         var counts = direct
             ? new MergeCounts(copied.Rows, 0, replaced)
@@ -180,9 +180,22 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         await transaction.CommitAsync(cancellationToken);
         LogImportCompleted(job.Id, dataset.Id, copied.Rows, counts.Inserted, counts.Updated, counts.Deleted);
 
-        // Fresh planner statistics for the next merge and for reads; outside the transaction and not on the critical path.
-        if (changed) await connection.ExecuteAsync($"ANALYZE {dataset.TableName}");
+        // Fresh planner statistics for the next merge and for reads; in the background, so the next import need not wait.
+        if (changed) _ = AnalyzeAsync(dataset.TableName);
         return result.status;
+    }
+
+    private async Task AnalyzeAsync(string table)
+    {
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await connection.ExecuteAsync($"ANALYZE {table}");
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            LogAnalyzeFailed(e, table); // statistics are an optimisation; autovacuum will catch up
+        }
     }
 
     private static string ResolveManifest(ImportJobRow job, DatasetRow dataset)
@@ -355,6 +368,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "ANALYZE {Table} failed")]
+    private partial void LogAnalyzeFailed(Exception exception, string table);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId} failed: {Reason}")]
     private partial void LogImportFailed(long jobId, long datasetId, string reason);
