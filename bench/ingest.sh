@@ -7,9 +7,10 @@
 # fresh database, the service in Release on $DP_BENCH_HTTP_PORT:
 #   1. a CSV of ROWS rows x 11 columns (Date, Country, 9 Decimals), generated once and cached in bench/out/
 #   2. baseline: psql \copy FROM into a plain table, and COPY (SELECT * FROM t) TO STDOUT > /dev/null
-#   3. DatasetPlatform: PUT /datasets/{id}/data (CSV, then .csv.gz into a second dataset, then the CSV again
-#      with onConflictUpdateDB=true into the first dataset = the merge path), each timed as upload (until 201),
-#      processing (201 until Processed) and end-to-end; service CPU/RSS and PostgreSQL CPU per phase
+#   3. DatasetPlatform: PUT /datasets/{id}/data of the CSV into a fresh dataset right after the service started
+#      ("csv cold"), the CSV again into a second dataset ("csv", warm), the .csv.gz into a third, then the CSV again
+#      with onConflictUpdateDB=true into the second (the merge path); each timed as upload (until 201), processing
+#      (201 until Processed) and end-to-end, with service CPU/RSS and PostgreSQL CPU per phase
 #   4. GET /datasets/{id}/data (CSV) to /dev/null
 # It prints figures and never fails because something is slow; it fails only when it cannot run at all.
 # The summary also goes to bench/out/last-run.txt. Needs only the .NET SDK (PostgreSQL is installed by
@@ -165,8 +166,11 @@ mkdir -p "$DATA_DIR"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 DATE_RUN=$(date -u '+%Y-%m-%d %H:%M UTC')
-GIT_REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "no git")
-GIT_DIRTY=$(git -C "$SRC" status --porcelain --untracked-files=no -- src 2>/dev/null | wc -l || echo 0)
+if GIT_REV=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null); then
+  GIT_REV="@ $GIT_REV ($(git -C "$SRC" status --porcelain --untracked-files=no -- src 2>/dev/null | wc -l) modified files under src/)"
+else
+  GIT_REV="(not a git checkout)"
+fi
 
 declare -A R # results: R[key]=value
 
@@ -266,6 +270,8 @@ upload() {
   code=$(curl -sS -o "$OUT/upload-$name.json" -w '%{http_code}' -u "$KEY:" -H 'Expect:' -X PUT \
     "$BASE/datasets/$ds/data$query" -F "data=@$file" -F "manifest=$MANIFEST") || code=000
   t1=$(now)
+  R[$name.svccpu_up]=$(ticks_to_s $(($(service_cpu) - c0)))
+  c0=$(service_cpu)
   body=$(cat "$OUT/upload-$name.json" 2>/dev/null || true)
   R[$name.upload]=$(sub "$t0" "$t1")
   R[$name.t0]=$t0
@@ -309,11 +315,15 @@ upload() {
   log "  $status after ${R[$name.process]} s: ${R[$name.desc]}"
 }
 
+# The first import after start runs while .NET is still compiling the hot paths (tiered JIT): it is measured on its
+# own ("csv cold"); the same file then goes into a second dataset with a warm service ("csv"), the main figure.
+DS0=$(new_dataset "Bench CSV cold")
+upload cold "$DS0" "$CSV" "?deleteMissingFromDB=false&onConflictUpdateDB=false"
 DS1=$(new_dataset "Bench CSV")
 upload csv "$DS1" "$CSV" "?deleteMissingFromDB=false&onConflictUpdateDB=false"
 
 # Download: the dataset as CSV.
-if [[ ${R[csv.status]} == Processed ]]; then
+if [[ ${R[csv.status]:-} == Processed ]]; then
   dp_psql -q -c "CHECKPOINT" >/dev/null
   l0=$(pg_log_size)
   c0=$(service_cpu)
@@ -335,7 +345,7 @@ fi
 DS2=$(new_dataset "Bench CSV.GZ")
 upload gz "$DS2" "$GZ" "?deleteMissingFromDB=false&onConflictUpdateDB=false"
 
-if [[ ${DP_BENCH_MERGE:-1} != 0 && ${R[csv.status]} == Processed ]]; then
+if [[ ${DP_BENCH_MERGE:-1} != 0 && ${R[csv.status]:-} == Processed ]]; then
   # Same rows again into the loaded dataset: not skipped (other flags), so it stages and merges set-based.
   upload merge "$DS1" "$CSV" "?deleteMissingFromDB=false&onConflictUpdateDB=true"
 fi
@@ -369,13 +379,14 @@ phase_lines() { # name label-prefix (upload / processing / end-to-end)
   echo "DatasetPlatform ingest benchmark - $DATE_RUN"
   echo "  rows $ROWS x 11 columns; CSV $(mb "$CSV_BYTES"), csv.gz $(mb "$GZ_BYTES") (gzip -1)"
   echo "  host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-  echo "  PostgreSQL $PG_VERSION (scripts/postgres.sh durable profile, port $PG_PORT); service Release, source $SRC @ $GIT_REV ($GIT_DIRTY modified files under src/)"
+  echo "  PostgreSQL $PG_VERSION (scripts/postgres.sh durable profile, port $PG_PORT); service Release, source $SRC $GIT_REV"
   echo
   line "phase" "seconds" "rows/s" "% base" ""
   line "baseline: psql \\copy FROM (existing table)" "${R[copy_in.s]}" "$IN_RPS" "100%" "PG CPU ${R[copy_in.pgcpu]} s"
   line "baseline: \\copy FROM, table created in same tx" "${R[copy_in_txn.s]}" "$(rps "$ROWS" "${R[copy_in_txn.s]}")" \
     "$(pct "$(rps "$ROWS" "${R[copy_in_txn.s]}")" "$IN_RPS")" "no WAL (wal_level=minimal), like a first load"
   line "baseline: COPY (SELECT *) TO STDOUT > /dev/null" "${R[copy_out.s]}" "$OUT_RPS" "100%" "PG CPU ${R[copy_out.pgcpu]} s"
+  phase_lines cold "csv cold:"
   phase_lines csv "csv:"
   if [[ -n ${R[dl.s]:-} ]]; then
     line "csv: download GET /data (CSV) > /dev/null" "${R[dl.s]}" "$(rps "$ROWS" "${R[dl.s]}")" "$(pct "$(rps "$ROWS" "${R[dl.s]}")" "$OUT_RPS")" \
@@ -384,27 +395,28 @@ phase_lines() { # name label-prefix (upload / processing / end-to-end)
   phase_lines gz "csv.gz:"
   phase_lines merge "re-upload:"
   echo
-  echo "  % base: rows/s against the \\copy FROM baseline (the download: against COPY TO). csv and csv.gz are first loads"
-  echo "  into fresh datasets; re-upload sends the same CSV again to the csv dataset with onConflictUpdateDB=true (staging"
-  echo "  table, duplicate check, merge: 0 rows change). queue wait: 201 until the job's started_at."
+  echo "  % base: rows/s against the \\copy FROM baseline (the download: against COPY TO). csv cold: the first import after"
+  echo "  the service started (.NET still tiering up its JIT code); csv, csv.gz: first loads into fresh datasets with a warm"
+  echo "  service; re-upload: the same CSV again into the csv dataset with onConflictUpdateDB=true (staging table, merge;"
+  echo "  0 rows change). queue wait: from the 201 until the job's started_at."
   echo
-  echo "  per import   status      rows read  inserted  updated  service CPU  PostgreSQL CPU  peak RSS upload/processing  processed_at-started_at"
-  for n in csv gz merge; do
+  echo "  per import   status      rows read  inserted  updated  service CPU s upload+processing  PostgreSQL CPU  peak RSS MB upload/processing  processed_at-started_at"
+  for n in cold csv gz merge; do
     [[ -n ${R[$n.status]:-} ]] || continue
-    printf '  %-11s  %-10s %10s %9s %8s %10s s %13s s  %9s / %-4s MB %15s s\n' "$n" "${R[$n.status]%% *}" "${R[$n.rows_read]:--}" "${R[$n.ins]:--}" \
-      "${R[$n.upd]:--}" "${R[$n.svccpu]:--}" "${R[$n.pgcpu]:--}" "${R[$n.rss_up]:--}" "${R[$n.rss_proc]:--}" \
+    printf '  %-11s  %-10s %10s %9s %8s %20s   %12s s  %15s / %-4s    %15s s\n' "$n" "${R[$n.status]%% *}" "${R[$n.rows_read]:--}" "${R[$n.ins]:--}" \
+      "${R[$n.upd]:--}" "${R[$n.svccpu_up]:--} + ${R[$n.svccpu]:--}" "${R[$n.pgcpu]:--}" "${R[$n.rss_up]:--}" "${R[$n.rss_proc]:--}" \
       "$(awk -v s="${R[$n.srv_proc]:-}" 'BEGIN { if (s == "") print "-"; else printf "%.3f", s }')"
   done
   if [[ -n ${R[dl.s]:-} ]]; then
-    printf '  %-11s  %-10s %10s %9s %8s %10s s %13s s  %9s MB\n' download "HTTP ${R[dl.code]}" - - - "${R[dl.svccpu]}" "${R[dl.pgcpu]}" "${R[dl.rss]}"
+    printf '  %-11s  %-10s %10s %9s %8s %20s   %12s s  %15s\n' download "HTTP ${R[dl.code]}" - - - "${R[dl.svccpu]}" "${R[dl.pgcpu]}" "${R[dl.rss]}"
   fi
   echo "  service RSS: idle ${R[rss_idle]} MB after start, peak (VmHWM) ${R[hwm]} MB"
-  for n in csv gz merge; do
+  for n in cold csv gz merge; do
     [[ -n ${R[$n.status]:-} && ${R[$n.status]} != Processed ]] && echo "  $n: ${R[$n.status]}: ${R[$n.desc]}"
   done
   echo
   echo "  PostgreSQL statements >= 200 ms (server log) per phase:"
-  for n in copy_in copy_in_txn copy_out csv dl gz merge; do
+  for n in copy_in copy_in_txn copy_out cold csv dl gz merge; do
     [[ -n ${R[$n.slow]:-} ]] || continue
     echo "    $n:"
     printf '%s\n' "${R[$n.slow]}"

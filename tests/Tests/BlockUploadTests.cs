@@ -126,6 +126,22 @@ public sealed class BlockUploadTests(PlatformFixture platform)
         forged.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "dpt.eyJub3QiOiJyZWFsIn0.c2lnbmF0dXJl");
         await ApiClient.ExpectProblemAsync(await forged.GetAsync("/datasets"), HttpStatusCode.Unauthorized);
 
+        // A token signed by the server but past its expiry (signed here with the server's own secret) is refused.
+        await BearerClientAsync(); // makes sure the access-token secret exists
+        await using (var connection = new Npgsql.NpgsqlConnection(platform.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand("SELECT value FROM dp.secrets WHERE name = 'access-token'", connection);
+            var secret = (byte[])(await command.ExecuteScalarAsync())!;
+            var keyId = platform.AdminKey.Split('_')[1];
+            var payload = System.Text.Encoding.UTF8.GetBytes($"{keyId}:{DateTimeOffset.UtcNow.AddSeconds(-5).ToUnixTimeSeconds()}");
+            var mac = System.Security.Cryptography.HMACSHA256.HashData(secret, payload);
+            var expired = platform.RawClient();
+            expired.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+                $"dpt.{System.Buffers.Text.Base64Url.EncodeToString(payload)}.{System.Buffers.Text.Base64Url.EncodeToString(mac)}");
+            await ApiClient.ExpectProblemAsync(await expired.GetAsync("/datasets"), HttpStatusCode.Unauthorized);
+        }
+
         // A raw API key is accepted as a Bearer token too.
         var raw = platform.RawClient();
         raw.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", platform.AdminKey);
