@@ -130,21 +130,13 @@ public static class BlocksApi
         }
         await grains.GetGrain<IDatasetGrain>(dataset.Id).NotifyEnqueued(jobId);
 
-        var deadline = DateTime.UtcNow + BlockWait;
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
-        {
-            var job = await jobs.GetAsync(jobId);
-            if (job is null) return Problems.NotFound($"Dataset '{name}' was deleted while the block was being stored.");
-            if (job.Status is JobStatus.Complete or JobStatus.Skipped)
-                return TypedResults.Ok(new BlockStoredResponse(dataset.Id, blockNumber!.Value, validation.JsonLines.Count, jobId));
-            if (JobStatus.IsTerminal(job.Status)) return Problems.BadRequest($"The block was not stored: {job.StatusDescription}");
-            if (DateTime.UtcNow > deadline)
-                return Problems.Create(StatusCodes.Status503ServiceUnavailable, "Still queued", "block-pending",
-                    $"The block is accepted as import {jobId} but is still waiting behind earlier uploads; it will be stored in order.");
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
-        }
+        var finished = await jobs.WaitForFinishAsync(jobId, BlockWait, cancellationToken);
+        if (finished is null) return Problems.NotFound($"Dataset '{name}' was deleted while the block was being stored.");
+        if (finished.Status is JobStatus.Complete or JobStatus.Skipped)
+            return TypedResults.Ok(new BlockStoredResponse(dataset.Id, blockNumber!.Value, validation.JsonLines.Count, jobId));
+        if (JobStatus.IsTerminal(finished.Status)) return Problems.BadRequest($"The block was not stored: {finished.StatusDescription}");
+        return Problems.Create(StatusCodes.Status503ServiceUnavailable, "Still queued", "block-pending",
+            $"The block is accepted as import {jobId} but is still waiting behind earlier uploads; it will be stored in order.");
     }
 
     /// <summary>The records as a JSON array, in ascending block number, then submission order within each block.</summary>

@@ -10,14 +10,27 @@ namespace DatasetPlatform.Api.Auth;
 /// </summary>
 public sealed class DatasetAccess(DatasetStore datasets, RepositoryStore repositories)
 {
-    public async Task<(DatasetRow? Dataset, RepositoryRole Role, ProblemHttpResult? Problem)> ResolveAsync(long datasetId, Caller caller, RepositoryRole required)
+    public Task<(DatasetRow? Dataset, RepositoryRole Role, ProblemHttpResult? Problem)> ResolveAsync(long datasetId, Caller caller, RepositoryRole required) =>
+        ResolveAsync(datasetId.ToString(System.Globalization.CultureInfo.InvariantCulture), caller, required);
+
+    /// <summary>The dataset by numeric id or uid.</summary>
+    public async Task<(DatasetRow? Dataset, RepositoryRole Role, ProblemHttpResult? Problem)> ResolveAsync(string datasetId, Caller caller, RepositoryRole required)
     {
-        var dataset = await datasets.GetAsync(datasetId);
+        var dataset = await datasets.GetByKeyAsync(datasetId);
         if (dataset is null) return (null, RepositoryRole.None, Problems.NotFound($"Dataset {datasetId} does not exist or is not accessible to this key."));
         var role = await repositories.RoleAsync(dataset.RepositoryId, caller.KeyId, caller.IsAdmin);
         if (role == RepositoryRole.None) return (null, role, Problems.NotFound($"Dataset {datasetId} does not exist or is not accessible to this key."));
         if (role < required) return (null, role, Problems.Forbidden($"This key has {role} permission on dataset {datasetId}; {required} is required."));
         return (dataset, role, null);
+    }
+
+    /// <summary>A repository (seed 004's project) by numeric id or uid.</summary>
+    public async Task<(RepositoryRow? Repository, RepositoryRole Role, ProblemHttpResult? Problem)> ResolveRepositoryAsync(string key, Caller caller, RepositoryRole required)
+    {
+        if (long.TryParse(key, out var id)) return await ResolveRepositoryAsync(id, caller, required);
+        var found = Guid.TryParse(key, out var uid) ? await repositories.GetByUidAsync(uid) : null;
+        if (found is null) return (null, RepositoryRole.None, Problems.NotFound($"Project {key} does not exist or is not accessible to this key."));
+        return await ResolveRepositoryAsync(found.Id, caller, required);
     }
 
     public async Task<(RepositoryRow? Repository, RepositoryRole Role, ProblemHttpResult? Problem)> ResolveRepositoryAsync(long repositoryId, Caller caller, RepositoryRole required)

@@ -82,6 +82,7 @@ public static class PlatformSetup
         app.MapPresignedUploadsApi();
         app.MapTokenApi();
         app.MapBlocksApi();
+        app.MapVersionedDatasetsApi();
         app.MapProcessesApi();
         app.MapDataApi();
         return app;

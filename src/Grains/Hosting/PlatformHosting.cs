@@ -46,6 +46,7 @@ public static class PlatformHosting
         services.AddSingleton<RowReader>();
         services.AddSingleton<ImportRunner>();
         services.AddSingleton<SignedTokens>();
+        services.AddSingleton<VersionStore>();
         return services;
     }
 

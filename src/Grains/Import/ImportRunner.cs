@@ -60,6 +60,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         if (dataset is null || status is null) return JobStatus.Failed;
         if (JobStatus.IsTerminal(status)) return status;
 
+        if (job.Source == JobSources.Version) return await LoadVersionAsync(job, dataset, connection, transaction, progress, cancellationToken);
+
         var manifestJson = ResolveManifest(job, dataset);
         IReadOnlyList<ManifestEntry> manifest;
         try { manifest = Manifest.Parse(manifestJson); }
@@ -183,6 +185,111 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         // Fresh planner statistics for the next merge and for reads; in the background, so the next import need not wait.
         if (changed) _ = AnalyzeAsync(dataset.TableName);
         return result.status;
+    }
+
+    /// <summary>
+    /// A seed 004 version upload: the file becomes the whole new version. One pass types every column (and finds the
+    /// dialect), a second loads; the previous version's rows are closed, not copied. Columns keep their physical
+    /// column when name and storage type are unchanged, so unchanged columns cost nothing across versions.
+    /// </summary>
+    private async Task<string> LoadVersionAsync(ImportJobRow job, DatasetRow dataset, NpgsqlConnection connection, NpgsqlTransaction transaction,
+        ImportProgressCounter progress, CancellationToken cancellationToken)
+    {
+        if (job.StagedFileId is not { } fileId) throw new ImportFailure(JobStatus.Failed, "The upload has no file.");
+        async Task<Stream> Open(CancellationToken token)
+        {
+            var raw = await staging.OpenReadAsync(fileId, token);
+            return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), token);
+        }
+
+        var inference = await TypeInference.InferAsync(Open, cancellationToken);
+        var stored = StoredColumns.FromJson(dataset.Columns);
+        var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
+        var nextOrdinal = await connection.ExecuteScalarAsync<int>(
+            """
+            SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0) FROM pg_attribute
+            WHERE attrelid = to_regclass(@table) AND attnum > 0 AND attname ~ '^c[0-9]+$'
+            """, new { table = dataset.TableName }, transaction);
+        var columns = new List<StoredColumn>();
+        var added = new List<StoredColumn>();
+        var loaded = new List<LoadColumn>();
+        for (var i = 0; i < inference.Columns.Count; i++)
+        {
+            var inferred = inference.Columns[i];
+            if (columns.Any(c => ColumnNames.Same(c.Name, inferred.Name)))
+                throw new ImportFailure(JobStatus.Failed, $"Column '{inferred.Name}' appears more than once in the header.");
+            var sqlType = DataTypes.SqlType(inferred.Dtype, inferred.HasTime);
+            // A dataset that also has an Alphacast manifest keeps its row key.
+            var entry = manifest.FirstOrDefault(e => ColumnNames.Same(e.SourceName, inferred.Name) && !e.Ignore);
+            var isDate = entry is { IsDate: true } && inferred.Dtype == DataTypes.Datetime;
+            var reuse = stored.FirstOrDefault(c => ColumnNames.Same(c.Name, inferred.Name) && c.SqlType == sqlType);
+            var column = new StoredColumn
+            {
+                Name = inferred.Name.Trim(),
+                SourceName = inferred.Name.Trim(),
+                Dtype = inferred.Dtype,
+                SqlType = sqlType,
+                IsDate = isDate,
+                IsEntity = isDate || entry is { IsEntity: true },
+                Physical = reuse?.Physical ?? $"c{nextOrdinal++}",
+                DateFormat = inferred.DateFormat,
+            };
+            if (reuse is null) added.Add(column);
+            columns.Add(column);
+            loaded.Add(LoadPlan.ToLoad(i, column, null));
+        }
+        var plan = new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
+        await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
+
+        var version = (dataset.CurrentVersion ?? -1) + 1;
+        var closed = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction);
+        CopyResult copied;
+        await using (var stream = await Open(cancellationToken))
+        using (var source = await CsvRowSource.OpenAsync(TypeInference.Reader(stream, inference.Dialect), inference.Dialect, cancellationToken)
+            ?? throw new ImportFailure(JobStatus.Failed, "Data is empty"))
+        {
+            copied = await CopyRows.RunAsync(connection, source, plan, new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false),
+                progress, cancellationToken);
+        }
+        if (plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
+            await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}");
+        var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns);
+
+        var result = new
+        {
+            id = job.Id,
+            datasetId = dataset.Id,
+            version,
+            rows = copied.Rows,
+            closed,
+            columns = StoredColumns.ToJson(columns),
+            columnCount = columns.Count,
+            quality = JsonSerializer.Serialize(quality),
+            description = job.Description ?? (version == 0 ? "Initial upload" : $"Version {version}"),
+            status = $"Version {version}: {copied.Rows} rows, {columns.Count} columns ({inference.Dialect.EncodingName}, " +
+                $"delimiter '{(inference.Dialect.Delimiter == '\t' ? "\\t" : inference.Dialect.Delimiter.ToString())}', " +
+                (inference.Dialect.HasHeader ? "header row)." : "no header row)."),
+            stagedFileId = fileId,
+            createdBy = job.CreatedBy,
+            minDate = copied.MinDate,
+            maxDate = copied.MaxDate,
+        };
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.datasets SET current_version = @version, columns = @columns::jsonb,
+                total_datapoint_count = total_datapoint_count + @rows, updated_at = now()
+            WHERE id = @datasetId;
+            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id)
+            VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId);
+            UPDATE dp.import_jobs SET status = 'complete', status_description = @status, rows_read = @rows, rows_inserted = @rows,
+                rows_deleted = @closed, values_inserted = @rows, values_total = @rows, min_date = @minDate, max_date = @maxDate,
+                version_produced = @version, processed_at = now(), updated_at = now()
+            WHERE id = @id;
+            """, result, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        LogImportCompleted(job.Id, dataset.Id, copied.Rows, copied.Rows, 0, closed);
+        _ = AnalyzeAsync(dataset.TableName);
+        return JobStatus.Complete;
     }
 
     private async Task AnalyzeAsync(string table)

@@ -38,7 +38,7 @@ internal static class RowSourceFactory
         var replay = new PrefixedTextReader(first[0], text);
         return first[0] == '{'
             ? new JsonLinesRowSource(replay, schemaColumns, strictFields)
-            : await CsvRowSource.OpenAsync(replay, cancellationToken);
+            : await CsvRowSource.OpenAsync(replay, dialect: null, cancellationToken);
     }
 }
 
@@ -156,20 +156,23 @@ internal sealed class CsvRowSource : IRowSource
     private readonly CsvDataReader _reader;
     private readonly TextReader _text;
 
-    private CsvRowSource(TextReader text, CsvDataReader reader)
+    private CsvRowSource(TextReader text, CsvDataReader reader, bool hasHeader)
     {
         _text = text;
         _reader = reader;
-        Columns = [.. Enumerable.Range(0, reader.FieldCount).Select(reader.GetName)];
+        // Without a header row, columns are named column_1, column_2, ...
+        Columns = [.. Enumerable.Range(0, reader.FieldCount).Select(i => hasHeader ? reader.GetName(i) : $"column_{i + 1}")];
     }
 
     public IReadOnlyList<string> Columns { get; }
 
     public RowError? RecordError => null;
 
-    public static async Task<CsvRowSource?> OpenAsync(TextReader text, CancellationToken cancellationToken)
+    /// <param name="dialect">A sniffed dialect (delimiter, header or not); null lets Sylvan detect the delimiter of a file with a header.</param>
+    public static async Task<CsvRowSource?> OpenAsync(TextReader text, CsvDialect? dialect, CancellationToken cancellationToken)
     {
-        var options = new CsvDataReaderOptions { HasHeaders = true, BufferSize = 1 << 16, MaxBufferSize = 1 << 24 };
+        var options = new CsvDataReaderOptions { HasHeaders = dialect?.HasHeader ?? true, BufferSize = 1 << 16, MaxBufferSize = 1 << 24 };
+        if (dialect is not null) options.Delimiter = dialect.Delimiter;
         try
         {
             var reader = await CsvDataReader.CreateAsync(text, options, cancellationToken);
@@ -179,7 +182,7 @@ internal sealed class CsvRowSource : IRowSource
                 text.Dispose();
                 return null; // no header at all: the file is empty
             }
-            return new CsvRowSource(text, reader);
+            return new CsvRowSource(text, reader, options.HasHeaders);
         }
         catch
         {

@@ -87,6 +87,7 @@ public sealed class ImportJobRow
     public long ErrorCount { get; init; }
     public int? VersionProduced { get; init; }
     public int? BlockNumber { get; init; }
+    public string? Description { get; init; }
     public DateTime? UploadExpiresAt { get; init; }
     public string? CreatedBy { get; init; }
     public DateTime CreatedAt { get; init; }
@@ -104,6 +105,8 @@ public static class JobSources
     public const string Presigned = "presigned";
     /// <summary>Data8 block: replaces the rows of one block number.</summary>
     public const string Blocks = "blocks";
+    /// <summary>Seed 004 version upload: the file is the whole new version, typed by inference over every value.</summary>
+    public const string Version = "version";
 }
 
 public static class DataTables

@@ -26,6 +26,15 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
         }
     }
 
+    /// <summary>By numeric id or by uid (seed 004 addresses datasets by UUID).</summary>
+    public async Task<DatasetRow?> GetByKeyAsync(string key)
+    {
+        if (long.TryParse(key, out var id)) return await GetAsync(id);
+        if (!Guid.TryParse(key, out var uid)) return null;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM dp.datasets WHERE uid = @uid", new { uid });
+    }
+
     public async Task<DatasetRow?> GetAsync(long id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
@@ -59,6 +68,62 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
         var visible = await ListVisibleAsync(keyId, isAdmin, repositoryId: null);
         var matches = visible.Where(v => v.Dataset.Name == name).OrderByDescending(v => v.Dataset.RepositoryId == homeRepositoryId).ThenBy(v => v.Dataset.Id);
         return matches.Select(m => ((DatasetRow, RepositoryRole)?)m).FirstOrDefault();
+    }
+
+    /// <summary>One row of the seed 004 dataset list.</summary>
+    public sealed class DatasetListRow
+    {
+        public long Id { get; init; }
+        public Guid Uid { get; init; }
+        public string Name { get; init; } = "";
+        public string Description { get; init; } = "";
+        public Guid ProjectId { get; init; }
+        public string ProjectName { get; init; } = "";
+        public Guid? DatasetVersionId { get; init; }
+        public long Rows { get; init; }
+        public int Columns { get; init; }
+        public DateTime CreatedAt { get; init; }
+    }
+
+    // Sort keys map to fixed SQL; the user's choice only ever selects one of these.
+    private static readonly Dictionary<string, string> SortColumns = new()
+    {
+        ["created_at"] = "d.created_at",
+        ["name"] = "d.name",
+        ["rows"] = "COALESCE(v.row_count, 0)",
+        ["columns"] = "COALESCE(v.column_count, 0)",
+        ["project_name"] = "r.name",
+    };
+
+    public static bool IsSortField(string field) => SortColumns.ContainsKey(field);
+
+    /// <summary>Datasets the key can read, optionally in one repository and matching a search over name and description.</summary>
+    public async Task<(IReadOnlyList<DatasetListRow> Items, long Total)> SearchAsync(string keyId, bool isAdmin, long? repositoryId, string? search,
+        string sortField, bool descending, int limit, int offset)
+    {
+        var pattern = string.IsNullOrWhiteSpace(search) ? null
+            : "%" + search.Trim().Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
+        var from = $"""
+            FROM dp.datasets d
+            JOIN dp.repositories r ON r.id = d.repository_id
+            LEFT JOIN dp.dataset_versions v ON v.dataset_id = d.id AND v.version = d.current_version
+            WHERE (r.owner_key_id = @keyId OR @isAdmin OR r.privacy = 'Public'
+                   OR EXISTS (SELECT 1 FROM dp.repository_roles g WHERE g.repository_id = r.id AND g.key_id = @keyId))
+              AND (@repositoryId::bigint IS NULL OR d.repository_id = @repositoryId)
+              AND (@pattern::text IS NULL OR d.name ILIKE @pattern OR d.description ILIKE @pattern)
+            """;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var parameters = new { keyId, isAdmin, repositoryId, pattern, limit, offset };
+        var total = await connection.ExecuteScalarAsync<long>($"SELECT count(*) {from}", parameters);
+        var items = await connection.QueryAsync<DatasetListRow>(
+            $"""
+            SELECT d.id, d.uid, d.name, d.description, r.uid AS project_id, r.name AS project_name, v.id AS dataset_version_id,
+                   COALESCE(v.row_count, 0) AS rows, COALESCE(v.column_count, 0) AS columns, d.created_at
+            {from}
+            ORDER BY {SortColumns[sortField]} {(descending ? "DESC" : "ASC")}, d.id
+            LIMIT @limit OFFSET @offset
+            """, parameters);
+        return ([.. items], total);
     }
 
     /// <summary>Rows in the dataset's current version.</summary>

@@ -14,7 +14,8 @@ public sealed record ImportRequest(
     string? ManifestJson,
     string? CreatedBy,
     string? Format = null,
-    int? BlockNumber = null);
+    int? BlockNumber = null,
+    string? Description = null);
 
 /// <summary>
 /// Import job rows. The queue of a dataset is "its jobs still queued or processing, by id", so a job is
@@ -39,6 +40,23 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, status, upload_expires_at, created_by, queue_seq)
             VALUES (@datasetId, 'presigned', @format, @fileName, 'uninitialised', @expiresAt, @createdBy, NULL) RETURNING *
             """, new { datasetId, fileName, format, expiresAt, createdBy });
+    }
+
+    /// <summary>
+    /// Polls the catalog until the job is finished (terminal) or <paramref name="timeout"/> passes; returns the last row
+    /// seen (null when the job is gone). For the synchronous surfaces: block PATCH, seed 004 uploads.
+    /// </summary>
+    public async Task<ImportJobRow?> WaitForFinishAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var delay = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            var job = await GetAsync(id);
+            if (job is null || Abstractions.JobStatus.IsTerminal(job.Status) || DateTime.UtcNow > deadline) return job;
+            await Task.Delay(delay, cancellationToken);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
+        }
     }
 
     public async Task<ImportJobRow?> GetAsync(long id)
@@ -95,6 +113,9 @@ public sealed class UploadSession(NpgsqlConnection connection, NpgsqlTransaction
         return true;
     }
 
+    /// <summary>Runs a catalog statement inside the upload's transaction (e.g. creating the dataset the upload goes to).</summary>
+    public Task<T> QuerySingleAsync<T>(string sql, object parameters) => connection.QuerySingleAsync<T>(sql, parameters, transaction);
+
     public Task<StagedFile> StageAsync(long datasetId, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken) =>
         StagingStore.WriteAsync(connection, datasetId, fileName, content, maxBytes, cancellationToken);
 
@@ -103,15 +124,15 @@ public sealed class UploadSession(NpgsqlConnection connection, NpgsqlTransaction
         var job = await connection.QuerySingleAsync<ImportJobRow>(
             """
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
-                delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number)
+                delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number, description)
             VALUES (@DatasetId, @Source, @format, @FileName, @stagedId, @sha, @bytes,
-                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy, @BlockNumber)
+                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy, @BlockNumber, @Description)
             RETURNING *
             """,
             new
             {
                 request.DatasetId, request.Source, format = request.Format, request.FileName, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount,
-                request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy, request.BlockNumber,
+                request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy, request.BlockNumber, request.Description,
             }, transaction);
         await transaction.CommitAsync(cancellationToken);
         return job;

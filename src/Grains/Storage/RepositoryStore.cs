@@ -26,6 +26,12 @@ public sealed class RepositoryStore(NpgsqlDataSource dataSource)
             """, new { name, slug, description, privacy, team, ownerKeyId });
     }
 
+    public async Task<RepositoryRow?> GetByUidAsync(Guid uid)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.QuerySingleOrDefaultAsync<RepositoryRow>("SELECT * FROM dp.repositories WHERE uid = @uid", new { uid });
+    }
+
     public async Task<(RepositoryRow Repository, RepositoryRole Role)?> GetAsync(long id, string keyId, bool isAdmin)
     {
         await using var connection = await dataSource.OpenConnectionAsync();

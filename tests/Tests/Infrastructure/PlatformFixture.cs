@@ -24,6 +24,9 @@ public sealed class PlatformFixture : IAsyncLifetime
     private PlatformApp? _app;
     private readonly List<string> _extraDatabases = [];
 
+    /// <summary>The upload limit the test service runs with (MAX_DATASET_UPLOAD_BYTES), small so a 413 is cheap to provoke.</summary>
+    public const long MaxUploadBytes = 8 * 1024 * 1024;
+
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
 
@@ -76,6 +79,7 @@ public sealed class PlatformFixture : IAsyncLifetime
         {
             ["DP_POSTGRES"] = ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
+            ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:SiloPort"] = FreePort().ToString(),
             ["Silo:GatewayPort"] = FreePort().ToString(),

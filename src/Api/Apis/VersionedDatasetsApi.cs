@@ -1,0 +1,353 @@
+using System.Security.Claims;
+using System.Text.Json;
+using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Analysis;
+using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Npgsql;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>
+/// Seed 004, versioned datasets: upload with type detection, list/search, detail with preview, columns, download,
+/// versions, quality. Every version is a real import through the dataset's queue; the calls wait for it, as the
+/// seed's API answers with the new version. JSON is snake_case, as in the seed.
+/// </summary>
+public static class VersionedDatasetsApi
+{
+    public static readonly JsonSerializerOptions SnakeCase = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly TimeSpan ImportWait = TimeSpan.FromMinutes(10);
+    private const int PreviewRows = 20;
+
+    public static IEndpointRouteBuilder MapVersionedDatasetsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/datasets").WithTags("Versioned datasets");
+        group.MapPost("/upload", Upload).DisableAntiforgery();
+        group.MapGet("", List);
+        group.MapGet("/{id}", Get);
+        group.MapDelete("/{id}", Delete);
+        group.MapGet("/{id}/columns", Columns);
+        group.MapGet("/{id}/download", Download);
+        group.MapGet("/{id}/quality", GetQuality);
+        group.MapGet("/{id}/versions", ListVersions);
+        group.MapPost("/{id}/versions", UploadVersion).DisableAntiforgery();
+        app.MapGet("/api/dataset-versions/{versionId:guid}", GetVersion).WithTags("Versioned datasets");
+        return app;
+    }
+
+    public sealed record UploadResponse(string Id, string DatasetId, Guid DatasetVersionId, Guid? ArtifactId, JsonElement? Quality);
+    public sealed record ListItem(string Id, string Name, string Description, string ProjectId, string ProjectName, Guid? DatasetVersionId, long Rows, int Columns, DateTime CreatedAt);
+    public sealed record ListResponse(IReadOnlyList<ListItem> Items, long Total, int Limit, int Offset);
+    public sealed record DatasetDetail(string Id, string Name, string Description, string ProjectId, long Rows, int Columns, Guid? DatasetVersionId,
+        Guid? ArtifactId, int? Version, DateTime CreatedAt, DateTime UpdatedAt);
+    public sealed record DetailResponse(DatasetDetail Dataset, JsonElement? Preview, string? PreviewError);
+    public sealed record ColumnInfo(string Name, string Dtype);
+    public sealed record ColumnsResponse(IReadOnlyList<ColumnInfo> Columns);
+    public sealed record VersionItem(Guid Id, string DatasetId, int Version, long RowCount, int ColumnCount, string? Description, string? CreatedByName, DateTime CreatedAt);
+    public sealed record VersionsResponse(IReadOnlyList<VersionItem> Items, long Total, int Limit, int Offset);
+    public sealed record VersionCreated(Guid DatasetVersionId, int Version, long RowCount, int ColumnCount);
+    public sealed record VersionDetail(Guid Id, string DatasetId, int Version, long RowCount, int ColumnCount, IReadOnlyList<ColumnInfo> Columns,
+        string? Description, DateTime CreatedAt);
+    public sealed record QualityResponse(JsonElement Quality);
+    public sealed record DeletedResponse(bool Ok);
+
+    public static async Task<Results<JsonHttpResult<UploadResponse>, ProblemHttpResult>> Upload(HttpRequest request, ClaimsPrincipal user,
+        DatasetAccess access, JobStore jobs, DatasetStore datasets, VersionStore versions, IGrainFactory grains, IOptions<PlatformOptions> options,
+        CancellationToken cancellationToken)
+    {
+        var caller = Caller.From(user);
+        var max = options.Value.MaxUploadBytes;
+        if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
+        var boundary = MultipartBoundary.From(request.ContentType);
+        if (boundary is null) return Problems.BadRequest("Send multipart/form-data with project_id, name, description and file.");
+
+        var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        await using var session = await jobs.BeginUploadAsync(cancellationToken);
+        DatasetRow? dataset = null;
+        StagedFile? staged = null;
+        var reader = new MultipartReader(boundary, request.Body);
+        try
+        {
+            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
+                var field = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
+                if (!field.Equals("file", StringComparison.OrdinalIgnoreCase))
+                {
+                    fields[field] = await ReadSmallTextAsync(section.Body, cancellationToken);
+                    continue;
+                }
+                if (staged is not null) continue;
+                // The dataset is created in the upload's transaction: if anything fails (too large, bad request), nothing remains.
+                var errors = new Dictionary<string, string[]>();
+                if (!fields.TryGetValue("project_id", out var projectId) || projectId.Length == 0) errors["project_id"] = ["Required, before the file."];
+                if (!fields.TryGetValue("name", out var name) || name.Trim().Length == 0) errors["name"] = ["Required, before the file."];
+                if (errors.Count > 0) return Problems.BadRequest("project_id and name must come before the file.", errors);
+                var (repository, _, problem) = await access.ResolveRepositoryAsync(projectId!, caller, RepositoryRole.Write);
+                if (problem is not null) return problem;
+                try
+                {
+                    dataset = await session.QuerySingleAsync<DatasetRow>(
+                        """
+                        INSERT INTO dp.datasets (repository_id, name, description, created_by) VALUES (@repositoryId, @name, @description, @createdBy) RETURNING *
+                        """, new { repositoryId = repository!.Id, name = name!.Trim(), description = fields.GetValueOrDefault("description") ?? "", createdBy = caller.KeyId });
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+                {
+                    return Problems.Conflict($"A dataset named '{name!.Trim()}' already exists in this project.");
+                }
+                var fileName = HeaderUtilities.RemoveQuotes(disposition.FileName).Value ?? "upload.csv";
+                staged = await session.StageAsync(dataset.Id, fileName, section.Body, max, cancellationToken);
+            }
+        }
+        catch (UploadTooLargeException e) { return Problems.TooLarge(e.Message); }
+        if (staged is null || dataset is null)
+            return Problems.BadRequest("The upload has no file.", new Dictionary<string, string[]> { ["file"] = ["Required."] });
+        if (Unsupported(staged.FileName) is { } unsupported) return unsupported;
+
+        var job = await session.CommitJobAsync(VersionImport(dataset.Id, staged, fields.GetValueOrDefault("description"), caller), staged, cancellationToken);
+        var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, cancellationToken);
+        if (outcome.Problem is not null)
+        {
+            await datasets.DeleteAsync(dataset.Id); // a first upload that cannot be read leaves no empty dataset behind
+            return outcome.Problem;
+        }
+        var version = await versions.GetAsync(dataset.Id, outcome.Job!.VersionProduced!.Value);
+        return TypedResults.Json(new UploadResponse(dataset.Uid.ToString(), dataset.Uid.ToString(), version!.Id, version.StagedFileId, ParseJson(version.Quality)),
+            SnakeCase, statusCode: StatusCodes.Status201Created);
+    }
+
+    public static async Task<Results<JsonHttpResult<ListResponse>, ProblemHttpResult>> List(ClaimsPrincipal user, DatasetAccess access, DatasetStore datasets,
+        string? project_id, string? limit, string? offset, string? search, string? sort_field, string? sort_direction)
+    {
+        var caller = Caller.From(user);
+        var errors = new Dictionary<string, string[]>();
+        var take = ParseInt(limit, 50, 1, 500, "limit", errors);
+        var skip = ParseInt(offset, 0, 0, int.MaxValue, "offset", errors);
+        var sortField = string.IsNullOrEmpty(sort_field) ? "created_at" : sort_field;
+        if (!DatasetStore.IsSortField(sortField)) errors["sort_field"] = ["One of created_at, name, rows, columns, project_name."];
+        var direction = string.IsNullOrEmpty(sort_direction) ? "desc" : sort_direction.ToLowerInvariant();
+        if (direction is not ("asc" or "desc")) errors["sort_direction"] = ["asc or desc."];
+        if (errors.Count > 0) return Problems.BadRequest(string.Join(" ", errors.Select(e => $"{e.Key}: {e.Value[0]}")), errors);
+        long? repositoryId = null;
+        if (!string.IsNullOrEmpty(project_id))
+        {
+            var (repository, _, problem) = await access.ResolveRepositoryAsync(project_id, caller, RepositoryRole.Read);
+            if (problem is not null) return problem;
+            repositoryId = repository!.Id;
+        }
+        var (items, total) = await datasets.SearchAsync(caller.KeyId, caller.IsAdmin, repositoryId, search, sortField, direction == "desc", take, skip);
+        return TypedResults.Json(new ListResponse(
+            [.. items.Select(i => new ListItem(i.Uid.ToString(), i.Name, i.Description, i.ProjectId.ToString(), i.ProjectName, i.DatasetVersionId, i.Rows, i.Columns, i.CreatedAt))],
+            total, take, skip), SnakeCase);
+    }
+
+    public static async Task<Results<JsonHttpResult<DetailResponse>, ProblemHttpResult>> Get(string id, ClaimsPrincipal user, DatasetAccess access,
+        VersionStore versions, RepositoryStore repositories, RowReader rows)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var current = dataset!.CurrentVersion is { } v ? await versions.GetAsync(dataset.Id, v) : null;
+        JsonElement? preview = null;
+        string? previewError = null;
+        try
+        {
+            using var buffer = new MemoryStream();
+            await rows.CopyToAsync(await rows.PrepareAsync(new RowQuery(dataset, RowFormat.JsonArray, Top: PreviewRows)), buffer, CancellationToken.None);
+            preview = JsonDocument.Parse(buffer.ToArray()).RootElement.Clone();
+        }
+        catch (Exception e) when (e is NpgsqlException or JsonException or RowQueryException)
+        {
+            previewError = e.Message;
+        }
+        var project = await repositories.GetAsync(dataset.RepositoryId, "", isAdmin: true);
+        return TypedResults.Json(new DetailResponse(Detail(dataset, current, project?.Repository), preview, previewError), SnakeCase);
+    }
+
+    public static async Task<Results<JsonHttpResult<DeletedResponse>, ProblemHttpResult>> Delete(string id, ClaimsPrincipal user, DatasetAccess access,
+        DatasetStore datasets)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Admin);
+        if (problem is not null) return problem;
+        await datasets.DeleteAsync(dataset!.Id);
+        return TypedResults.Json(new DeletedResponse(true), SnakeCase);
+    }
+
+    public static async Task<Results<JsonHttpResult<ColumnsResponse>, ProblemHttpResult>> Columns(string id, ClaimsPrincipal user, DatasetAccess access)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        return TypedResults.Json(new ColumnsResponse(ColumnInfos(dataset!.Columns)), SnakeCase);
+    }
+
+    /// <summary>CSV of the latest (or ?version=n) version, streamed whatever its size.</summary>
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(string id, HttpContext context, ClaimsPrincipal user, DatasetAccess access,
+        RowReader rows, string? format, string? version)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        switch (format?.ToLowerInvariant())
+        {
+            case null or "" or "csv": break;
+            case "xlsx": return Problems.BadRequest("format=xlsx is not available on this server yet; use csv.");
+            default: return Problems.BadRequest($"Unknown format '{format}'. Use csv or xlsx.");
+        }
+        int? at = null;
+        if (!string.IsNullOrEmpty(version))
+        {
+            if (!int.TryParse(version, out var n) || n < 0) return Problems.BadRequest("version must be a version number (0, 1, ...).");
+            at = n;
+        }
+        PreparedRowQuery prepared;
+        try { prepared = await rows.PrepareAsync(new RowQuery(dataset!, RowFormat.Csv, Version: at)); }
+        catch (RowQueryException e) { return Problems.NotFound(e.Message); }
+        context.Response.ContentType = "text/csv; charset=utf-8";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}.csv\"";
+        await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);
+        return TypedResults.Empty;
+    }
+
+    public static async Task<Results<JsonHttpResult<QualityResponse>, ProblemHttpResult>> GetQuality(string id, ClaimsPrincipal user, DatasetAccess access,
+        VersionStore versions, NpgsqlDataSource dataSource)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        if (dataset!.CurrentVersion is not { } v) return Problems.NotFound("The dataset has no version yet.");
+        var version = (await versions.GetAsync(dataset.Id, v))!;
+        var quality = version.Quality;
+        if (quality is null)
+        {
+            // Versions made by other surfaces (Alphacast, blocks) get their report the first time someone asks.
+            await using var connection = await dataSource.OpenConnectionAsync();
+            var report = await QualityReport.ComputeAsync(connection, null, dataset.TableName, v, StoredColumns.FromJson(version.Columns), null);
+            quality = JsonSerializer.Serialize(report);
+            await versions.SaveQualityAsync(version.Id, quality);
+        }
+        return TypedResults.Json(new QualityResponse(JsonDocument.Parse(quality).RootElement.Clone()), SnakeCase);
+    }
+
+    public static async Task<Results<JsonHttpResult<VersionsResponse>, ProblemHttpResult>> ListVersions(string id, ClaimsPrincipal user, DatasetAccess access,
+        VersionStore versions, string? limit, string? offset)
+    {
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        var errors = new Dictionary<string, string[]>();
+        var take = ParseInt(limit, 50, 1, 100, "limit", errors);
+        var skip = ParseInt(offset, 0, 0, int.MaxValue, "offset", errors);
+        if (errors.Count > 0) return Problems.BadRequest(string.Join(" ", errors.Select(e => $"{e.Key}: {e.Value[0]}")), errors);
+        var (items, total) = await versions.ListAsync(dataset!.Id, take, skip);
+        return TypedResults.Json(new VersionsResponse(
+            [.. items.Select(v => new VersionItem(v.Id, dataset.Uid.ToString(), v.Version, v.RowCount, v.ColumnCount, v.Description, v.CreatedByName, v.CreatedAt))],
+            total, take, skip), SnakeCase);
+    }
+
+    public static async Task<Results<JsonHttpResult<VersionCreated>, ProblemHttpResult>> UploadVersion(string id, HttpRequest request, ClaimsPrincipal user,
+        DatasetAccess access, JobStore jobs, VersionStore versions, IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+    {
+        var caller = Caller.From(user);
+        var (dataset, _, problem) = await access.ResolveAsync(id, caller, RepositoryRole.Write);
+        if (problem is not null) return problem;
+        var max = options.Value.MaxUploadBytes;
+        if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
+        var boundary = MultipartBoundary.From(request.ContentType);
+        if (boundary is null) return Problems.BadRequest("Send multipart/form-data with description and file.");
+
+        await using var session = await jobs.BeginUploadAsync(cancellationToken);
+        var reader = new MultipartReader(boundary, request.Body);
+        string? description = null;
+        StagedFile? staged = null;
+        try
+        {
+            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
+                var field = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
+                if (field.Equals("file", StringComparison.OrdinalIgnoreCase) && staged is null)
+                    staged = await session.StageAsync(dataset!.Id, HeaderUtilities.RemoveQuotes(disposition.FileName).Value ?? "upload.csv", section.Body, max, cancellationToken);
+                else if (field.Equals("description", StringComparison.OrdinalIgnoreCase))
+                    description = await ReadSmallTextAsync(section.Body, cancellationToken);
+            }
+        }
+        catch (UploadTooLargeException e) { return Problems.TooLarge(e.Message); }
+        var errors = new Dictionary<string, string[]>();
+        if (staged is null) errors["file"] = ["Required."];
+        if (string.IsNullOrWhiteSpace(description)) errors["description"] = ["Required: what changed in this version."];
+        if (errors.Count > 0) return Problems.BadRequest("The version needs a description and a file.", errors);
+        if (Unsupported(staged!.FileName) is { } unsupported) return unsupported;
+
+        var job = await session.CommitJobAsync(VersionImport(dataset!.Id, staged, description, caller), staged, cancellationToken);
+        var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, cancellationToken);
+        if (outcome.Problem is not null) return outcome.Problem;
+        var version = (await versions.GetAsync(dataset.Id, outcome.Job!.VersionProduced!.Value))!;
+        return TypedResults.Json(new VersionCreated(version.Id, version.Version, version.RowCount, version.ColumnCount), SnakeCase,
+            statusCode: StatusCodes.Status201Created);
+    }
+
+    public static async Task<Results<JsonHttpResult<VersionDetail>, ProblemHttpResult>> GetVersion(Guid versionId, ClaimsPrincipal user, DatasetAccess access,
+        VersionStore versions)
+    {
+        var version = await versions.GetAsync(versionId);
+        if (version is null) return Problems.NotFound($"Dataset version {versionId} does not exist.");
+        var (dataset, _, problem) = await access.ResolveAsync(version.DatasetId, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return Problems.NotFound($"Dataset version {versionId} does not exist.");
+        return TypedResults.Json(new VersionDetail(version.Id, dataset!.Uid.ToString(), version.Version, version.RowCount, version.ColumnCount,
+            ColumnInfos(version.Columns), version.Description, version.CreatedAt), SnakeCase);
+    }
+
+    private static ImportRequest VersionImport(long datasetId, StagedFile staged, string? description, Caller caller) =>
+        new(datasetId, JobSources.Version, staged.FileName, false, false, false, null, caller.KeyId, FormatOf(staged.FileName), Description: description);
+
+    /// <summary>Enqueues the committed job and waits for it; a failed import is a 422 with its reason.</summary>
+    private static async Task<(ImportJobRow? Job, ProblemHttpResult? Problem)> RunImportAsync(ImportJobRow job, long datasetId, JobStore jobs, IGrainFactory grains,
+        CancellationToken cancellationToken)
+    {
+        await grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(job.Id);
+        var finished = await jobs.WaitForFinishAsync(job.Id, ImportWait, cancellationToken);
+        if (finished is null) return (null, Problems.NotFound("The dataset was deleted while the upload was processed."));
+        if (finished.Status == JobStatus.Complete && finished.VersionProduced is not null) return (finished, null);
+        if (!JobStatus.IsTerminal(finished.Status))
+            return (null, Problems.Create(StatusCodes.Status503ServiceUnavailable, "Still processing", "still-processing",
+                $"The upload is accepted as import {job.Id} and still processing; its version will appear in the versions list."));
+        return (null, Problems.Create(StatusCodes.Status422UnprocessableEntity, "The file could not be imported", "import-failed",
+            finished.StatusDescription ?? "The file could not be imported."));
+    }
+
+    private static ProblemHttpResult? Unsupported(string fileName) =>
+        fileName.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)
+            ? Problems.BadRequest("Parquet files are not supported on this server yet; upload CSV.")
+            : null;
+
+    private static string FormatOf(string fileName) => fileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? "csv.gz" : "csv";
+
+    private static DatasetDetail Detail(DatasetRow dataset, VersionRow? current, RepositoryRow? project) => new(
+        dataset.Uid.ToString(), dataset.Name, dataset.Description, project?.Uid.ToString() ?? "", current?.RowCount ?? 0, current?.ColumnCount ?? 0,
+        current?.Id, current?.StagedFileId, current?.Version, dataset.CreatedAt, dataset.UpdatedAt);
+
+    private static List<ColumnInfo> ColumnInfos(string? columnsJson) => [.. StoredColumns.FromJson(columnsJson).Select(c => new ColumnInfo(c.Name, c.Dtype))];
+
+    private static JsonElement? ParseJson(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();
+
+    private static int ParseInt(string? value, int fallback, int min, int max, string name, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrEmpty(value)) return fallback;
+        if (int.TryParse(value, out var n) && n >= min && n <= max) return n;
+        errors[name] = [max == int.MaxValue ? $"A whole number of at least {min}." : $"A whole number from {min} to {max}."];
+        return fallback;
+    }
+
+    private static async Task<string> ReadSmallTextAsync(Stream body, CancellationToken cancellationToken)
+    {
+        using var reader = new StreamReader(body);
+        var buffer = new char[64 * 1024];
+        var read = await reader.ReadBlockAsync(buffer, cancellationToken);
+        return new string(buffer, 0, read);
+    }
+
+    private static string SafeFileName(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+}

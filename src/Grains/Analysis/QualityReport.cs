@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using DatasetPlatform.Grains.Import;
+using DatasetPlatform.Grains.Schema;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Analysis;
+
+public sealed record QualityCheck(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("passed")] bool Passed,
+    [property: JsonPropertyName("details")] string Details);
+
+public sealed record Quality(
+    [property: JsonPropertyName("overall_score")] double OverallScore,
+    [property: JsonPropertyName("checks")] IReadOnlyList<QualityCheck> Checks,
+    [property: JsonPropertyName("issues")] IReadOnlyList<string> Issues);
+
+/// <summary>
+/// The data quality report of a version, computed once when the version is loaded (inside its transaction) with one
+/// aggregate pass plus one GROUP BY for duplicate rows, and stored with the version.
+/// </summary>
+public static class QualityReport
+{
+    private const double MissingThresholdPercent = 5;
+    private const double DuplicateThresholdPercent = 1;
+
+    public static async Task<Quality> ComputeAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version,
+        IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred)
+    {
+        var where = $"_vf <= {version} AND (_vt IS NULL OR _vt > {version})";
+        // count(c) per column, and whether min = max (a constant column) without a costly count(DISTINCT).
+        var aggregates = string.Join(", ", columns.Select(c =>
+            $"count({c.Physical}), (min({Comparable(c)}) IS NOT DISTINCT FROM max({Comparable(c)}))"));
+        long rows;
+        var missing = new long[columns.Count];
+        var constant = new bool[columns.Count];
+        await using (var command = new NpgsqlCommand($"SELECT count(*), {aggregates} FROM {table} WHERE {where}", connection, transaction))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            await reader.ReadAsync();
+            rows = reader.GetInt64(0);
+            for (var i = 0; i < columns.Count; i++)
+            {
+                missing[i] = rows - reader.GetInt64(1 + 2 * i);
+                constant[i] = rows > 0 && reader.GetBoolean(2 + 2 * i);
+            }
+        }
+        var all = string.Join(", ", columns.Select(c => c.Physical));
+        long duplicates;
+        await using (var command = new NpgsqlCommand(
+            $"SELECT COALESCE(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {all} HAVING count(*) > 1) d", connection, transaction))
+            duplicates = Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+
+        var checks = new List<QualityCheck>();
+        double Percent(long n) => rows == 0 ? 0 : 100.0 * n / rows;
+        var worst = Enumerable.Range(0, columns.Count).OrderByDescending(i => missing[i]).FirstOrDefault();
+        var worstPercent = columns.Count == 0 ? 0 : Percent(missing[worst]);
+        checks.Add(new QualityCheck("missing_values", worstPercent <= MissingThresholdPercent,
+            columns.Count == 0 || missing[worst] == 0 ? "No missing values" : $"Max {worstPercent:0.##}% missing ({columns[worst].Name})"));
+        checks.Add(new QualityCheck("duplicate_rows", Percent(duplicates) <= DuplicateThresholdPercent,
+            $"{duplicates} duplicates ({Percent(duplicates):0.##}%)"));
+        var empty = columns.Where((_, i) => rows > 0 && missing[i] == rows).Select(c => c.Name).ToList();
+        checks.Add(new QualityCheck("empty_columns", empty.Count == 0, empty.Count == 0 ? "No empty columns" : $"Entirely empty: {string.Join(", ", empty)}"));
+        var constants = columns.Where((_, i) => constant[i] && missing[i] < rows && rows > 1).Select(c => c.Name).ToList();
+        checks.Add(new QualityCheck("constant_columns", constants.Count == 0,
+            constants.Count == 0 ? "No constant columns" : $"A single value in: {string.Join(", ", constants)}"));
+        var mixed = inferred?.Where(c => c.MixedTypes).Select(c => c.Name).ToList() ?? [];
+        checks.Add(new QualityCheck("type_consistency", mixed.Count == 0,
+            mixed.Count == 0 ? "Every column holds one kind of value" : $"Mixed kinds of values (read as text) in: {string.Join(", ", mixed)}"));
+
+        // 100, minus 10 per failed check, minus up to 20 for the average share of missing cells.
+        var averageMissing = columns.Count == 0 || rows == 0 ? 0 : missing.Average() / rows;
+        var score = Math.Clamp(100 - 10 * checks.Count(c => !c.Passed) - 20 * averageMissing, 0, 100);
+        return new Quality(Math.Round(score, 1), checks, [.. checks.Where(c => !c.Passed).Select(c => $"{c.Name}: {c.Details}")]);
+    }
+
+    // Booleans have no min/max in PostgreSQL; compare them as integers.
+    private static string Comparable(StoredColumn c) => c.SqlType == "boolean" ? $"{c.Physical}::int" : c.Physical;
+}
