@@ -47,6 +47,9 @@ public static class PlatformHosting
         services.AddSingleton<ImportRunner>();
         services.AddSingleton<SignedTokens>();
         services.AddSingleton<VersionStore>();
+        services.AddSingleton<LineageStore>();
+        services.AddSingleton<Analysis.DatasetAnalyzer>();
+        services.AddSingleton<Analysis.VersionComparer>();
         return services;
     }
 

@@ -147,27 +147,37 @@ internal static class CopyRows
     }
 
     /// <summary>
-    /// 64-bit hashes of the row keys seen so far. A repeat means "maybe a duplicate" (the database then decides
-    /// exactly); no repeat means none. Bounded: past the cap it stops and reports "maybe", so memory stays flat for
-    /// any file size (4M keys is about 100 MB at worst).
+    /// 64-bit hashes of the row keys, kept in a plain array (8 bytes a key) and sorted once at the end: a repeat means
+    /// "maybe a duplicate" (the database then decides exactly), no repeat means none. Bounded: past the cap it stops
+    /// and reports "maybe", so memory stays flat whatever the file size (8M keys = 64 MB).
     /// </summary>
     private sealed class KeyHashes
     {
-        private const int Cap = 4_000_000;
-        private HashSet<ulong>? _seen = [];
+        private const int Cap = 8_000_000;
+        private ulong[]? _hashes = new ulong[1 << 16];
+        private int _count;
 
-        public bool MaySeeDuplicates { get; private set; }
+        public bool MaySeeDuplicates
+        {
+            get
+            {
+                if (_hashes is null) return true;
+                var span = _hashes.AsSpan(0, _count);
+                span.Sort();
+                for (var i = 1; i < span.Length; i++) if (span[i] == span[i - 1]) return true;
+                return false;
+            }
+        }
 
         public void Add(ulong hash)
         {
-            if (_seen is null) return;
-            if (_seen.Count >= Cap)
+            if (_hashes is null) return;
+            if (_count == _hashes.Length)
             {
-                MaySeeDuplicates = true;
-                _seen = null;
-                return;
+                if (_count >= Cap) { _hashes = null; return; }
+                Array.Resize(ref _hashes, Math.Min(_hashes.Length * 2, Cap));
             }
-            if (!_seen.Add(hash)) MaySeeDuplicates = true;
+            _hashes[_count++] = hash;
         }
     }
 

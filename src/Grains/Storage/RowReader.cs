@@ -178,11 +178,17 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
                 if (array)
                 {
                     // One object per line from COPY; in an array the line breaks become commas (none after the last).
-                    for (var i = 0; i < read; i++)
+                    var start = 0;
+                    for (var i = 0; i <= read; i++)
                     {
-                        if (buffer[i] == '\n') { pendingSeparator = true; continue; }
-                        if (pendingSeparator) { await writer.WriteAsync(','); pendingSeparator = false; }
-                        await writer.WriteAsync(buffer[i]);
+                        if (i < read && buffer[i] != '\n') continue;
+                        if (i > start)
+                        {
+                            if (pendingSeparator) { await writer.WriteAsync(','); pendingSeparator = false; }
+                            await writer.WriteAsync(buffer.AsMemory(start, i - start), cancellationToken);
+                        }
+                        if (i < read) pendingSeparator = true;
+                        start = i + 1;
                     }
                 }
                 else
