@@ -83,6 +83,7 @@ public static class PlatformSetup
         app.MapTokenApi();
         app.MapBlocksApi();
         app.MapVersionedDatasetsApi();
+        app.MapDatasetInsightsApi();
         app.MapProcessesApi();
         app.MapDataApi();
         return app;
