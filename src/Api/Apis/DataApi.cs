@@ -2,7 +2,9 @@ using System.Security.Claims;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using DatasetPlatform.Api.Hosting;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -19,7 +21,7 @@ public static class DataApi
     }
 
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(
-        long id, HttpContext context, ClaimsPrincipal user, DatasetAccess access, RowReader rows,
+        long id, HttpContext context, ClaimsPrincipal user, DatasetAccess access, RowReader rows, IOptions<PlatformOptions> options,
         [FromQuery(Name = "$format")] string? format,
         [FromQuery(Name = "$filter")] string? filter,
         [FromQuery(Name = "$select")] string? select,
@@ -32,13 +34,14 @@ public static class DataApi
         if (problem is not null) return problem;
 
         RowFormat rowFormat;
+        var xlsx = false;
         switch (format?.Trim().ToLowerInvariant())
         {
             case null or "" or "csv": rowFormat = RowFormat.Csv; break;
             case "tsv": rowFormat = RowFormat.Tsv; break;
             case "json": rowFormat = RowFormat.Json; break;
-            case "xlsx": return Problems.BadRequest("$format=xlsx is not available on this server yet; use csv, tsv or json.");
-            default: return Problems.BadRequest($"Unknown $format '{format}'. Use csv, tsv or json.");
+            case "xlsx": rowFormat = RowFormat.Xlsx; xlsx = true; break;
+            default: return Problems.BadRequest($"Unknown $format '{format}'. Use csv, tsv, json or xlsx.");
         }
         var errors = new Dictionary<string, string[]>();
         long? Number(string? value, string name)
@@ -56,6 +59,8 @@ public static class DataApi
         PreparedRowQuery prepared;
         try { prepared = await rows.PrepareAsync(query); }
         catch (RowQueryException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["query"] = [e.Message] }); }
+
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, $"dataset-{id}") ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
 
         var response = context.Response;
         if (query.Top is not null) response.Headers["Row-Count"] = (await rows.CountAsync(prepared)).ToString(System.Globalization.CultureInfo.InvariantCulture);

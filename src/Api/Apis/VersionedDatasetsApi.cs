@@ -188,14 +188,15 @@ public static class VersionedDatasetsApi
 
     /// <summary>CSV of the latest (or ?version=n) version, streamed whatever its size.</summary>
     public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(string id, HttpContext context, ClaimsPrincipal user, DatasetAccess access,
-        RowReader rows, string? format, string? version)
+        RowReader rows, IOptions<PlatformOptions> options, string? format, string? version)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
+        var xlsx = false;
         switch (format?.ToLowerInvariant())
         {
             case null or "" or "csv": break;
-            case "xlsx": return Problems.BadRequest("format=xlsx is not available on this server yet; use csv.");
+            case "xlsx": xlsx = true; break;
             default: return Problems.BadRequest($"Unknown format '{format}'. Use csv or xlsx.");
         }
         int? at = null;
@@ -205,10 +206,12 @@ public static class VersionedDatasetsApi
             at = n;
         }
         PreparedRowQuery prepared;
-        try { prepared = await rows.PrepareAsync(new RowQuery(dataset!, RowFormat.Csv, Version: at)); }
+        try { prepared = await rows.PrepareAsync(new RowQuery(dataset!, xlsx ? RowFormat.Xlsx : RowFormat.Csv, Version: at)); }
         catch (RowQueryException e) { return Problems.NotFound(e.Message); }
+        var fileName = $"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}";
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, fileName) ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
         context.Response.ContentType = "text/csv; charset=utf-8";
-        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}.csv\"";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.csv\"";
         await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);
         return TypedResults.Empty;
     }
@@ -319,11 +322,15 @@ public static class VersionedDatasetsApi
     }
 
     private static ProblemHttpResult? Unsupported(string fileName) =>
-        fileName.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)
-            ? Problems.BadRequest("Parquet files are not supported on this server yet; upload CSV.")
-            : null;
+        fileName.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || fileName.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)
+            || fileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) || fileName.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)
+            || fileName.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) || !Path.HasExtension(fileName)
+            ? null
+            : Problems.BadRequest($"'{fileName}' is neither CSV nor Parquet; upload a .csv (optionally gzip-compressed) or .parquet file.");
 
-    private static string FormatOf(string fileName) => fileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? "csv.gz" : "csv";
+    private static string FormatOf(string fileName) =>
+        fileName.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase) ? "parquet"
+        : fileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? "csv.gz" : "csv";
 
     private static DatasetDetail Detail(DatasetRow dataset, VersionRow? current, RepositoryRow? project) => new(
         dataset.Uid.ToString(), dataset.Name, dataset.Description, project?.Uid.ToString() ?? "", current?.RowCount ?? 0, current?.ColumnCount ?? 0,

@@ -17,6 +17,7 @@ public static class PlatformSetup
         ["DP_DATA_DIR"] = "Platform:DataDir",
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
+        ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",

@@ -203,7 +203,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), token);
         }
 
-        var inference = await TypeInference.InferAsync(Open, cancellationToken);
+        // Parquet carries its own types; CSV is typed by one pass over every value.
+        ParquetRowSource? parquet = job.Format == "parquet" ? await ParquetRowSource.OpenAsync(await Open(cancellationToken), cancellationToken) : null;
+        await using var parquetScope = parquet;
+        var inference = parquet is not null
+            ? new InferenceResult(new CsvDialect(System.Text.Encoding.UTF8, ',', true), parquet.Schema, 0)
+            : await TypeInference.InferAsync(Open, cancellationToken);
         var stored = StoredColumns.FromJson(dataset.Columns);
         var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
         var nextOrdinal = await connection.ExecuteScalarAsync<int>(
@@ -245,13 +250,19 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var version = (dataset.CurrentVersion ?? -1) + 1;
         var closed = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction);
         CopyResult copied;
-        await using (var stream = await Open(cancellationToken))
-        using (var source = await CsvRowSource.OpenAsync(TypeInference.Reader(stream, inference.Dialect), inference.Dialect, cancellationToken)
-            ?? throw new ImportFailure(JobStatus.Failed, "Data is empty"))
+        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false);
+        if (parquet is not null)
         {
-            copied = await CopyRows.RunAsync(connection, source, plan, new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false),
-                progress, cancellationToken);
+            copied = await CopyRows.RunAsync(connection, parquet, plan, target, progress, cancellationToken);
         }
+        else
+        {
+            await using var stream = await Open(cancellationToken);
+            using var source = await CsvRowSource.OpenAsync(TypeInference.Reader(stream, inference.Dialect), inference.Dialect, cancellationToken)
+                ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
+            copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
+        }
+        if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
             await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}");
         var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns);
@@ -267,7 +278,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             columnCount = columns.Count,
             quality = JsonSerializer.Serialize(quality),
             description = job.Description ?? (version == 0 ? "Initial upload" : $"Version {version}"),
-            status = $"Version {version}: {copied.Rows} rows, {columns.Count} columns ({inference.Dialect.EncodingName}, " +
+            status = parquet is not null ? $"Version {version}: {copied.Rows} rows, {columns.Count} columns (Parquet)."
+                : $"Version {version}: {copied.Rows} rows, {columns.Count} columns ({inference.Dialect.EncodingName}, " +
                 $"delimiter '{(inference.Dialect.Delimiter == '\t' ? "\\t" : inference.Dialect.Delimiter.ToString())}', " +
                 (inference.Dialect.HasHeader ? "header row)." : "no header row)."),
             stagedFileId = fileId,

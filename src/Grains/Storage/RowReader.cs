@@ -7,7 +7,8 @@ using Npgsql;
 
 namespace DatasetPlatform.Grains.Storage;
 
-public enum RowFormat { Csv, Tsv, Json, JsonArray }
+/// <summary>Xlsx: rows read with their native types (see <see cref="RowReader.ExportXlsxAsync"/>).</summary>
+public enum RowFormat { Csv, Tsv, Json, JsonArray, Xlsx }
 
 /// <summary>A read of a dataset's rows as the API describes it ($select, $filter, $top, $skip, $last, version).</summary>
 public sealed record RowQuery(
@@ -110,7 +111,8 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         var date = columns.FirstOrDefault(c => c.IsDate);
         var projection = query.Format is RowFormat.Json or RowFormat.JsonArray
             ? $"json_build_object({string.Join(", ", output.Select(c => $"{Setting(c.Name)}, {c.Physical}"))})::text"
-            : string.Join(", ", output.Select(c => c.Physical));
+            // boolean::text is true/false (COPY alone would print t/f, which CSV readers take for text).
+            : string.Join(", ", output.Select(c => c.SqlType == "boolean" && query.Format is RowFormat.Csv or RowFormat.Tsv ? $"{c.Physical}::text" : c.Physical));
         string selectSql;
         if (query.Last is { } last && date is not null)
         {
@@ -198,6 +200,17 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
             }
         }
         if (array) await writer.WriteAsync(']');
+    }
+
+    /// <summary>The rows as an XLSX package in a temporary file (deleted when the returned stream is closed).</summary>
+    public async Task<FileStream> ExportXlsxAsync(PreparedRowQuery prepared, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (!prepared.Empty) await ApplySettingsAsync(connection, transaction, prepared);
+        await using var command = new NpgsqlCommand(prepared.Empty ? "SELECT 1 WHERE false" : prepared.SelectSql, connection, transaction);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await XlsxExport.WriteAsync(reader, [.. prepared.Columns.Select(c => c.Name)], cancellationToken);
     }
 
     private static async Task ApplySettingsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedRowQuery prepared)

@@ -27,6 +27,9 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>The upload limit the test service runs with (MAX_DATASET_UPLOAD_BYTES), small so a 413 is cheap to provoke.</summary>
     public const long MaxUploadBytes = 8 * 1024 * 1024;
 
+    /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
+    public const int MaxXlsxRows = 50;
+
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
 
@@ -80,6 +83,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["DP_POSTGRES"] = ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
+            ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:SiloPort"] = FreePort().ToString(),
             ["Silo:GatewayPort"] = FreePort().ToString(),

@@ -1,0 +1,21 @@
+using DatasetPlatform.Grains.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>XLSX responses for both download surfaces: refused with a clear 400 above the configured row limit.</summary>
+public static class XlsxDownload
+{
+    public static async Task<ProblemHttpResult?> WriteAsync(HttpContext context, RowReader rows, PreparedRowQuery prepared, int maxRows, string fileName)
+    {
+        var count = await rows.CountAsync(prepared);
+        if (count > maxRows)
+            return Problems.BadRequest($"The dataset has {count} rows; XLSX downloads are limited to {maxRows} rows. Use csv, which has no limit.");
+        await using var package = await rows.ExportXlsxAsync(prepared, context.RequestAborted);
+        context.Response.ContentType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.xlsx\"";
+        context.Response.ContentLength = package.Length;
+        await package.CopyToAsync(context.Response.Body, context.RequestAborted);
+        return null;
+    }
+}

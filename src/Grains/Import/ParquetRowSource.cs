@@ -1,0 +1,148 @@
+using System.Globalization;
+using DatasetPlatform.Grains.Schema;
+using Parquet;
+using Parquet.Schema;
+
+namespace DatasetPlatform.Grains.Import;
+
+/// <summary>
+/// Rows of a Parquet file, one row group in memory at a time (Parquet's own unit of buffering). Parquet needs random
+/// access (its footer comes last), so the staged bytes are first copied to a local temporary file, never to memory.
+/// Column types come from the Parquet schema, not from inference. Values are handed on as invariant text so Parquet
+/// and CSV share one encoder.
+/// </summary>
+internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
+{
+    private readonly FileStream _file;
+    private readonly ParquetReader _reader;
+    private readonly DataField[] _fields;
+    private Array[] _columns = [];
+    private int _group = -1;
+    private int _row;
+    private int _rowsInGroup;
+    private readonly string?[] _current;
+
+    private ParquetRowSource(FileStream file, ParquetReader reader)
+    {
+        _file = file;
+        _reader = reader;
+        _fields = reader.Schema.GetDataFields();
+        _current = new string?[_fields.Length];
+        Columns = [.. _fields.Select(f => f.Name)];
+    }
+
+    public IReadOnlyList<string> Columns { get; }
+    public RowError? RecordError => null;
+
+    /// <summary>The columns as the Parquet schema types them.</summary>
+    public IReadOnlyList<InferredColumn> Schema => [.. _fields.Select(f =>
+    {
+        var (dtype, hasTime) = DtypeOf(f.ClrType);
+        return new InferredColumn(f.Name, dtype, null, hasTime, 0, false);
+    })];
+
+    public static async Task<ParquetRowSource> OpenAsync(Stream staged, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"dp-parquet-{Guid.NewGuid():N}.parquet");
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        try
+        {
+            await staged.CopyToAsync(file, cancellationToken);
+            file.Position = 0;
+            var reader = await ParquetReader.CreateAsync(file, leaveStreamOpen: true, cancellationToken: cancellationToken);
+            return new ParquetRowSource(file, reader);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await file.DisposeAsync();
+            throw new ImportFailure(Abstractions.JobStatus.Failed, $"The file is not a readable Parquet file: {e.Message}");
+        }
+    }
+
+    public async ValueTask<bool> ReadAsync()
+    {
+        while (_row >= _rowsInGroup)
+        {
+            if (++_group >= _reader.RowGroupCount) return false;
+            using var group = _reader.OpenRowGroupReader(_group);
+            _columns = new Array[_fields.Length];
+            _rowsInGroup = (int)group.RowCount;
+            for (var i = 0; i < _fields.Length; i++) _columns[i] = await ReadColumnAsync(group, _fields[i], _rowsInGroup);
+            _row = 0;
+        }
+        for (var i = 0; i < _fields.Length; i++) _current[i] = Text(_columns[i].GetValue(_row));
+        _row++;
+        return true;
+    }
+
+    public ReadOnlySpan<char> GetField(int index) => _current[index];
+
+    private static async Task<Array> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int rows)
+    {
+        var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
+        if (type == typeof(string))
+        {
+            var strings = new string?[rows];
+            await group.ReadAsync(field, strings.AsMemory(), null, CancellationToken.None);
+            return strings;
+        }
+        if (type == typeof(byte[]))
+        {
+            var bytes = new byte[]?[rows];
+            await group.ReadAsync(field, bytes.AsMemory(), null, CancellationToken.None);
+            return bytes.Select(b => b is null ? null : Convert.ToBase64String(b)).ToArray();
+        }
+        // Value types: one generic read per column and row group (reflection once per chunk, not per value).
+        var read = typeof(ParquetRowSource).GetMethod(nameof(ReadValuesAsync), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(type);
+        return await (Task<Array>)read.Invoke(null, [group, field, rows])!;
+    }
+
+    private static async Task<Array> ReadValuesAsync<T>(ParquetRowGroupReader group, DataField field, int rows) where T : struct
+    {
+        if (field.IsNullable)
+        {
+            var nullable = new T?[rows];
+            await group.ReadAsync(field, nullable.AsMemory(), null, CancellationToken.None);
+            return nullable;
+        }
+        var values = new T[rows];
+        await group.ReadAsync(field, values.AsMemory(), null, CancellationToken.None);
+        return values;
+    }
+
+    private static string? Text(object? value) => value switch
+    {
+        null => null,
+        string s => s,
+        bool b => b ? "true" : "false",
+        DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
+        DateTimeOffset d => d.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString(),
+    };
+
+    private static (string Dtype, bool HasTime) DtypeOf(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (type == typeof(bool)) return (DataTypes.Bool, false);
+        if (type == typeof(sbyte) || type == typeof(byte) || type == typeof(short) || type == typeof(ushort) || type == typeof(int)
+            || type == typeof(uint) || type == typeof(long)) return (DataTypes.Int64, false);
+        if (type == typeof(float) || type == typeof(double) || type == typeof(decimal) || type == typeof(ulong)) return (DataTypes.Float, false);
+        if (type == typeof(DateOnly)) return (DataTypes.Datetime, false);
+        if (type == typeof(DateTime) || type == typeof(DateTimeOffset)) return (DataTypes.Datetime, true);
+        return (DataTypes.Text, false);
+    }
+
+    /// <summary>Closes (and so deletes) the temporary file; <see cref="DisposeAsync"/> also releases the reader.</summary>
+    public void Dispose() => _file.Dispose();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _reader.DisposeAsync();
+        await _file.DisposeAsync();
+    }
+}
