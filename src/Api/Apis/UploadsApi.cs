@@ -5,9 +5,7 @@ using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -42,40 +40,17 @@ public static class UploadsApi
         // A locked manifest forces the flags that could change the dataset's shape or drop rows.
         var locked = dataset!.ManifestLocked;
 
-        var boundary = MultipartBoundary.From(request.ContentType);
-        if (boundary is null) return Problems.BadRequest("Send the file as multipart/form-data in the field 'data'.");
-
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
-        var reader = new MultipartReader(boundary, request.Body);
-        StagedFile? staged = null;
-        string? manifestText = null;
+        MultipartUpload.Result upload;
         try
         {
-            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
-            {
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
-                var field = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
-                if (FileFields.Contains(field, StringComparer.OrdinalIgnoreCase) && staged is null)
-                {
-                    var fileName = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value ?? "data.csv";
-                    staged = await session.StageAsync(id, fileName, section.Body, options.Value.MaxUploadBytes, cancellationToken);
-                }
-                else if (field.Equals("manifest", StringComparison.OrdinalIgnoreCase))
-                {
-                    manifestText = await new StreamReader(section.Body).ReadToEndAsync(cancellationToken);
-                }
-            }
+            upload = await MultipartUpload.ReadAsync(request, FileFields,
+                (fileName, body, _) => session.StageAsync(id, fileName, body, options.Value.MaxUploadBytes, cancellationToken), cancellationToken);
         }
-        catch (UploadTooLargeException e)
-        {
-            return Problems.TooLarge(e.Message);
-        }
-        catch (InvalidDataException e)
-        {
-            return Problems.BadRequest($"The multipart body is malformed: {e.Message}");
-        }
-        if (staged is null)
+        catch (UploadRejectedException e) { return e.Problem; }
+        if (upload.File is not { } staged)
             return Problems.BadRequest("The upload has no file: send it in the form field 'data'.", new Dictionary<string, string[]> { ["data"] = ["Required."] });
+        var manifestText = upload.Fields.GetValueOrDefault("manifest");
 
         string? manifestJson = null;
         if (!string.IsNullOrWhiteSpace(manifestText))

@@ -7,9 +7,7 @@ using DatasetPlatform.Grains.Analysis;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 using Npgsql;
 
 namespace DatasetPlatform.Api.Apis;
@@ -64,54 +62,24 @@ public static class VersionedDatasetsApi
         var caller = Caller.From(user);
         var max = options.Value.MaxUploadBytes;
         if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
-        var boundary = MultipartBoundary.From(request.ContentType);
-        if (boundary is null) return Problems.BadRequest("Send multipart/form-data with project_id, name, description and file.");
-
-        var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         DatasetRow? dataset = null;
-        StagedFile? staged = null;
-        var reader = new MultipartReader(boundary, request.Body);
+        MultipartUpload.Result upload;
         try
         {
-            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+            upload = await MultipartUpload.ReadAsync(request, ["file"], async (fileName, body, fields) =>
             {
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
-                var field = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
-                if (!field.Equals("file", StringComparison.OrdinalIgnoreCase))
-                {
-                    fields[field] = await ReadSmallTextAsync(section.Body, cancellationToken);
-                    continue;
-                }
-                if (staged is not null) continue;
+                if (Unsupported(fileName) is { } unsupported) throw new UploadRejectedException(unsupported);
                 // The dataset is created in the upload's transaction: if anything fails (too large, bad request), nothing remains.
-                var errors = new Dictionary<string, string[]>();
-                if (!fields.TryGetValue("project_id", out var projectId) || projectId.Length == 0) errors["project_id"] = ["Required, before the file."];
-                if (!fields.TryGetValue("name", out var name) || name.Trim().Length == 0) errors["name"] = ["Required, before the file."];
-                if (errors.Count > 0) return Problems.BadRequest("project_id and name must come before the file.", errors);
-                var (repository, _, problem) = await access.ResolveRepositoryAsync(projectId!, caller, RepositoryRole.Write);
-                if (problem is not null) return problem;
-                try
-                {
-                    dataset = await session.QuerySingleAsync<DatasetRow>(
-                        """
-                        INSERT INTO dp.datasets (repository_id, name, description, created_by) VALUES (@repositoryId, @name, @description, @createdBy) RETURNING *
-                        """, new { repositoryId = repository!.Id, name = name!.Trim(), description = fields.GetValueOrDefault("description") ?? "", createdBy = caller.KeyId });
-                }
-                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-                {
-                    return Problems.Conflict($"A dataset named '{name!.Trim()}' already exists in this project.");
-                }
-                var fileName = HeaderUtilities.RemoveQuotes(disposition.FileName).Value ?? "upload.csv";
-                staged = await session.StageAsync(dataset.Id, fileName, section.Body, max, cancellationToken);
-            }
+                dataset = await CreateDatasetForUploadAsync(session, access, caller, fields);
+                return await session.StageAsync(dataset.Id, fileName, body, max, cancellationToken);
+            }, cancellationToken);
         }
-        catch (UploadTooLargeException e) { return Problems.TooLarge(e.Message); }
-        if (staged is null || dataset is null)
+        catch (UploadRejectedException e) { return e.Problem; }
+        if (upload.File is not { } staged || dataset is null)
             return Problems.BadRequest("The upload has no file.", new Dictionary<string, string[]> { ["file"] = ["Required."] });
-        if (Unsupported(staged.FileName) is { } unsupported) return unsupported;
 
-        var job = await session.CommitJobAsync(VersionImport(dataset.Id, staged, fields.GetValueOrDefault("description"), caller), staged, cancellationToken);
+        var job = await session.CommitJobAsync(VersionImport(dataset.Id, staged, upload.Fields.GetValueOrDefault("description"), caller), staged, cancellationToken);
         var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, cancellationToken);
         if (outcome.Problem is not null)
         {
@@ -258,33 +226,24 @@ public static class VersionedDatasetsApi
         if (problem is not null) return problem;
         var max = options.Value.MaxUploadBytes;
         if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
-        var boundary = MultipartBoundary.From(request.ContentType);
-        if (boundary is null) return Problems.BadRequest("Send multipart/form-data with description and file.");
-
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
-        var reader = new MultipartReader(boundary, request.Body);
-        string? description = null;
-        StagedFile? staged = null;
+        MultipartUpload.Result upload;
         try
         {
-            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
-            {
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
-                var field = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
-                if (field.Equals("file", StringComparison.OrdinalIgnoreCase) && staged is null)
-                    staged = await session.StageAsync(dataset!.Id, HeaderUtilities.RemoveQuotes(disposition.FileName).Value ?? "upload.csv", section.Body, max, cancellationToken);
-                else if (field.Equals("description", StringComparison.OrdinalIgnoreCase))
-                    description = await ReadSmallTextAsync(section.Body, cancellationToken);
-            }
+            upload = await MultipartUpload.ReadAsync(request, ["file"], (fileName, body, _) =>
+                Unsupported(fileName) is { } unsupported
+                    ? throw new UploadRejectedException(unsupported)
+                    : session.StageAsync(dataset!.Id, fileName, body, max, cancellationToken), cancellationToken);
         }
-        catch (UploadTooLargeException e) { return Problems.TooLarge(e.Message); }
+        catch (UploadRejectedException e) { return e.Problem; }
+        var staged = upload.File;
+        var description = upload.Fields.GetValueOrDefault("description");
         var errors = new Dictionary<string, string[]>();
         if (staged is null) errors["file"] = ["Required."];
         if (string.IsNullOrWhiteSpace(description)) errors["description"] = ["Required: what changed in this version."];
         if (errors.Count > 0) return Problems.BadRequest("The version needs a description and a file.", errors);
-        if (Unsupported(staged!.FileName) is { } unsupported) return unsupported;
 
-        var job = await session.CommitJobAsync(VersionImport(dataset!.Id, staged, description, caller), staged, cancellationToken);
+        var job = await session.CommitJobAsync(VersionImport(dataset!.Id, staged!, description, caller), staged!, cancellationToken);
         var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, cancellationToken);
         if (outcome.Problem is not null) return outcome.Problem;
         var version = (await versions.GetAsync(dataset.Id, outcome.Job!.VersionProduced!.Value))!;
@@ -301,6 +260,28 @@ public static class VersionedDatasetsApi
         if (problem is not null) return Problems.NotFound($"Dataset version {versionId} does not exist.");
         return TypedResults.Json(new VersionDetail(version.Id, dataset!.Uid.ToString(), version.Version, version.RowCount, version.ColumnCount,
             ColumnInfos(version.Columns), version.Description, version.CreatedAt), SnakeCase);
+    }
+
+    /// <summary>Checks project_id and name (which must precede the file) and creates the dataset inside the upload's transaction.</summary>
+    private static async Task<DatasetRow> CreateDatasetForUploadAsync(UploadSession session, DatasetAccess access, Caller caller,
+        IReadOnlyDictionary<string, string> fields)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!fields.TryGetValue("project_id", out var projectId) || projectId.Length == 0) errors["project_id"] = ["Required, before the file."];
+        if (!fields.TryGetValue("name", out var name) || name.Trim().Length == 0) errors["name"] = ["Required, before the file."];
+        if (errors.Count > 0) throw new UploadRejectedException(Problems.BadRequest("project_id and name must come before the file.", errors));
+        var (repository, _, problem) = await access.ResolveRepositoryAsync(projectId!, caller, RepositoryRole.Write);
+        if (problem is not null) throw new UploadRejectedException(problem);
+        try
+        {
+            return await session.QuerySingleAsync<DatasetRow>(
+                "INSERT INTO dp.datasets (repository_id, name, description, created_by) VALUES (@repositoryId, @name, @description, @createdBy) RETURNING *",
+                new { repositoryId = repository!.Id, name = name!.Trim(), description = fields.GetValueOrDefault("description") ?? "", createdBy = caller.KeyId });
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new UploadRejectedException(Problems.Conflict($"A dataset named '{name!.Trim()}' already exists in this project."));
+        }
     }
 
     private static ImportRequest VersionImport(long datasetId, StagedFile staged, string? description, Caller caller) =>
@@ -346,14 +327,6 @@ public static class VersionedDatasetsApi
         if (int.TryParse(value, out var n) && n >= min && n <= max) return n;
         errors[name] = [max == int.MaxValue ? $"A whole number of at least {min}." : $"A whole number from {min} to {max}."];
         return fallback;
-    }
-
-    private static async Task<string> ReadSmallTextAsync(Stream body, CancellationToken cancellationToken)
-    {
-        using var reader = new StreamReader(body);
-        var buffer = new char[64 * 1024];
-        var read = await reader.ReadBlockAsync(buffer, cancellationToken);
-        return new string(buffer, 0, read);
     }
 
     private static string SafeFileName(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));

@@ -25,7 +25,7 @@ public sealed class PlatformFixture : IAsyncLifetime
     private readonly List<string> _extraDatabases = [];
 
     /// <summary>The upload limit the test service runs with (MAX_DATASET_UPLOAD_BYTES), small so a 413 is cheap to provoke.</summary>
-    public const long MaxUploadBytes = 8 * 1024 * 1024;
+    public const long MaxUploadBytes = 16 * 1024 * 1024;
 
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
