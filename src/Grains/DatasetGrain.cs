@@ -35,6 +35,12 @@ public sealed partial class DatasetGrain(JobStore jobs, ILogger<DatasetGrain> lo
 
     private async Task PumpAsync()
     {
+        // A job that committed late with an earlier queue position must not overtake the one already running.
+        if (_running is { } running && await jobs.GetAsync(running) is { } current && !JobStatus.IsTerminal(current.Status))
+        {
+            await GrainFactory.GetGrain<IImportJobGrain>(running).Start();
+            return;
+        }
         var next = await jobs.NextPendingAsync(DatasetId);
         if (next is null)
         {

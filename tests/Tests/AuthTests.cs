@@ -50,6 +50,9 @@ public sealed class AuthTests(PlatformFixture platform)
         Assert.DoesNotContain((await stranger.GetJsonAsync("/datasets")).EnumerateArray(), d => d.GetProperty("id").GetInt64() == datasetId);
 
         var readerId = readerKey.Split('_')[1];
+        foreach (var bogus in new[] { "Read,Write", "3", "Owner" })
+            await ApiClient.ExpectProblemAsync(await owner.Http.PostAsync($"/repositories/{repositoryId}/permissions",
+                ApiClient.Form(("keyId", readerId), ("role", bogus))), HttpStatusCode.BadRequest);
         var grant = await owner.Http.PostAsync($"/repositories/{repositoryId}/permissions", ApiClient.Form(("keyId", readerId), ("role", "Read")));
         await ApiClient.ExpectJsonAsync(grant, HttpStatusCode.OK);
         Assert.Equal("Country,Date,Value\nUSA,2020-01-01,1\n", await reader.DownloadAsync(datasetId));

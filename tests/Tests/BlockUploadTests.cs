@@ -158,6 +158,8 @@ public sealed class BlockUploadTests(PlatformFixture platform)
         Assert.Equal("blocks", created.GetProperty("mode").GetString());
         var datasetId = created.GetProperty("id").GetInt64();
         await ApiClient.ExpectJsonAsync(await PatchBlockAsync(api.Http, "mixed", 0, [new { Name = "first", Age = 1 }]), HttpStatusCode.OK);
+        // Files go to table datasets; a block dataset takes records through PATCH only.
+        Assert.Contains("block", await ApiClient.ExpectProblemAsync(await api.UploadAsync(datasetId, "Name,Age\nx,1\n"), HttpStatusCode.BadRequest));
         var jobs = await api.GetJsonAsync($"/datasets/{datasetId}/processes");
         Assert.Single(jobs.EnumerateArray());
         Assert.Equal("Processed", jobs[0].GetProperty("status").GetString());

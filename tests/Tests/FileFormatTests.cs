@@ -89,6 +89,14 @@ public sealed class FileFormatTests(PlatformFixture platform)
         var bigId = await UploadAsync(Encoding.UTF8.GetBytes(big), "big.csv");
         Assert.Contains("use csv", (await ApiClient.ExpectProblemAsync(await Bearer().GetAsync($"/api/datasets/{bigId}/download?format=xlsx"), HttpStatusCode.BadRequest)).ToLowerInvariant());
         Assert.Equal(HttpStatusCode.OK, (await Bearer().GetAsync($"/api/datasets/{bigId}/download?format=csv")).StatusCode);
+        // The limit counts what would be sent: a page of a big dataset is fine.
+        await using var connection = new Npgsql.NpgsqlConnection(platform.ConnectionString);
+        await connection.OpenAsync();
+        await using var lookup = new Npgsql.NpgsqlCommand("SELECT id FROM dp.datasets WHERE uid = @uid", connection);
+        lookup.Parameters.AddWithValue("uid", Guid.Parse(bigId));
+        var numericId = (long)(await lookup.ExecuteScalarAsync())!;
+        var page = await platform.Client().Http.GetAsync($"/datasets/{numericId}/data?$format=xlsx&$top=5");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
 
         // The Alphacast surface serves the same workbook for $format=xlsx.
         var api = platform.Client();

@@ -184,6 +184,17 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
         await ApiClient.ExpectProblemAsync(await anonymous.GetAsync($"/datasets/{datasetId}/upload-url/x.jsonl"), HttpStatusCode.Unauthorized);
     }
 
+    [Theory]
+    [InlineData("""{"fields": {"a": {"type": 5}}}""", "unknown type")]
+    [InlineData("""{"strict": true}""", "fields")]
+    [InlineData("""{"fields": {}}""", "no fields")]
+    public async Task A_malformed_schema_is_a_400(string schema, string expected)
+    {
+        var datasetId = await DatasetWithSchemaAsync(schema: null);
+        var put = await TokenClient().PutAsync($"/datasets/{datasetId}/schema", new StringContent(schema, Encoding.UTF8, "application/json"));
+        Assert.Contains(expected, await ApiClient.ExpectProblemAsync(put, HttpStatusCode.BadRequest));
+    }
+
     [Fact]
     public async Task An_expired_url_is_refused()
     {

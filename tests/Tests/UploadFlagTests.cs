@@ -96,6 +96,11 @@ public sealed class UploadFlagTests(PlatformFixture platform)
         Assert.Equal(before, await api.DownloadAsync(datasetId));
         Assert.Equal(0, (await api.GetJsonAsync($"/datasets/{datasetId}")).GetProperty("currentVersion").GetInt32());
 
+        // Same content with a different manifest is a real run too.
+        const string renamed = """[{"sourceName":"Date","dataType":"Date","isEntity":true},{"sourceName":"Country","dataType":"String","isEntity":true},{"sourceName":"Value","destinationName":"Amount"}]""";
+        var withManifest = await api.UploadAndWaitAsync(datasetId, First, renamed);
+        Assert.DoesNotContain("Skipped", withManifest.GetProperty("statusDescription").GetString());
+
         // Same content with different flags is a real run.
         var withFlag = await api.UploadAndWaitAsync(datasetId, First, query: "?onConflictUpdateDB=true");
         Assert.DoesNotContain("Skipped", withFlag.GetProperty("statusDescription").GetString());

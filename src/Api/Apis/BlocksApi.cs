@@ -44,7 +44,9 @@ public static class BlocksApi
         var name = fields.String("name")?.Trim();
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrEmpty(name)) errors["name"] = ["Required."];
-        var input = RequestFields.ParseBool(fields.String("input")) ?? true;
+        bool input;
+        try { input = RequestFields.ParseBool(fields.String("input")) ?? true; }
+        catch (FormatException) { errors["input"] = ["true or false."]; input = true; }
         var entries = ParseColumns(fields, errors);
         try { Manifest.Validate(entries); }
         catch (ManifestException e) { errors["columns"] = [e.Message]; }
@@ -95,7 +97,7 @@ public static class BlocksApi
     }
 
     public static async Task<Results<Ok<BlockStoredResponse>, ProblemHttpResult>> UploadBlock(string name, HttpRequest request, ClaimsPrincipal user,
-        KeyStore keys, DatasetStore datasets, JobStore jobs, IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+        KeyStore keys, DatasetStore datasets, JobStore jobs, IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
         var (dataset, problem) = await FindAsync(name, caller, keys, datasets, RepositoryRole.Write);
@@ -128,7 +130,7 @@ public static class BlocksApi
                 "jsonl", blockNumber), staged, cancellationToken);
             jobId = job.Id;
         }
-        await grains.GetGrain<IDatasetGrain>(dataset.Id).NotifyEnqueued(jobId);
+        await Enqueue.NotifyAsync(grains, dataset.Id, jobId, loggers);
 
         var finished = await jobs.WaitForFinishAsync(jobId, BlockWait, cancellationToken);
         if (finished is null) return Problems.NotFound($"Dataset '{name}' was deleted while the block was being stored.");

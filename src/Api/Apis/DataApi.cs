@@ -53,14 +53,15 @@ public static class DataApi
         }
         var query = new RowQuery(dataset!, rowFormat, filter,
             select?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => s.Trim('\'', '"')).ToList(),
-            Number(top, "$top"), Number(skip, "$skip"), Number(last, "$last"), (int?)Number(version, "version"));
+            Number(top, "$top"), Number(skip, "$skip"), Number(last, "$last"), Number(version, "version") is { } v ? (v <= int.MaxValue ? (int)v : -1) : null);
+        if (query.Version < 0) errors["version"] = ["version must be a version number (0, 1, ...)."];
         if (errors.Count > 0) return Problems.BadRequest(string.Join(" ", errors.Values.SelectMany(v => v)), errors);
 
         PreparedRowQuery prepared;
         try { prepared = await rows.PrepareAsync(query); }
         catch (RowQueryException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["query"] = [e.Message] }); }
 
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, $"dataset-{id}") ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, query, options.Value.MaxXlsxRows, $"dataset-{id}") ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
 
         var response = context.Response;
         if (query.Top is not null) response.Headers["Row-Count"] = (await rows.CountAsync(prepared)).ToString(System.Globalization.CultureInfo.InvariantCulture);

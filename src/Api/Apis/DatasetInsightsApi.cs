@@ -94,7 +94,7 @@ public static class DatasetInsightsApi
         }
         if (version is null) return Problems.BadRequest("Give the dataset_version_id (or a dataset_id with at least one version) the experiment used.");
         var (_, _, problem) = await access.ResolveAsync(version.DatasetId, caller, RepositoryRole.Write);
-        if (problem is not null) return problem;
+        if (problem is not null) return Hide(problem, "Dataset version not found.");
         var row = await lineage.CreateExperimentAsync(version.Id, name, fields.String("target_column"), fields.String("problem_type"),
             fields.String("status") ?? "created", caller.KeyId);
         return TypedResults.Json(ToItem(row), VersionedDatasetsApi.SnakeCase, statusCode: StatusCodes.Status201Created);
@@ -111,7 +111,7 @@ public static class DatasetInsightsApi
         var experiment = await lineage.GetExperimentAsync(experimentId);
         if (experiment is null) return Problems.NotFound($"Experiment {experimentId} does not exist.");
         var (_, _, problem) = await access.ResolveAsync(experiment.DatasetId, caller, RepositoryRole.Write);
-        if (problem is not null) return problem;
+        if (problem is not null) return Hide(problem, $"Experiment {experimentId} does not exist.");
         var row = await lineage.CreateModelAsync(experimentId, name, fields.String("algorithm"), caller.KeyId);
         return TypedResults.Json(ToItem(row), VersionedDatasetsApi.SnakeCase, statusCode: StatusCodes.Status201Created);
     }
@@ -127,13 +127,17 @@ public static class DatasetInsightsApi
         var model = await lineage.GetModelAsync(modelId);
         if (model is null) return Problems.NotFound($"Model {modelId} does not exist.");
         var (_, _, problem) = await access.ResolveAsync(model.DatasetId, caller, RepositoryRole.Write);
-        if (problem is not null) return problem;
+        if (problem is not null) return Hide(problem, $"Model {modelId} does not exist.");
         bool isActive;
         try { isActive = RequestFields.ParseBool(fields.String("is_active")) ?? true; }
         catch (FormatException) { return Problems.BadRequest("is_active must be true or false."); }
         var row = await lineage.CreateDeploymentAsync(modelId, name, fields.String("stage") ?? "staging", isActive, caller.KeyId);
         return TypedResults.Json(ToItem(row), VersionedDatasetsApi.SnakeCase, statusCode: StatusCodes.Status201Created);
     }
+
+    /// <summary>A 404 about something the key cannot see reads like one about something that does not exist.</summary>
+    private static ProblemHttpResult Hide(ProblemHttpResult problem, string detail) =>
+        problem.StatusCode == StatusCodes.Status404NotFound ? Problems.NotFound(detail) : problem;
 
     private static ExperimentItem ToItem(ExperimentRow e) => new(e.Id, e.Name, e.TargetColumn, e.ProblemType, e.Status, e.ModelCount, e.DatasetVersionId, e.Version);
     private static ModelItem ToItem(ModelRow m) => new(m.Id, m.Name, m.Algorithm, m.ExperimentId);

@@ -91,8 +91,9 @@ public static class PresignedUploadsApi
         ClaimsPrincipal user, DatasetAccess access, JobStore jobs, SignedTokens tokens)
     {
         var caller = Caller.From(user);
-        var (_, _, problem) = await access.ResolveAsync(id, caller, RepositoryRole.Write);
+        var (dataset, _, problem) = await access.ResolveAsync(id, caller, RepositoryRole.Write);
         if (problem is not null) return problem;
+        if (dataset!.IsBlocks) return Problems.BadRequest($"Dataset {id} is a block (input) dataset; upload records with PATCH /Dataset/{{name}}/data.");
         var name = Path.GetFileName(filename.Trim());
         if (name.Length == 0 || name.Length > 255) return Problems.BadRequest("The file name must be 1 to 255 characters.");
 
@@ -112,7 +113,7 @@ public static class PresignedUploadsApi
     /// still be waiting for a file; anything else is a 403 and nothing is kept. The body streams into staging.
     /// </summary>
     public static async Task<Results<Ok, ProblemHttpResult>> ReceiveUpload(string token, HttpContext context, SignedTokens tokens, JobStore jobs,
-        IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+        IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
     {
         var payload = await tokens.VerifyAsync(UploadTokenPurpose, token);
         var parts = payload?.Split(':');
@@ -122,6 +123,7 @@ public static class PresignedUploadsApi
         var job = await jobs.GetAsync(jobId);
         if (job is null) return Problems.Forbidden("The upload URL refers to an import that no longer exists.");
         if (job.Status != JobStatus.Uninitialised) return Problems.Forbidden("The upload URL has already been used; request a new one.");
+        UploadLimit.Apply(context, options.Value.MaxUploadBytes);
 
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         StagedFile staged;
@@ -130,7 +132,7 @@ public static class PresignedUploadsApi
         if (!await session.CommitAwaitedFileAsync(jobId, staged, cancellationToken))
             return Problems.Forbidden("The upload URL has already been used; request a new one.");
 
-        await grains.GetGrain<IDatasetGrain>(job.DatasetId).NotifyEnqueued(jobId);
+        await Enqueue.NotifyAsync(grains, job.DatasetId, jobId, loggers);
         context.Response.Headers.ETag = $"\"{Convert.ToHexStringLower(staged.Sha256)}\"";
         return TypedResults.Ok();
     }
@@ -149,8 +151,11 @@ public static class PresignedUploadsApi
     public static async Task<Results<Ok<SchemaResponse>, ProblemHttpResult>> PutSchema(long id, HttpRequest request, ClaimsPrincipal user,
         DatasetAccess access, DatasetStore datasets)
     {
-        var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
+        var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
         if (problem is not null) return problem;
+        if (dataset!.ManifestLocked) return Problems.Conflict("The dataset's schema (manifest) is locked; unlock it before replacing it.");
+        if (dataset.IsBlocks && dataset.CurrentVersion is not null)
+            return Problems.Conflict("This block dataset already holds records; its columns can no longer change.");
         var fields = await RequestFields.ReadAsync(request);
         if (fields.RawJson is not { } body) return Problems.BadRequest("Send the schema as JSON.");
         IReadOnlyList<ManifestEntry> entries;

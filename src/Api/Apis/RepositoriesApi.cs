@@ -65,7 +65,15 @@ public static class RepositoriesApi
         if (problem is not null) return problem;
         var fields = await RequestFields.ReadAsync(request);
         var keyId = fields.String("keyId");
-        if (string.IsNullOrWhiteSpace(keyId) || !Enum.TryParse<RepositoryRole>(fields.String("role"), ignoreCase: true, out var role) || role == RepositoryRole.None)
+        // Only the three names: Enum.TryParse would also take "7" or "Read,Write".
+        var role = fields.String("role")?.Trim().ToLowerInvariant() switch
+        {
+            "read" => RepositoryRole.Read,
+            "write" => RepositoryRole.Write,
+            "admin" => RepositoryRole.Admin,
+            _ => RepositoryRole.None,
+        };
+        if (string.IsNullOrWhiteSpace(keyId) || role == RepositoryRole.None)
             return Problems.BadRequest("Send keyId and role (Read, Write or Admin).");
         try { await repositories.GrantAsync(id, keyId, role); }
         catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.ForeignKeyViolation)

@@ -24,11 +24,13 @@ public static class UploadsApi
     }
 
     public static async Task<Results<Created<ProcessResponse>, ProblemHttpResult>> Upload(long id, HttpRequest request, ClaimsPrincipal user,
-        DatasetAccess access, JobStore jobs, IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+        DatasetAccess access, JobStore jobs, IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
         var (dataset, _, problem) = await access.ResolveAsync(id, caller, RepositoryRole.Write);
         if (problem is not null) return problem;
+        if (dataset!.IsBlocks) return Problems.BadRequest($"Dataset {id} is a block (input) dataset; upload records with PATCH /Dataset/{{name}}/data.");
+        UploadLimit.Apply(request.HttpContext, options.Value.MaxUploadBytes);
 
         var flags = new Dictionary<string, bool>();
         foreach (var name in (string[])["deleteMissingFromDB", "onConflictUpdateDB", "acceptNewColumns"])
@@ -38,7 +40,7 @@ public static class UploadsApi
             flags[name] = value;
         }
         // A locked manifest forces the flags that could change the dataset's shape or drop rows.
-        var locked = dataset!.ManifestLocked;
+        var locked = dataset.ManifestLocked;
 
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         MultipartUpload.Result upload;
@@ -69,7 +71,7 @@ public static class UploadsApi
             Format: staged.FileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? "csv.gz" : "csv"), staged, cancellationToken);
 
         // The job is durable now; if this signal is lost, the dataset's reminder or the silo start-up sweep picks the job up.
-        await grains.GetGrain<IDatasetGrain>(id).NotifyEnqueued(job.Id);
+        await Enqueue.NotifyAsync(grains, id, job.Id, loggers);
         return TypedResults.Created($"/datasets/{id}/processes/{job.Id}", ProcessResponse.From(job));
     }
 }

@@ -56,12 +56,13 @@ public static class VersionedDatasetsApi
     public sealed record DeletedResponse(bool Ok);
 
     public static async Task<Results<JsonHttpResult<UploadResponse>, ProblemHttpResult>> Upload(HttpRequest request, ClaimsPrincipal user,
-        DatasetAccess access, JobStore jobs, DatasetStore datasets, VersionStore versions, IGrainFactory grains, IOptions<PlatformOptions> options,
+        DatasetAccess access, JobStore jobs, DatasetStore datasets, VersionStore versions, IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options,
         CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
         var max = options.Value.MaxUploadBytes;
         if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
+        UploadLimit.Apply(request.HttpContext, max);
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         DatasetRow? dataset = null;
         MultipartUpload.Result upload;
@@ -80,10 +81,11 @@ public static class VersionedDatasetsApi
             return Problems.BadRequest("The upload has no file.", new Dictionary<string, string[]> { ["file"] = ["Required."] });
 
         var job = await session.CommitJobAsync(VersionImport(dataset.Id, staged, upload.Fields.GetValueOrDefault("description"), caller), staged, cancellationToken);
-        var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, cancellationToken);
+        var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, loggers, cancellationToken);
         if (outcome.Problem is not null)
         {
-            await datasets.DeleteAsync(dataset.Id); // a first upload that cannot be read leaves no empty dataset behind
+            // A first upload that cannot be read leaves no empty dataset behind (but one still processing is kept).
+            if (outcome.Problem.StatusCode == StatusCodes.Status422UnprocessableEntity) await datasets.DeleteAsync(dataset.Id);
             return outcome.Problem;
         }
         var version = await versions.GetAsync(dataset.Id, outcome.Job!.VersionProduced!.Value);
@@ -174,10 +176,11 @@ public static class VersionedDatasetsApi
             at = n;
         }
         PreparedRowQuery prepared;
-        try { prepared = await rows.PrepareAsync(new RowQuery(dataset!, xlsx ? RowFormat.Xlsx : RowFormat.Csv, Version: at)); }
+        var query = new RowQuery(dataset!, xlsx ? RowFormat.Xlsx : RowFormat.Csv, Version: at);
+        try { prepared = await rows.PrepareAsync(query); }
         catch (RowQueryException e) { return Problems.NotFound(e.Message); }
         var fileName = $"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}";
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, fileName) ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, query, options.Value.MaxXlsxRows, fileName) ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
         context.Response.ContentType = "text/csv; charset=utf-8";
         context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.csv\"";
         await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);
@@ -219,13 +222,15 @@ public static class VersionedDatasetsApi
     }
 
     public static async Task<Results<JsonHttpResult<VersionCreated>, ProblemHttpResult>> UploadVersion(string id, HttpRequest request, ClaimsPrincipal user,
-        DatasetAccess access, JobStore jobs, VersionStore versions, IGrainFactory grains, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+        DatasetAccess access, JobStore jobs, VersionStore versions, IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
         var (dataset, _, problem) = await access.ResolveAsync(id, caller, RepositoryRole.Write);
         if (problem is not null) return problem;
+        if (dataset!.IsBlocks) return Problems.BadRequest($"Dataset {id} is a block (input) dataset; upload records with PATCH /Dataset/{{name}}/data.");
         var max = options.Value.MaxUploadBytes;
         if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
+        UploadLimit.Apply(request.HttpContext, max);
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         MultipartUpload.Result upload;
         try
@@ -244,7 +249,7 @@ public static class VersionedDatasetsApi
         if (errors.Count > 0) return Problems.BadRequest("The version needs a description and a file.", errors);
 
         var job = await session.CommitJobAsync(VersionImport(dataset!.Id, staged!, description, caller), staged!, cancellationToken);
-        var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, cancellationToken);
+        var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, loggers, cancellationToken);
         if (outcome.Problem is not null) return outcome.Problem;
         var version = (await versions.GetAsync(dataset.Id, outcome.Job!.VersionProduced!.Value))!;
         return TypedResults.Json(new VersionCreated(version.Id, version.Version, version.RowCount, version.ColumnCount), SnakeCase,
@@ -288,10 +293,10 @@ public static class VersionedDatasetsApi
         new(datasetId, JobSources.Version, staged.FileName, false, false, false, null, caller.KeyId, FormatOf(staged.FileName), Description: description);
 
     /// <summary>Enqueues the committed job and waits for it; a failed import is a 422 with its reason.</summary>
-    private static async Task<(ImportJobRow? Job, ProblemHttpResult? Problem)> RunImportAsync(ImportJobRow job, long datasetId, JobStore jobs, IGrainFactory grains,
+    private static async Task<(ImportJobRow? Job, ProblemHttpResult? Problem)> RunImportAsync(ImportJobRow job, long datasetId, JobStore jobs, IGrainFactory grains, ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
-        await grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(job.Id);
+        await Enqueue.NotifyAsync(grains, datasetId, job.Id, loggers);
         var finished = await jobs.WaitForFinishAsync(job.Id, ImportWait, cancellationToken);
         if (finished is null) return (null, Problems.NotFound("The dataset was deleted while the upload was processed."));
         if (finished.Status == JobStatus.Complete && finished.VersionProduced is not null) return (finished, null);

@@ -50,8 +50,9 @@ public static class PlatformSetup
         if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(dataSource, endpoints));
         else builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
 
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null); // uploads are bounded by MaxUploadBytes while staging
-        builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = long.MaxValue);
+        // Kestrel's default body limit (30 MB) stays for every endpoint; the streaming upload endpoints raise it for themselves
+        // (UploadLimit.Apply). Forms read whole (small create/update calls) are capped at 1 MiB.
+        builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = 1 << 20);
         builder.Services.AddMemoryCache();
         builder.Services.AddSingleton<DatasetAccess>();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)

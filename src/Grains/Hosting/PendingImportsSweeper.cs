@@ -1,17 +1,42 @@
 using Dapper;
 using DatasetPlatform.Grains.Abstractions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace DatasetPlatform.Grains.Hosting;
 
 /// <summary>
-/// On silo start, wakes every dataset that has unfinished jobs. Reminders already cover a dataset whose grain
-/// got as far as registering one; this also covers an upload committed just before the process died, whose
-/// notification never reached the dataset grain. Waking a dataset twice is harmless.
+/// Wakes every dataset that has unfinished jobs: once when the silo starts, then every 30 seconds. Reminders cover
+/// a dataset whose grain got as far as registering one; this also covers an upload whose commit succeeded but whose
+/// notification never reached the dataset grain (a gateway crash, a timeout). Waking a dataset twice is harmless.
 /// </summary>
-internal sealed class PendingImportsSweeper(NpgsqlDataSource dataSource, IGrainFactory grains) : IStartupTask
+internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource, IGrainFactory grains, IHostApplicationLifetime lifetime,
+    ILogger<PendingImportsSweeper> logger) : IStartupTask
 {
+    private static readonly TimeSpan Period = TimeSpan.FromSeconds(30);
+
     public async Task Execute(CancellationToken cancellationToken)
+    {
+        await SweepAsync(cancellationToken);
+        _ = RepeatAsync(lifetime.ApplicationStopping);
+    }
+
+    private async Task RepeatAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(Period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping))
+            {
+                try { await SweepAsync(stopping); }
+                catch (Exception e) when (e is not OperationCanceledException) { LogSweepFailed(e); }
+            }
+        }
+        catch (OperationCanceledException) { /* shutting down */ }
+    }
+
+    private async Task SweepAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var pending = await connection.QueryAsync<(long DatasetId, long JobId)>(
@@ -19,4 +44,7 @@ internal sealed class PendingImportsSweeper(NpgsqlDataSource dataSource, IGrainF
         foreach (var (datasetId, jobId) in pending)
             await grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(jobId);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sweeping pending imports failed; trying again at the next tick")]
+    private partial void LogSweepFailed(Exception exception);
 }

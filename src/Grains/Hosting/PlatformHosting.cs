@@ -28,8 +28,11 @@ public static class PlatformHosting
     public static NpgsqlDataSource CreateDataSource(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        // Detect a dead peer (e.g. a silo that vanished mid-import) so its locks and transaction go away promptly.
+        // Detect a dead peer (e.g. a silo that vanished mid-import) on both sides, so its locks and transaction go away
+        // in about a minute rather than the operating system's default two hours.
         if (builder.KeepAlive == 0) builder.KeepAlive = 30;
+        if (string.IsNullOrEmpty(builder.Options))
+            builder.Options = "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3";
         return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 

@@ -23,7 +23,7 @@ public static class BlockRecords
         if (stored.Count > 0 || dataset.Manifest is null) return stored;
         var manifest = Manifest.Parse(dataset.Manifest);
         var rules = new LoadRules(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail);
-        return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], rules).Columns;
+        return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], rules, firstFreeOrdinal: 0).Columns;
     }
 
     public static BlockValidation Validate(IReadOnlyList<StoredColumn> columns, JsonElement records)

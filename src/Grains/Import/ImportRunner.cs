@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Dapper;
@@ -37,13 +38,29 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         {
             return await LoadAsync(job, progress, cancellationToken);
         }
-        catch (ImportFailure failure)
+        catch (Exception e) when (AsDataFailure(e) is { } failure)
         {
             LogImportFailed(job.Id, job.DatasetId, failure.Message);
             await RecordFailureAsync(job.Id, failure, progress.RowsRead);
             return failure.Status;
         }
     }
+
+    /// <summary>
+    /// Errors caused by the file itself fail the job at once (retrying cannot help); anything else is infrastructure
+    /// and propagates so the job is retried. PostgreSQL classes 22 (data exception, e.g. a NUL byte in text), 23
+    /// (constraint) and 54 (limits, e.g. too many columns) are about the data.
+    /// </summary>
+    private static ImportFailure? AsDataFailure(Exception e) => e switch
+    {
+        ImportFailure failure => failure,
+        PostgresException { SqlState: var state } p when state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal)
+            || state.StartsWith("54", StringComparison.Ordinal) => new ImportFailure(JobStatus.Failed, $"The data was refused by the database: {p.MessageText}"),
+        InvalidDataException => new ImportFailure(JobStatus.Failed, $"The file cannot be read: {e.Message}"),
+        Sylvan.Data.Csv.CsvFormatException => new ImportFailure(JobStatus.Failed, $"The CSV is malformed: {e.Message}"),
+        DecoderFallbackException => new ImportFailure(JobStatus.Failed, "The file is not valid UTF-8 text."),
+        _ => null,
+    };
 
     private async Task<string> LoadAsync(ImportJobRow job, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
@@ -72,7 +89,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var acceptNewColumns = job.AcceptNewColumns && !dataset.ManifestLocked;
 
         // Alphacast promises that an identical re-upload is skipped; records (V4) and blocks mean "add these again".
-        if (job.Source == JobSources.Multipart && await FindIdenticalPreviousAsync(connection, transaction, job, deleteMissing, acceptNewColumns) is { } previous)
+        if (job.Source == JobSources.Multipart && await FindIdenticalPreviousAsync(connection, transaction, job, manifestJson, deleteMissing, acceptNewColumns) is { } previous)
         {
             await connection.ExecuteAsync(
                 """
@@ -93,7 +110,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         using var source = await OpenSourceAsync(counted, schemaColumns, dataset.SchemaStrict, cancellationToken)
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
-        var plan = LoadPlan.Build(source.Columns, manifest, stored, rules);
+        var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, await FirstFreeOrdinalAsync(connection, transaction, dataset.TableName));
         await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
@@ -160,6 +177,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             maxDate = copied.MaxDate,
             columns = StoredColumns.ToJson(plan.Columns),
             manifest = job.Manifest,
+            effectiveManifest = manifestJson,
             rowCount = previousRows + counts.Inserted - counts.Deleted,
             columnCount = plan.Columns.Count,
             description,
@@ -178,6 +196,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
                 rows_inserted = @inserted, rows_updated = @updated, rows_deleted = @deleted, rows_rejected = @rejected,
                 values_inserted = @valuesInserted, values_updated = @valuesUpdated, values_deleted = @valuesDeleted, values_total = @valuesTotal,
                 min_date = @minDate, max_date = @maxDate, version_produced = @version, errors = @errors::jsonb, error_count = @rejected,
+                manifest = @effectiveManifest::jsonb,
                 processed_at = clock_timestamp(), updated_at = clock_timestamp()
             WHERE id = @id;
             """, result, transaction);
@@ -212,11 +231,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             : await TypeInference.InferAsync(Open, cancellationToken);
         var stored = StoredColumns.FromJson(dataset.Columns);
         var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
-        var nextOrdinal = await connection.ExecuteScalarAsync<int>(
-            """
-            SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0) FROM pg_attribute
-            WHERE attrelid = to_regclass(@table) AND attnum > 0 AND attname ~ '^c[0-9]+$'
-            """, new { table = dataset.TableName }, transaction);
+        var nextOrdinal = await FirstFreeOrdinalAsync(connection, transaction, dataset.TableName);
         var columns = new List<StoredColumn>();
         var added = new List<StoredColumn>();
         var loaded = new List<LoadColumn>();
@@ -306,6 +321,14 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         return JobStatus.Complete;
     }
 
+    /// <summary>One past the highest physical column c{n} the table has ever had (0 without a table): the only allocator of physical names.</summary>
+    internal static Task<int> FirstFreeOrdinalAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table) =>
+        connection.ExecuteScalarAsync<int>(
+            """
+            SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0) FROM pg_attribute
+            WHERE attrelid = to_regclass(@table) AND attnum > 0 AND NOT attisdropped AND attname ~ '^c[0-9]+$'
+            """, new { table }, transaction);
+
     private async Task AnalyzeAsync(string table)
     {
         try
@@ -334,7 +357,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     }
 
     private static async Task<long?> FindIdenticalPreviousAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportJobRow job,
-        bool deleteMissing, bool acceptNewColumns)
+        string manifestJson, bool deleteMissing, bool acceptNewColumns)
     {
         var last = await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
             """
@@ -343,7 +366,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             """, new { datasetId = job.DatasetId, id = job.Id }, transaction);
         if (last?.ContentSha256 is null || job.ContentSha256 is null) return null;
         var same = last.ContentSha256.AsSpan().SequenceEqual(job.ContentSha256)
-            && last.DeleteMissing == deleteMissing && last.OnConflictUpdate == job.OnConflictUpdate && last.AcceptNewColumns == acceptNewColumns;
+            && last.DeleteMissing == deleteMissing && last.OnConflictUpdate == job.OnConflictUpdate && last.AcceptNewColumns == acceptNewColumns
+            // A changed manifest (sent with the upload or set in between) makes it a different upload.
+            && last.Manifest is not null && JsonEquals(last.Manifest, manifestJson);
         return same ? last.Id : null;
     }
 

@@ -42,8 +42,13 @@ internal sealed class LoadPlan
     public IEnumerable<StoredColumn> KeyColumns => Columns.Where(c => c.IsKey);
     public int ValueColumnCount => Columns.Count(c => !c.IsKey);
 
-    public static LoadPlan Build(IReadOnlyList<string> header, IReadOnlyList<ManifestEntry> manifest, IReadOnlyList<StoredColumn> stored, LoadRules rules)
+    /// <param name="firstFreeOrdinal">The lowest n such that no physical column c{n}, c{n+1}, ... exists in the table yet (see
+    /// <see cref="ImportRunner.FirstFreeOrdinalAsync"/>): versions may have dropped columns whose storage must not be reused.</param>
+    public static LoadPlan Build(IReadOnlyList<string> header, IReadOnlyList<ManifestEntry> manifest, IReadOnlyList<StoredColumn> stored, LoadRules rules,
+        int firstFreeOrdinal)
     {
+        var ordinal = firstFreeOrdinal;
+        string NextPhysical() => $"c{ordinal++}";
         var headerIndex = new Dictionary<string, int>();
         for (var i = 0; i < header.Count; i++)
         {
@@ -53,12 +58,12 @@ internal sealed class LoadPlan
         }
         var entries = manifest.ToDictionary(e => ColumnNames.Key(e.SourceName));
         return stored.Count == 0
-            ? FirstLoad(header, headerIndex, manifest, entries, rules)
-            : LaterLoad(header, headerIndex, entries, stored, rules);
+            ? FirstLoad(header, headerIndex, manifest, entries, rules, NextPhysical)
+            : LaterLoad(header, headerIndex, entries, stored, rules, NextPhysical);
     }
 
     private static LoadPlan FirstLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, IReadOnlyList<ManifestEntry> manifest,
-        Dictionary<string, ManifestEntry> entries, LoadRules rules)
+        Dictionary<string, ManifestEntry> entries, LoadRules rules, Func<string> nextPhysical)
     {
         var dateEntry = manifest.FirstOrDefault(e => e.IsDate && !e.Ignore);
         if (dateEntry is null && rules.RequireDate)
@@ -76,7 +81,7 @@ internal sealed class LoadPlan
             // The schema's fields, in schema order; a field the file lacks is stored as null.
             foreach (var entry in manifest.Where(e => !e.Ignore))
             {
-                var column = NewColumn(entry.SourceName, entry, columns.Count, allowKey: true);
+                var column = NewColumn(entry.SourceName, entry, nextPhysical(), allowKey: true);
                 columns.Add(column);
                 if (headerIndex.TryGetValue(ColumnNames.Key(entry.SourceName), out var index)) loaded.Add(ToLoad(index, column, entry));
             }
@@ -90,7 +95,7 @@ internal sealed class LoadPlan
                 entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
                 if (entry?.Ignore == true) continue;
                 // Columns the manifest does not name are Decimal values.
-                var column = NewColumn(header[i], entry, columns.Count, allowKey: true);
+                var column = NewColumn(header[i], entry, nextPhysical(), allowKey: true);
                 columns.Add(column);
                 loaded.Add(ToLoad(i, column, entry));
             }
@@ -100,7 +105,7 @@ internal sealed class LoadPlan
     }
 
     private static LoadPlan LaterLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, Dictionary<string, ManifestEntry> entries,
-        IReadOnlyList<StoredColumn> stored, LoadRules rules)
+        IReadOnlyList<StoredColumn> stored, LoadRules rules, Func<string> nextPhysical)
     {
         int? IndexOf(StoredColumn c) =>
             headerIndex.TryGetValue(ColumnNames.Key(c.SourceName), out var i) || headerIndex.TryGetValue(ColumnNames.Key(c.Name), out i) ? i : null;
@@ -139,7 +144,7 @@ internal sealed class LoadPlan
             entries.TryGetValue(ColumnNames.Key(header[index]), out var entry);
             if (entry is { IsEntity: true } or { IsDate: true })
                 throw Fail($"New column '{header[index].Trim()}' cannot join the row key of a dataset that already has data.");
-            var column = NewColumn(header[index], entry, columns.Count, allowKey: false);
+            var column = NewColumn(header[index], entry, nextPhysical(), allowKey: false);
             columns.Add(column);
             added.Add(column);
             loaded.Add(ToLoad(index, column, entry));
@@ -154,7 +159,7 @@ internal sealed class LoadPlan
         if (names.Count > 0 && rules.Unknown == UnknownColumns.Fail) throw Fail($"Unknown column(s): {string.Join(", ", names)}");
     }
 
-    private static StoredColumn NewColumn(string headerName, ManifestEntry? entry, int ordinal, bool allowKey)
+    private static StoredColumn NewColumn(string headerName, ManifestEntry? entry, string physical, bool allowKey)
     {
         // Columns the manifest does not name are Decimal values.
         var dtype = entry?.Dtype ?? DataTypes.Float;
@@ -168,7 +173,7 @@ internal sealed class LoadPlan
             SqlType = DataTypes.SqlType(dtype, hasTime),
             IsDate = isDate,
             IsEntity = allowKey && entry is { IsEntity: true } || isDate,
-            Physical = $"c{ordinal}",
+            Physical = physical,
             DateFormat = isDate ? entry!.DateFormat : null,
         };
     }

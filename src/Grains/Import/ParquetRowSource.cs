@@ -47,7 +47,8 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
         var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
         try
         {
-            await staged.CopyToAsync(file, cancellationToken);
+            // The staged stream holds a pooled connection: release it as soon as the bytes are local.
+            await using (staged) await staged.CopyToAsync(file, cancellationToken);
             file.Position = 0;
             var reader = await ParquetReader.CreateAsync(file, leaveStreamOpen: true, cancellationToken: cancellationToken);
             return new ParquetRowSource(file, reader);

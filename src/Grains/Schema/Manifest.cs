@@ -99,11 +99,13 @@ public static class Manifest
         var entries = new List<ManifestEntry>();
         foreach (var field in fields.EnumerateObject())
         {
-            var type = field.Value.ValueKind == JsonValueKind.Object && field.Value.TryGetProperty("type", out var t) ? t.GetString()
+            var type = field.Value.ValueKind == JsonValueKind.Object && field.Value.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
+                ? t.GetString()
                 : field.Value.ValueKind == JsonValueKind.String ? field.Value.GetString() : null;
             if (DataTypes.Normalize(type) is null)
                 throw new ManifestException($"Field '{field.Name}' has an unknown type '{type}'. Use string, number, integer, boolean, date or category.");
-            var label = field.Value.ValueKind == JsonValueKind.Object && field.Value.TryGetProperty("label", out var l) ? l.GetString() : null;
+            var label = field.Value.ValueKind == JsonValueKind.Object && field.Value.TryGetProperty("label", out var l) && l.ValueKind == JsonValueKind.String
+                ? l.GetString() : null;
             entries.Add(new ManifestEntry { SourceName = field.Name, DataType = type!, Label = label });
         }
         if (entries.Count == 0) throw new ManifestException("The schema declares no fields.");

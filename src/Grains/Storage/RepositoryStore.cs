@@ -74,7 +74,8 @@ public sealed class RepositoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
-        var datasetIds = await connection.QueryAsync<long>("SELECT id FROM dp.datasets WHERE repository_id = @id", new { id }, transaction);
+        // Row locks first (in id order, like every other locker), so running imports finish before their tables go.
+        var datasetIds = await connection.QueryAsync<long>("SELECT id FROM dp.datasets WHERE repository_id = @id ORDER BY id FOR UPDATE", new { id }, transaction);
         foreach (var datasetId in datasetIds)
             await connection.ExecuteAsync($"DROP TABLE IF EXISTS {DataTables.QualifiedName(datasetId)}", transaction: transaction);
         await connection.ExecuteAsync("DELETE FROM dp.repositories WHERE id = @id", new { id }, transaction);
