@@ -16,7 +16,7 @@ public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource)
 {
     public static bool IsNumeric(StoredColumn c) => c.SqlType is "double precision" or "bigint" or "smallint";
 
-    public static string Visible(int version) => $"_vf <= {version} AND (_vt IS NULL OR _vt > {version})";
+    public static string Visible(int version) => DataTables.VisibleAt(version);
 
     public async Task<JsonObject> AnalyzeAsync(DatasetRow dataset, IReadOnlyList<StoredColumn> columns, int version)
     {
@@ -141,9 +141,8 @@ public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource)
             ((JsonObject)columnsJson[c.Name]!)["top_values"] = top;
         }
 
-        var all = string.Join(", ", columns.Select(c => c.Physical));
         var duplicates = columns.Count == 0 ? 0 : await Scalar<long>(connection, transaction,
-            $"SELECT COALESCE(sum(n - 1), 0)::bigint FROM (SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {all} HAVING count(*) > 1) d");
+            DataTables.DuplicateRowsSql(table, where, columns.Select(c => c.Physical)));
         var bytes = columns.Count == 0 ? 0 : await Scalar<long>(connection, transaction,
             $"SELECT COALESCE(sum({string.Join(" + ", columns.Select(c => $"COALESCE(pg_column_size({c.Physical}), 0)"))}), 0)::bigint FROM {table} WHERE {where}");
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
 using Npgsql;
 
 namespace DatasetPlatform.Grains.Analysis;
@@ -28,7 +29,7 @@ public static class QualityReport
     public static async Task<Quality> ComputeAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version,
         IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred)
     {
-        var where = $"_vf <= {version} AND (_vt IS NULL OR _vt > {version})";
+        var where = DataTables.VisibleAt(version);
         // count(c) per column, and whether min = max (a constant column) without a costly count(DISTINCT).
         var aggregates = string.Join(", ", columns.Select(c =>
             $"count({c.Physical}), (min({Comparable(c)}) IS NOT DISTINCT FROM max({Comparable(c)}))"));
@@ -46,11 +47,12 @@ public static class QualityReport
                 constant[i] = rows > 0 && reader.GetBoolean(2 + 2 * i);
             }
         }
-        var all = string.Join(", ", columns.Select(c => c.Physical));
-        long duplicates;
-        await using (var command = new NpgsqlCommand(
-            $"SELECT COALESCE(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {all} HAVING count(*) > 1) d", connection, transaction))
+        long duplicates = 0;
+        if (columns.Count > 0)
+        {
+            await using var command = new NpgsqlCommand(DataTables.DuplicateRowsSql(table, where, columns.Select(c => c.Physical)), connection, transaction);
             duplicates = Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+        }
 
         var checks = new List<QualityCheck>();
         double Percent(long n) => rows == 0 ? 0 : 100.0 * n / rows;

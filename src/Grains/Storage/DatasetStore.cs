@@ -46,11 +46,9 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
-            """
+            $"""
             SELECT * FROM (
-                SELECT d.*, CASE WHEN r.owner_key_id = @keyId OR @isAdmin THEN 3
-                    ELSE GREATEST(COALESCE((SELECT g.role FROM dp.repository_roles g WHERE g.repository_id = r.id AND g.key_id = @keyId), 0),
-                                  CASE WHEN r.privacy = 'Public' THEN 1 ELSE 0 END) END AS role
+                SELECT d.*, {RepositoryStore.RoleSql} AS role
                 FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id
                 WHERE @repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) v
             WHERE v.role > 0 ORDER BY v.id
@@ -65,9 +63,16 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
     /// </summary>
     public async Task<(DatasetRow Dataset, RepositoryRole Role)?> FindByNameAsync(string keyId, bool isAdmin, string name, long? homeRepositoryId)
     {
-        var visible = await ListVisibleAsync(keyId, isAdmin, repositoryId: null);
-        var matches = visible.Where(v => v.Dataset.Name == name).OrderByDescending(v => v.Dataset.RepositoryId == homeRepositoryId).ThenBy(v => v.Dataset.Id);
-        return matches.Select(m => ((DatasetRow, RepositoryRole)?)m).FirstOrDefault();
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
+            $"""
+            SELECT * FROM (
+                SELECT d.*, {RepositoryStore.RoleSql} AS role
+                FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id WHERE d.name = @name) v
+            WHERE v.role > 0 ORDER BY (v.repository_id = @homeRepositoryId) DESC NULLS LAST, v.id LIMIT 1
+            """,
+            (dataset, role) => (dataset, (RepositoryRole)role), new { keyId, isAdmin, name, homeRepositoryId }, splitOn: "role");
+        return rows.Select(r => ((DatasetRow, RepositoryRole)?)r).FirstOrDefault();
     }
 
     /// <summary>One row of the seed 004 dataset list.</summary>
@@ -107,8 +112,7 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
             FROM dp.datasets d
             JOIN dp.repositories r ON r.id = d.repository_id
             LEFT JOIN dp.dataset_versions v ON v.dataset_id = d.id AND v.version = d.current_version
-            WHERE (r.owner_key_id = @keyId OR @isAdmin OR r.privacy = 'Public'
-                   OR EXISTS (SELECT 1 FROM dp.repository_roles g WHERE g.repository_id = r.id AND g.key_id = @keyId))
+            WHERE ({RepositoryStore.RoleSql}) > 0
               AND (@repositoryId::bigint IS NULL OR d.repository_id = @repositoryId)
               AND (@pattern::text IS NULL OR d.name ILIKE @pattern OR d.description ILIKE @pattern)
             """;

@@ -8,8 +8,11 @@ public enum RepositoryRole { None = 0, Read = 1, Write = 2, Admin = 3 }
 /// <summary>Repositories and who may do what in them.</summary>
 public sealed class RepositoryStore(NpgsqlDataSource dataSource)
 {
-    // Role of a key on each repository: owner or global admin = Admin, else an explicit grant, else Read when public.
-    private const string RoleSql = """
+    /// <summary>
+    /// Role of key @keyId (admin flag @isAdmin) on repository alias r: owner or global admin = Admin, else an explicit
+    /// grant, else Read when public. Every visibility check in the catalog uses this one expression.
+    /// </summary>
+    internal const string RoleSql = """
         CASE WHEN r.owner_key_id = @keyId OR @isAdmin THEN 3
              ELSE GREATEST(COALESCE((SELECT g.role FROM dp.repository_roles g WHERE g.repository_id = r.id AND g.key_id = @keyId), 0),
                            CASE WHEN r.privacy = 'Public' THEN 1 ELSE 0 END)

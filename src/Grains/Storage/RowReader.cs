@@ -83,7 +83,7 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
             return $"(SELECT current_setting('dp.p{settings.Count - 1}')::{cast})";
         }
 
-        var where = version is { } at ? $"_vf <= {at} AND (_vt IS NULL OR _vt > {at})" : "_vt IS NULL";
+        var where = DataTables.VisibleAt(version);
         if (!string.IsNullOrWhiteSpace(query.Filter))
         {
             var parameters = new List<FilterParameter>();
