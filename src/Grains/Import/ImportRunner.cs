@@ -405,7 +405,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         // Block datasets also keep each row's block number and its position in the block: reads order by them.
         var blockColumns = dataset.IsBlocks ? ", _block integer NOT NULL, _seq bigint NOT NULL" : "";
         if (firstLoad)
+        {
             await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns})", transaction: transaction);
+            // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little.
+            if (dataset.IsBlocks)
+                await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ds_{dataset.Id}_live_blocks ON {dataset.TableName} (_block) WHERE _vt IS NULL",
+                    transaction: transaction);
+        }
         if (newColumns.Length > 0)
             await connection.ExecuteAsync($"ALTER TABLE {dataset.TableName} {newColumns}", transaction: transaction);
     }
