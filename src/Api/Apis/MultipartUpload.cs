@@ -20,10 +20,10 @@ public static class MultipartUpload
 {
     private const int MaxFieldChars = 1 << 20;
 
-    public sealed record Result(IReadOnlyDictionary<string, string> Fields, StagedFile? File);
+    public sealed record Parts(IReadOnlyDictionary<string, string> Fields, StagedFile? File);
 
     /// <exception cref="UploadRejectedException">The body is not multipart, is malformed, a field is too long, the file is too large, or <c>stage</c> refused it.</exception>
-    public static async Task<Result> ReadAsync(HttpRequest request, IReadOnlyCollection<string> fileFields,
+    public static async Task<Parts> ReadAsync(HttpRequest request, IReadOnlyCollection<string> fileFields,
         Func<string, Stream, IReadOnlyDictionary<string, string>, Task<StagedFile>> stage, CancellationToken cancellationToken)
     {
         var boundary = MultipartBoundary.From(request.ContentType)
@@ -51,7 +51,7 @@ public static class MultipartUpload
         }
         catch (UploadTooLargeException e) { throw new UploadRejectedException(Problems.TooLarge(e.Message)); }
         catch (InvalidDataException e) { throw new UploadRejectedException(Problems.BadRequest($"The multipart body is malformed: {e.Message}")); }
-        return new Result(fields, file);
+        return new Parts(fields, file);
     }
 
     private static async Task<string> ReadFieldAsync(string name, Stream body, CancellationToken cancellationToken)

@@ -43,7 +43,7 @@ public static class UploadsApi
         var locked = dataset.ManifestLocked;
 
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
-        MultipartUpload.Result upload;
+        MultipartUpload.Parts upload;
         try
         {
             upload = await MultipartUpload.ReadAsync(request, FileFields,

@@ -65,7 +65,7 @@ public static class VersionedDatasetsApi
         UploadLimit.Apply(request.HttpContext, max);
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         DatasetRow? dataset = null;
-        MultipartUpload.Result upload;
+        MultipartUpload.Parts upload;
         try
         {
             upload = await MultipartUpload.ReadAsync(request, ["file"], async (fileName, body, fields) =>
@@ -232,7 +232,7 @@ public static class VersionedDatasetsApi
         if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
         UploadLimit.Apply(request.HttpContext, max);
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
-        MultipartUpload.Result upload;
+        MultipartUpload.Parts upload;
         try
         {
             upload = await MultipartUpload.ReadAsync(request, ["file"], (fileName, body, _) =>

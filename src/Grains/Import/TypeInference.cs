@@ -98,7 +98,7 @@ public static class TypeInference
             for (var i = 0; i < columns.Length; i++) columns[i].Add(source.GetField(i));
         }
         if (rows == 0) throw new ImportFailure(Abstractions.JobStatus.Failed, "Data is empty");
-        return new InferenceResult(dialect, [.. source.Columns.Select((name, i) => columns[i].Result(name))], rows);
+        return new InferenceResult(dialect, [.. source.Columns.Select((name, i) => columns[i].ToColumn(name))], rows);
     }
 
     /// <summary>A text reader for the file in the detected encoding (strict UTF-8, so a bad byte is noticed, not replaced).</summary>
@@ -141,7 +141,7 @@ public static class TypeInference
             }
         }
 
-        public InferredColumn Result(string name)
+        public InferredColumn ToColumn(string name)
         {
             var mixed = _kinds.Count > 1 && !_allNumber;
             if (_values == 0) return new InferredColumn(name, DataTypes.Text, null, false, _missing, false);
