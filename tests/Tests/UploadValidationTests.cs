@@ -31,6 +31,13 @@ public sealed class UploadValidationTests(PlatformFixture platform)
         Assert.StartsWith(expected, process.GetProperty("statusDescription").GetString());
         Assert.Equal(before, await api.DownloadAsync(datasetId));
         Assert.Equal(2, (await api.GetJsonAsync($"/datasets/{datasetId}")).GetProperty("total_datapoint_count").GetInt64());
+
+        // The refused file is not kept; the one behind version 0 is.
+        await using var connection = new Npgsql.NpgsqlConnection(platform.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM dp.staged_files WHERE dataset_id = @id", connection);
+        command.Parameters.AddWithValue("id", datasetId);
+        Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!);
     }
 
     [Fact]

@@ -92,9 +92,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         if (job.Source == JobSources.Multipart && await FindIdenticalPreviousAsync(connection, transaction, job, manifestJson, deleteMissing, acceptNewColumns) is { } previous)
         {
             await connection.ExecuteAsync(
-                """
+                $"""
                 UPDATE dp.import_jobs SET status = 'skipped', status_description = @description, processed_at = clock_timestamp(), updated_at = clock_timestamp()
-                WHERE id = @id
+                WHERE id = @id;
+                {DropUnversionedFileSql}
                 """, new { id = job.Id, description = $"Skipped: identical to process {previous} (same content and flags); nothing changed." }, transaction);
             await transaction.CommitAsync(cancellationToken);
             return JobStatus.Skipped;
@@ -342,6 +343,16 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         }
     }
 
+    /// <summary>
+    /// A job that produced no version (failed, skipped) leaves nothing to trace back to, so its staged bytes go. Files
+    /// behind versions stay, for lineage, until their dataset is deleted. Uses @id (the job).
+    /// </summary>
+    private const string DropUnversionedFileSql = """
+        DELETE FROM dp.staged_files f USING dp.import_jobs j
+        WHERE j.id = @id AND f.id = j.staged_file_id AND j.status IN ('failed', 'skipped', 'pending_schema')
+          AND NOT EXISTS (SELECT 1 FROM dp.dataset_versions v WHERE v.staged_file_id = f.id OR v.import_job_id = j.id);
+        """;
+
     private static string ResolveManifest(ImportJobRow job, DatasetRow dataset)
     {
         if (job.Manifest is not null && dataset.ManifestLocked && dataset.Manifest is not null && !JsonEquals(job.Manifest, dataset.Manifest))
@@ -499,11 +510,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await connection.ExecuteAsync(
-            """
+            $"""
             UPDATE dp.import_jobs SET status = @status, status_description = @message, reason = @message,
                 errors = @errors::jsonb, error_count = @errorCount, rows_read = @rowsRead, rows_rejected = @errorCount,
                 processed_at = clock_timestamp(), updated_at = clock_timestamp()
-            WHERE id = @jobId AND status IN ('queued', 'processing')
+            WHERE id = @jobId AND status IN ('queued', 'processing');
+            {DropUnversionedFileSql.Replace("@id", "@jobId")}
             """,
             new
             {
