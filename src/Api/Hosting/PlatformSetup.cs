@@ -5,11 +5,15 @@ using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Features;
+using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 
 namespace DatasetPlatform.Api.Hosting;
 
 public static class PlatformSetup
 {
+    public const string AdminPolicy = "admin";
+
     // Environment variable names the README documents, mapped onto configuration keys.
     private static readonly Dictionary<string, string> EnvironmentKeys = new()
     {
@@ -58,7 +62,11 @@ public static class PlatformSetup
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         builder.Services.AddAuthorizationBuilder()
-            .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build());
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build())
+            .AddPolicy(AdminPolicy, p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName).RequireClaim(Caller.AdminClaim, "true"));
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(Grains.Import.ImportRunner.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Npgsql")
+            .AddPrometheusExporter());
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
         {
             // Alphacast's SDK reads `message`; give every problem one.
@@ -76,6 +84,9 @@ public static class PlatformSetup
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
+        app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);
+        app.MapGroup("/dashboard").RequireAuthorization(AdminPolicy).MapOrleansDashboard();
         app.MapHealthApi();
         app.MapKeysApi();
         app.MapRepositoriesApi();

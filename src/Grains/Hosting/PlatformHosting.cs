@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Configuration;
 using System.Net;
+using Orleans.Dashboard;
 
 namespace DatasetPlatform.Grains.Hosting;
 
@@ -85,6 +86,7 @@ public static class PlatformHosting
             o.DataSource = dataSource;
         });
         silo.AddStartupTask<PendingImportsSweeper>();
+        silo.AddDashboard(); // served by the gateway at /dashboard, behind admin keys
         return silo;
     }
 
@@ -101,6 +103,7 @@ public static class PlatformHosting
             o.Invariant = Invariant;
             o.DataSource = dataSource;
         });
+        client.AddDashboard();
         return client;
     }
 }

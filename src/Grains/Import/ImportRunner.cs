@@ -27,6 +27,14 @@ public sealed class ImportProgressCounter
 /// </summary>
 public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, ILogger<ImportRunner> logger)
 {
+    /// <summary>The platform's own meter (exported at /metrics next to Orleans' and ASP.NET Core's).</summary>
+    public const string MeterName = "DatasetPlatform";
+    private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
+    private static readonly System.Diagnostics.Metrics.Counter<long> ImportsFinished =
+        Meter.CreateCounter<long>("dp.imports.finished", description: "Imports that reached a final status, by status and source");
+    private static readonly System.Diagnostics.Metrics.Counter<long> RowsLoaded =
+        Meter.CreateCounter<long>("dp.rows.loaded", description: "Rows written by imports");
+
     /// <summary>Runs the job unless it already finished; returns its final status. Infrastructure errors propagate (the caller retries).</summary>
     public async Task<string> RunAsync(long jobId, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
@@ -36,12 +44,16 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         await jobs.MarkProcessingAsync(jobId);
         try
         {
-            return await LoadAsync(job, progress, cancellationToken);
+            var status = await LoadAsync(job, progress, cancellationToken);
+            ImportsFinished.Add(1, new KeyValuePair<string, object?>("status", status), new KeyValuePair<string, object?>("source", job.Source));
+            RowsLoaded.Add(progress.RowsRead);
+            return status;
         }
         catch (Exception e) when (AsDataFailure(e) is { } failure)
         {
             LogImportFailed(job.Id, job.DatasetId, failure.Message);
             await RecordFailureAsync(job.Id, failure, progress.RowsRead);
+            ImportsFinished.Add(1, new KeyValuePair<string, object?>("status", failure.Status), new KeyValuePair<string, object?>("source", job.Source));
             return failure.Status;
         }
     }
