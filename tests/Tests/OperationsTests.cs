@@ -32,12 +32,13 @@ public sealed class OperationsTests(PlatformFixture platform)
         Assert.Contains("dp_imports_finished", text);
         Assert.Contains("status=\"complete\"", text);
 
-        Assert.Equal(HttpStatusCode.OK, (await api.Http.GetAsync("/dashboard")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await api.Http.GetAsync("/dashboard/")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await api.Http.GetAsync("/dashboard/index.min.js")).StatusCode);
 
         var created = await ApiClient.ExpectJsonAsync(await api.Http.PostAsync("/keys", ApiClient.Form(("name", "not admin"))), HttpStatusCode.Created);
         var user = platform.Client(created.GetProperty("key").GetString()!);
         Assert.Equal(HttpStatusCode.Forbidden, (await user.Http.GetAsync("/metrics")).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await user.Http.GetAsync("/dashboard")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.Http.GetAsync("/dashboard/")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await platform.RawClient().GetAsync("/metrics")).StatusCode);
     }
 }

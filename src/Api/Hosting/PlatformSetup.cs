@@ -87,6 +87,12 @@ public static class PlatformSetup
         // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);
         app.MapGroup("/dashboard").RequireAuthorization(AdminPolicy).MapOrleansDashboard();
+        // The dashboard's page loads its assets relative to itself, which only resolves under "/dashboard/".
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.Value == "/dashboard") context.Response.Redirect(context.Request.PathBase + "/dashboard/");
+            else await next();
+        });
         app.MapHealthApi();
         app.MapKeysApi();
         app.MapRepositoriesApi();
