@@ -196,6 +196,23 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task An_import_whose_url_expired_unused_ends_as_failed()
+    {
+        var datasetId = await DatasetWithSchemaAsync();
+        var url = await UploadUrlAsync(datasetId, "never.jsonl");
+        await using (var connection = new Npgsql.NpgsqlConnection(platform.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var expire = new Npgsql.NpgsqlCommand("UPDATE dp.import_jobs SET upload_expires_at = now() - interval '1 minute' WHERE id = @id", connection);
+            expire.Parameters.AddWithValue("id", long.Parse(url.GetProperty("import_id").GetString()!));
+            await expire.ExecuteNonQueryAsync();
+        }
+        var import = await WaitForImportAsync(datasetId, url.GetProperty("import_id").GetString()!);
+        Assert.Equal("failed", import.GetProperty("status").GetString());
+        Assert.Contains("expired", import.GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task An_expired_url_is_refused()
     {
         var datasetId = await DatasetWithSchemaAsync();

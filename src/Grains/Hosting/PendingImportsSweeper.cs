@@ -1,4 +1,5 @@
 using Dapper;
+using Microsoft.Extensions.Configuration;
 using DatasetPlatform.Grains.Abstractions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -7,14 +8,15 @@ using Npgsql;
 namespace DatasetPlatform.Grains.Hosting;
 
 /// <summary>
-/// Wakes every dataset that has unfinished jobs: once when the silo starts, then every 30 seconds. Reminders cover
+/// Wakes every dataset that has unfinished jobs (and ends presigned imports whose URL expired unused): once when the
+/// silo starts, then every 30 seconds. Reminders cover
 /// a dataset whose grain got as far as registering one; this also covers an upload whose commit succeeded but whose
 /// notification never reached the dataset grain (a gateway crash, a timeout). Waking a dataset twice is harmless.
 /// </summary>
 internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource, IGrainFactory grains, IHostApplicationLifetime lifetime,
-    ILogger<PendingImportsSweeper> logger) : IStartupTask
+    IConfiguration configuration, ILogger<PendingImportsSweeper> logger) : IStartupTask
 {
-    private static readonly TimeSpan Period = TimeSpan.FromSeconds(30);
+    private TimeSpan Period => TimeSpan.FromSeconds(configuration.GetValue("Silo:PendingSweepSeconds", 30));
 
     public async Task Execute(CancellationToken cancellationToken)
     {
@@ -39,6 +41,13 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // Presigned imports whose URL expired before any file came will never get one: end them, so their status says so.
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.import_jobs SET status = 'failed', reason = 'The upload URL expired before a file was uploaded.',
+                status_description = 'The upload URL expired before a file was uploaded.', processed_at = now(), updated_at = now()
+            WHERE status = 'uninitialised' AND upload_expires_at < now()
+            """);
         var pending = await connection.QueryAsync<(long DatasetId, long JobId)>(
             "SELECT dataset_id, min(id) FROM dp.import_jobs WHERE status IN ('queued', 'processing') GROUP BY dataset_id");
         foreach (var (datasetId, jobId) in pending)

@@ -85,6 +85,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
             ["Silo:ClusterId"] = _clusterId,
+            ["Silo:PendingSweepSeconds"] = "1",
             ["Silo:SiloPort"] = FreePort().ToString(),
             ["Silo:GatewayPort"] = FreePort().ToString(),
         });
