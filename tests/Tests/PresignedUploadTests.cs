@@ -203,7 +203,7 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
         await using (var connection = new Npgsql.NpgsqlConnection(platform.ConnectionString))
         {
             await connection.OpenAsync();
-            await using var expire = new Npgsql.NpgsqlCommand("UPDATE dp.import_jobs SET upload_expires_at = now() - interval '1 minute' WHERE id = @id", connection);
+            await using var expire = new Npgsql.NpgsqlCommand("UPDATE dp.import_jobs SET upload_expires_at = now() - interval '25 hours' WHERE id = @id", connection);
             expire.Parameters.AddWithValue("id", long.Parse(url.GetProperty("import_id").GetString()!));
             await expire.ExecuteNonQueryAsync();
         }

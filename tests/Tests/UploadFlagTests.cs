@@ -95,6 +95,8 @@ public sealed class UploadFlagTests(PlatformFixture platform)
         Assert.StartsWith("Skipped", again.GetProperty("statusDescription").GetString());
         Assert.Equal(before, await api.DownloadAsync(datasetId));
         Assert.Equal(0, (await api.GetJsonAsync($"/datasets/{datasetId}")).GetProperty("currentVersion").GetInt32());
+        // ...and again: a skip is as good a "last run" as the import it matched.
+        Assert.StartsWith("Skipped", (await api.UploadAndWaitAsync(datasetId, First)).GetProperty("statusDescription").GetString());
 
         // Same content with a different manifest is a real run too.
         const string renamed = """[{"sourceName":"Date","dataType":"Date","isEntity":true},{"sourceName":"Country","dataType":"String","isEntity":true},{"sourceName":"Value","destinationName":"Amount"}]""";

@@ -61,7 +61,7 @@ public static class DataApi
         try { prepared = await rows.PrepareAsync(query); }
         catch (RowQueryException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["query"] = [e.Message] }); }
 
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, query, options.Value.MaxXlsxRows, $"dataset-{id}") ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, $"dataset-{id}") ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
 
         var response = context.Response;
         if (query.Top is not null) response.Headers["Row-Count"] = (await rows.CountAsync(prepared)).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -11,7 +11,7 @@ public static partial class Enqueue
     public static async Task NotifyAsync(IGrainFactory grains, long datasetId, long jobId, ILoggerFactory loggers)
     {
         try { await grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(jobId); }
-        catch (Exception e) when (e is TimeoutException or OrleansException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             LogSignalLost(loggers.CreateLogger("DatasetPlatform.Api.Enqueue"), e, jobId, datasetId);
         }

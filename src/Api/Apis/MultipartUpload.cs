@@ -18,7 +18,8 @@ public sealed class UploadRejectedException(ProblemHttpResult problem) : Excepti
 /// </summary>
 public static class MultipartUpload
 {
-    private const int MaxFieldChars = 1 << 20;
+    private const int MaxTextChars = 1 << 20;   // all text fields together
+    private const int MaxFields = 64;
 
     public sealed record Parts(IReadOnlyDictionary<string, string> Fields, StagedFile? File);
 
@@ -45,7 +46,8 @@ public static class MultipartUpload
                 }
                 else
                 {
-                    fields[name] = await ReadFieldAsync(name, section.Body, cancellationToken);
+                    if (fields.Count >= MaxFields) throw new UploadRejectedException(Problems.BadRequest($"The form has more than {MaxFields} fields."));
+                    fields[name] = await ReadFieldAsync(name, section.Body, MaxTextChars - fields.Values.Sum(v => v.Length), cancellationToken);
                 }
             }
         }
@@ -54,12 +56,18 @@ public static class MultipartUpload
         return new Parts(fields, file);
     }
 
-    private static async Task<string> ReadFieldAsync(string name, Stream body, CancellationToken cancellationToken)
+    private static async Task<string> ReadFieldAsync(string name, Stream body, int budget, CancellationToken cancellationToken)
     {
         using var reader = new StreamReader(body);
-        var buffer = new char[MaxFieldChars + 1];
-        var read = await reader.ReadBlockAsync(buffer, cancellationToken);
-        if (read > MaxFieldChars) throw new UploadRejectedException(Problems.BadRequest($"The form field '{name}' is longer than {MaxFieldChars} characters."));
-        return new string(buffer, 0, read);
+        var text = new System.Text.StringBuilder();
+        var chunk = new char[4096];
+        int read;
+        while ((read = await reader.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            text.Append(chunk, 0, read);
+            if (text.Length > budget)
+                throw new UploadRejectedException(Problems.BadRequest($"The form's text fields are longer than {MaxTextChars} characters in all (at '{name}')."));
+        }
+        return text.ToString();
     }
 }

@@ -180,7 +180,7 @@ public static class VersionedDatasetsApi
         try { prepared = await rows.PrepareAsync(query); }
         catch (RowQueryException e) { return Problems.NotFound(e.Message); }
         var fileName = $"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}";
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, query, options.Value.MaxXlsxRows, fileName) ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, fileName) ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
         context.Response.ContentType = "text/csv; charset=utf-8";
         context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.csv\"";
         await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);

@@ -9,15 +9,19 @@ internal sealed class BadRequestExceptionHandler : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
-        var detail = exception switch
+        var (status, detail) = exception switch
         {
-            JsonException e => $"The body is not valid JSON: {e.Message}",
-            BadHttpRequestException e => e.Message,
-            InvalidDataException e => $"The body is malformed: {e.Message}",
-            _ => null,
+            JsonException e => (400, $"The body is not valid JSON: {e.Message}"),
+            BadHttpRequestException e => (e.StatusCode, e.Message),
+            InvalidDataException e when e.Message.Contains("length limit", StringComparison.OrdinalIgnoreCase) => (413, $"The form is too large: {e.Message}"),
+            InvalidDataException e => (400, $"The body is malformed: {e.Message}"),
+            _ => (0, (string?)null),
         };
         if (detail is null || context.Response.HasStarted) return false;
-        await Problems.BadRequest(detail).ExecuteAsync(context);
+        var problem = status == StatusCodes.Status413PayloadTooLarge ? Problems.TooLarge(detail)
+            : status == StatusCodes.Status400BadRequest ? Problems.BadRequest(detail)
+            : Problems.Create(status, "Bad request", "bad-request", detail);
+        await problem.ExecuteAsync(context);
         return true;
     }
 }

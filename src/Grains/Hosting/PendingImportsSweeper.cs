@@ -42,11 +42,12 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // Presigned imports whose URL expired before any file came will never get one: end them, so their status says so.
+        // A day's grace: an upload that started before expiry may still be streaming a large file.
         await connection.ExecuteAsync(
             """
             UPDATE dp.import_jobs SET status = 'failed', reason = 'The upload URL expired before a file was uploaded.',
                 status_description = 'The upload URL expired before a file was uploaded.', processed_at = now(), updated_at = now()
-            WHERE status = 'uninitialised' AND upload_expires_at < now()
+            WHERE status = 'uninitialised' AND upload_expires_at < now() - interval '1 day'
             """);
         var pending = await connection.QueryAsync<(long DatasetId, long JobId)>(
             "SELECT dataset_id, min(id) FROM dp.import_jobs WHERE status IN ('queued', 'processing') GROUP BY dataset_id");

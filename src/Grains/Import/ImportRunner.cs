@@ -105,10 +105,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         {
             await connection.ExecuteAsync(
                 $"""
-                UPDATE dp.import_jobs SET status = 'skipped', status_description = @description, processed_at = clock_timestamp(), updated_at = clock_timestamp()
+                UPDATE dp.import_jobs SET status = 'skipped', status_description = @description, manifest = @manifest::jsonb,
+                    processed_at = clock_timestamp(), updated_at = clock_timestamp()
                 WHERE id = @id;
                 {DropUnversionedFileSql}
-                """, new { id = job.Id, description = $"Skipped: identical to process {previous} (same content and flags); nothing changed." }, transaction);
+                """, new { id = job.Id, manifest = manifestJson, description = $"Skipped: identical to process {previous} (same content and flags); nothing changed." },
+                transaction);
             await transaction.CommitAsync(cancellationToken);
             return JobStatus.Skipped;
         }
@@ -233,7 +235,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         async Task<Stream> Open(CancellationToken token)
         {
             var raw = await staging.OpenReadAsync(fileId, token);
-            return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), token);
+            try { return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), token); }
+            catch
+            {
+                await raw.DisposeAsync(); // it holds a pooled connection
+                throw;
+            }
         }
 
         // Parquet carries its own types; CSV is typed by one pass over every value.
@@ -430,11 +437,11 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         if (firstLoad)
         {
             await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns})", transaction: transaction);
-            // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little.
-            if (dataset.IsBlocks)
-                await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ds_{dataset.Id}_live_blocks ON {dataset.TableName} (_block) WHERE _vt IS NULL",
-                    transaction: transaction);
         }
+        // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little.
+        if (dataset.IsBlocks)
+            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ds_{dataset.Id}_live_blocks ON {dataset.TableName} (_block) WHERE _vt IS NULL",
+                transaction: transaction);
         if (newColumns.Length > 0)
             await connection.ExecuteAsync($"ALTER TABLE {dataset.TableName} {newColumns}", transaction: transaction);
     }

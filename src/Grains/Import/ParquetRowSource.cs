@@ -41,22 +41,50 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
         return new InferredColumn(f.Name, dtype, null, hasTime, 0, false);
     })];
 
+    /// <summary>Largest Parquet file accepted once decompressed (a gzip bomb must not fill the disk).</summary>
+    public const long MaxFileBytes = 4L << 30;
+    /// <summary>Largest row group (uncompressed) read into memory at once.</summary>
+    public const long MaxRowGroupBytes = 512L << 20;
+
     public static async Task<ParquetRowSource> OpenAsync(Stream staged, CancellationToken cancellationToken)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"dp-parquet-{Guid.NewGuid():N}.parquet");
-        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        FileStream? file = null;
         try
         {
-            // The staged stream holds a pooled connection: release it as soon as the bytes are local.
-            await using (staged) await staged.CopyToAsync(file, cancellationToken);
+            // The staged stream holds a pooled connection: release it as soon as the bytes are local (or on any failure).
+            await using (staged)
+            {
+                file = new FileStream(Path.Combine(Path.GetTempPath(), $"dp-parquet-{Guid.NewGuid():N}.parquet"), FileMode.CreateNew, FileAccess.ReadWrite,
+                    FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+                var buffer = new byte[1 << 16];
+                int read;
+                while ((read = await staged.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    if (file.Length > MaxFileBytes)
+                        throw new ImportFailure(Abstractions.JobStatus.Failed, $"The Parquet file is larger than {MaxFileBytes} bytes once decompressed.");
+                }
+            }
             file.Position = 0;
-            var reader = await ParquetReader.CreateAsync(file, leaveStreamOpen: true, cancellationToken: cancellationToken);
+            ParquetReader reader;
+            // The bytes are local now, so whatever the Parquet reader objects to is the file's fault (staging trouble above
+            // propagates and is retried).
+            try { reader = await ParquetReader.CreateAsync(file, leaveStreamOpen: true, cancellationToken: cancellationToken); }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new ImportFailure(Abstractions.JobStatus.Failed, $"The file is not a readable Parquet file: {e.Message}");
+            }
+            if (reader.Schema.GetDataFields().FirstOrDefault(f => f.MaxRepetitionLevel > 0) is { } nested)
+                throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet column '{nested.Path}' holds lists; only flat columns can be imported.");
+            if (reader.RowGroups.FirstOrDefault(g => g.RowGroup.TotalByteSize > MaxRowGroupBytes) is { } big)
+                throw new ImportFailure(Abstractions.JobStatus.Failed,
+                    $"A Parquet row group holds {big.RowGroup.TotalByteSize} bytes; at most {MaxRowGroupBytes} per row group can be imported. Write the file with smaller row groups.");
             return new ParquetRowSource(file, reader);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch
         {
-            await file.DisposeAsync();
-            throw new ImportFailure(Abstractions.JobStatus.Failed, $"The file is not a readable Parquet file: {e.Message}");
+            if (file is not null) await file.DisposeAsync();
+            throw;
         }
     }
 
@@ -68,7 +96,14 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
             using var group = _reader.OpenRowGroupReader(_group);
             _columns = new Array[_fields.Length];
             _rowsInGroup = (int)group.RowCount;
-            for (var i = 0; i < _fields.Length; i++) _columns[i] = await ReadColumnAsync(group, _fields[i], _rowsInGroup);
+            try
+            {
+                for (var i = 0; i < _fields.Length; i++) _columns[i] = await ReadColumnAsync(group, _fields[i], _rowsInGroup);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet row group {_group} cannot be read: {(e.InnerException ?? e).Message}");
+            }
             _row = 0;
         }
         for (var i = 0; i < _fields.Length; i++) _current[i] = Text(_columns[i].GetValue(_row));
@@ -120,8 +155,9 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
         DateTime d => d.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
         DateTimeOffset d => d.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
         DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
-        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        // NaN and infinities are missing values, as pandas treats NaN.
+        double d => double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : null,
+        float f => float.IsFinite(f) ? f.ToString("R", CultureInfo.InvariantCulture) : null,
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString(),
     };

@@ -77,7 +77,9 @@ public sealed class RepositoryStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
-        // Row locks first (in id order, like every other locker), so running imports finish before their tables go.
+        // The repository row first (no new dataset can join it meanwhile), then its datasets in id order, so running imports
+        // finish before their tables go.
+        await connection.ExecuteAsync("SELECT id FROM dp.repositories WHERE id = @id FOR UPDATE", new { id }, transaction);
         var datasetIds = await connection.QueryAsync<long>("SELECT id FROM dp.datasets WHERE repository_id = @id ORDER BY id FOR UPDATE", new { id }, transaction);
         foreach (var datasetId in datasetIds)
             await connection.ExecuteAsync($"DROP TABLE IF EXISTS {DataTables.QualifiedName(datasetId)}", transaction: transaction);

@@ -137,6 +137,16 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         };
     }
 
+    /// <summary>Rows the query itself would return ($skip, $top and $last applied), counted up to <paramref name="limit"/>.</summary>
+    public async Task<long> CountReturnedAsync(PreparedRowQuery prepared, long limit)
+    {
+        if (prepared.Empty) return 0;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await ApplySettingsAsync(connection, transaction, prepared);
+        return await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM (SELECT 1 FROM ({prepared.SelectSql}) s LIMIT {limit}) q", transaction: transaction);
+    }
+
     /// <summary>Number of rows the query matches before $top and $skip (the Row-Count header).</summary>
     public async Task<long> CountAsync(PreparedRowQuery prepared)
     {

@@ -19,6 +19,21 @@ public static class XlsxExport
     {
         var file = new FileStream(Path.Combine(Path.GetTempPath(), $"dp-xlsx-{Guid.NewGuid():N}.xlsx"), FileMode.CreateNew, FileAccess.ReadWrite,
             FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        try
+        {
+            await WritePackageAsync(file, reader, header, cancellationToken);
+        }
+        catch
+        {
+            await file.DisposeAsync(); // closing deletes it
+            throw;
+        }
+        file.Position = 0;
+        return file;
+    }
+
+    private static async Task WritePackageAsync(FileStream file, NpgsqlDataReader reader, IReadOnlyList<string> header, CancellationToken cancellationToken)
+    {
         using (var zip = new ZipArchive(file, ZipArchiveMode.Create, leaveOpen: true))
         {
             Entry(zip, "[Content_Types].xml", """
@@ -55,8 +70,6 @@ public static class XlsxExport
             await xml.WriteEndElementAsync();
             await xml.WriteEndDocumentAsync();
         }
-        file.Position = 0;
-        return file;
     }
 
     private static async Task CellAsync(XmlWriter xml, object? value)
