@@ -73,17 +73,17 @@ public static class BlocksApi
         catch (DatasetNameTakenException e) { return Problems.Conflict(e.Message); }
     }
 
-    public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Get(string name, ClaimsPrincipal user, KeyStore keys, DatasetStore datasets)
+    public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Get(string name, ClaimsPrincipal user, DatasetStore datasets)
     {
-        var (dataset, problem) = await FindAsync(name, Caller.From(user), keys, datasets, RepositoryRole.Read);
+        var (dataset, problem) = await FindAsync(name, Caller.From(user), datasets, RepositoryRole.Read);
         return problem ?? (Results<Ok<BlockDatasetResponse>, ProblemHttpResult>)TypedResults.Ok(await DescribeAsync(dataset!, datasets));
     }
 
     /// <summary>PUT {completed: true} completes an input dataset; no more blocks are accepted after that.</summary>
     public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Update(string name, HttpRequest request, ClaimsPrincipal user,
-        KeyStore keys, DatasetStore datasets)
+        DatasetStore datasets)
     {
-        var (dataset, problem) = await FindAsync(name, Caller.From(user), keys, datasets, RepositoryRole.Write);
+        var (dataset, problem) = await FindAsync(name, Caller.From(user), datasets, RepositoryRole.Write);
         if (problem is not null) return problem;
         var fields = await RequestFields.ReadAsync(request);
         bool? completed;
@@ -97,10 +97,10 @@ public static class BlocksApi
     }
 
     public static async Task<Results<Ok<BlockStoredResponse>, ProblemHttpResult>> UploadBlock(string name, HttpRequest request, ClaimsPrincipal user,
-        KeyStore keys, DatasetStore datasets, JobStore jobs, IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
+        DatasetStore datasets, JobStore jobs, IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
     {
         var caller = Caller.From(user);
-        var (dataset, problem) = await FindAsync(name, caller, keys, datasets, RepositoryRole.Write);
+        var (dataset, problem) = await FindAsync(name, caller, datasets, RepositoryRole.Write);
         if (problem is not null) return problem;
         if (!dataset!.IsBlocks) return Problems.BadRequest($"Dataset '{name}' is not an input dataset; blocks can only be uploaded to input datasets.");
         if (dataset.Completed) return Problems.BadRequest($"Dataset '{name}' has been completed; it accepts no more blocks.");
@@ -142,10 +142,10 @@ public static class BlocksApi
     }
 
     /// <summary>The records as a JSON array, in ascending block number, then submission order within each block.</summary>
-    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(string name, HttpContext context, ClaimsPrincipal user, KeyStore keys,
+    public static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Download(string name, HttpContext context, ClaimsPrincipal user,
         DatasetStore datasets, RowReader rows)
     {
-        var (dataset, problem) = await FindAsync(name, Caller.From(user), keys, datasets, RepositoryRole.Read);
+        var (dataset, problem) = await FindAsync(name, Caller.From(user), datasets, RepositoryRole.Read);
         if (problem is not null) return problem;
         var prepared = await rows.PrepareAsync(new RowQuery(dataset!, RowFormat.JsonArray));
         context.Response.ContentType = "application/json; charset=utf-8";
@@ -171,11 +171,10 @@ public static class BlocksApi
         return entries;
     }
 
-    private static async Task<(DatasetRow? Dataset, ProblemHttpResult? Problem)> FindAsync(string name, Caller caller, KeyStore keys, DatasetStore datasets,
+    private static async Task<(DatasetRow? Dataset, ProblemHttpResult? Problem)> FindAsync(string name, Caller caller, DatasetStore datasets,
         RepositoryRole required)
     {
-        var home = (await keys.GetActiveAsync(caller.KeyId))?.HomeRepositoryId;
-        var found = await datasets.FindByNameAsync(caller.KeyId, caller.IsAdmin, name, home);
+        var found = await datasets.FindByNameAsync(caller.KeyId, caller.IsAdmin, name);
         if (found is not { } pair) return (null, Problems.NotFound($"Dataset '{name}' does not exist or is not accessible to this key."));
         if (pair.Role < required) return (null, Problems.Forbidden($"This key has {pair.Role} permission on dataset '{name}'; {required} is required."));
         return (pair.Dataset, null);

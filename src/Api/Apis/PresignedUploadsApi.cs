@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -97,7 +98,7 @@ public static class PresignedUploadsApi
         var name = Path.GetFileName(filename.Trim());
         if (name.Length == 0 || name.Length > 255) return Problems.BadRequest("The file name must be 1 to 255 characters.");
 
-        var (format, contentType) = FormatOf(name);
+        var (format, contentType) = UploadFormats.FromFileName(name);
         var expiresAt = DateTime.UtcNow.Add(UrlLifetime);
         var job = await jobs.CreateAwaitingFileAsync(id, name, format, expiresAt, caller.KeyId);
         var token = await tokens.SignAsync(UploadTokenPurpose,
@@ -171,14 +172,5 @@ public static class PresignedUploadsApi
         await datasets.SetSchemaAsync(id, Manifest.ToJson(entries), strict);
         return TypedResults.Ok(new SchemaResponse(id.ToString(CultureInfo.InvariantCulture), strict,
             entries.ToDictionary(e => e.SourceName, e => new SchemaField(e.Dtype, e.Label))));
-    }
-
-    private static (string Format, string ContentType) FormatOf(string name)
-    {
-        var lower = name.ToLowerInvariant();
-        if (lower.EndsWith(".gz", StringComparison.Ordinal))
-            return (lower.EndsWith(".jsonl.gz", StringComparison.Ordinal) || lower.EndsWith(".ndjson.gz", StringComparison.Ordinal) ? "jsonl.gz" : "csv.gz", "application/gzip");
-        if (lower.EndsWith(".jsonl", StringComparison.Ordinal) || lower.EndsWith(".ndjson", StringComparison.Ordinal)) return ("jsonl", "application/x-ndjson");
-        return ("csv", "text/csv");
     }
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json.Serialization;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Grains.Storage;
@@ -28,15 +27,9 @@ public static class TokenApi
         var clientSecret = fields.String("client_secret");
         // RFC 6749 also lets clients send their credentials as HTTP Basic.
         var header = request.Headers.Authorization.ToString();
-        if (clientSecret is null && header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-        {
-            try
-            {
-                var pair = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim())).Split(':', 2);
-                if (pair.Length == 2) (clientId, clientSecret) = (Uri.UnescapeDataString(pair[0]), Uri.UnescapeDataString(pair[1]));
-            }
-            catch (FormatException) { }
-        }
+        // Both parts are form-encoded there (RFC 6749 2.3.1).
+        if (clientSecret is null && BasicCredentials.TryParse(header, out var user, out var password) && password.Length > 0)
+            (clientId, clientSecret) = (Uri.UnescapeDataString(user), Uri.UnescapeDataString(password));
         if (grantType != "client_credentials")
             return OAuthProblem(StatusCodes.Status400BadRequest, "unsupported_grant_type", "Only grant_type=client_credentials is supported.");
         if (string.IsNullOrEmpty(clientId) || string.IsNullOrEmpty(clientSecret))

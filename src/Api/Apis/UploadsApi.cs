@@ -2,6 +2,7 @@ using System.Security.Claims;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -68,7 +69,7 @@ public static class UploadsApi
             AcceptNewColumns: flags["acceptNewColumns"] && !locked,
             ManifestJson: manifestJson,
             CreatedBy: caller.KeyId,
-            Format: staged.FileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? "csv.gz" : "csv"), staged, cancellationToken);
+            Format: UploadFormats.FromFileName(staged.FileName).Format), staged, cancellationToken);
 
         // The job is durable now; if this signal is lost, the dataset's reminder or the silo start-up sweep picks the job up.
         await Enqueue.NotifyAsync(grains, id, job.Id, loggers);

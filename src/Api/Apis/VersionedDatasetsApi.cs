@@ -4,6 +4,7 @@ using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Analysis;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -290,7 +291,7 @@ public static class VersionedDatasetsApi
     }
 
     private static ImportRequest VersionImport(long datasetId, StagedFile staged, string? description, Caller caller) =>
-        new(datasetId, JobSources.Version, staged.FileName, false, false, false, null, caller.KeyId, FormatOf(staged.FileName), Description: description);
+        new(datasetId, JobSources.Version, staged.FileName, false, false, false, null, caller.KeyId, UploadFormats.FromFileName(staged.FileName).Format, Description: description);
 
     /// <summary>Enqueues the committed job and waits for it; a failed import is a 422 with its reason.</summary>
     private static async Task<(ImportJobRow? Job, ProblemHttpResult? Problem)> RunImportAsync(ImportJobRow job, long datasetId, JobStore jobs, IGrainFactory grains, ILoggerFactory loggers,
@@ -313,10 +314,6 @@ public static class VersionedDatasetsApi
             || fileName.EndsWith(".tsv", StringComparison.OrdinalIgnoreCase) || !Path.HasExtension(fileName)
             ? null
             : Problems.BadRequest($"'{fileName}' is neither CSV nor Parquet; upload a .csv (optionally gzip-compressed) or .parquet file.");
-
-    private static string FormatOf(string fileName) =>
-        fileName.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase) ? "parquet"
-        : fileName.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? "csv.gz" : "csv";
 
     private static DatasetDetail Detail(DatasetRow dataset, VersionRow? current, RepositoryRow? project) => new(
         dataset.Uid.ToString(), dataset.Name, dataset.Description, project?.Uid.ToString() ?? "", current?.RowCount ?? 0, current?.ColumnCount ?? 0,

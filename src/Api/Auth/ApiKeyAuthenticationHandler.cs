@@ -54,15 +54,8 @@ public sealed class ApiKeyAuthenticationHandler(
         var header = request.Headers.Authorization.ToString();
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            try
-            {
-                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
-                var colon = decoded.IndexOf(':');
-                var user = colon < 0 ? decoded : decoded[..colon];
-                var password = colon < 0 ? "" : decoded[(colon + 1)..];
-                return user.Length > 0 ? user : password.Length > 0 ? password : null;
-            }
-            catch (FormatException) { return null; }
+            if (!BasicCredentials.TryParse(header, out var user, out var password)) return null;
+            return user.Length > 0 ? user : password.Length > 0 ? password : null;
         }
         foreach (var scheme in (string[])["Bearer ", "Token "])
         {

@@ -16,15 +16,13 @@ public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource)
 {
     public static bool IsNumeric(StoredColumn c) => c.SqlType is "double precision" or "bigint" or "smallint";
 
-    public static string Visible(int version) => DataTables.VisibleAt(version);
-
     public async Task<JsonObject> AnalyzeAsync(DatasetRow dataset, IReadOnlyList<StoredColumn> columns, int version)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead);
         await Exec(connection, transaction, "SET LOCAL work_mem = '256MB'");
         var table = dataset.TableName;
-        var where = Visible(version);
+        var where = DataTables.VisibleAt(version);
 
         // Pass 1: counts, distinct counts, and for numeric columns min/max/mean/std/quartiles.
         var parts = new List<string> { "count(*)" };

@@ -93,7 +93,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource)
         var x = $"{c.Physical}::float8";
         var deciles = withDeciles ? $", percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) WITHIN GROUP (ORDER BY {x})" : "";
         await using var command = new NpgsqlCommand(
-            $"SELECT avg({x}), stddev_samp({x}), count(*), count({c.Physical}){deciles} FROM {table} WHERE {DatasetAnalyzer.Visible(version)}", connection, transaction);
+            $"SELECT avg({x}), stddev_samp({x}), count(*), count({c.Physical}){deciles} FROM {table} WHERE {DataTables.VisibleAt(version)}", connection, transaction);
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         var rows = reader.GetInt64(2);
@@ -109,7 +109,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource)
     {
         var counts = new long[edges.Length + 1];
         await using var command = new NpgsqlCommand(
-            $"SELECT width_bucket({c.Physical}::float8, @edges), count(*) FROM {table} WHERE {DatasetAnalyzer.Visible(version)} AND {c.Physical} IS NOT NULL GROUP BY 1",
+            $"SELECT width_bucket({c.Physical}::float8, @edges), count(*) FROM {table} WHERE {DataTables.VisibleAt(version)} AND {c.Physical} IS NOT NULL GROUP BY 1",
             connection, transaction);
         command.Parameters.AddWithValue("edges", edges);
         await using var reader = await command.ExecuteReaderAsync();
@@ -150,7 +150,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource)
     private static async Task<(Dictionary<string, double> Shares, double Missing)> CategorySharesAsync(NpgsqlConnection connection,
         NpgsqlTransaction transaction, string table, StoredColumn c, int version)
     {
-        var where = DatasetAnalyzer.Visible(version);
+        var where = DataTables.VisibleAt(version);
         long rows, nonNull;
         await using (var totals = new NpgsqlCommand($"SELECT count(*), count({c.Physical}) FROM {table} WHERE {where}", connection, transaction))
         await using (var reader = await totals.ExecuteReaderAsync())

@@ -61,7 +61,7 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
     /// A dataset by name (Data8 addresses datasets by name): among those the key can see, the one in its home
     /// repository first, then the oldest.
     /// </summary>
-    public async Task<(DatasetRow Dataset, RepositoryRole Role)?> FindByNameAsync(string keyId, bool isAdmin, string name, long? homeRepositoryId)
+    public async Task<(DatasetRow Dataset, RepositoryRole Role)?> FindByNameAsync(string keyId, bool isAdmin, string name)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
@@ -69,9 +69,10 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
             SELECT * FROM (
                 SELECT d.*, {RepositoryStore.RoleSql} AS role
                 FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id WHERE d.name = @name) v
-            WHERE v.role > 0 ORDER BY (v.repository_id = @homeRepositoryId) DESC NULLS LAST, v.id LIMIT 1
+            WHERE v.role > 0
+            ORDER BY (v.repository_id = (SELECT k.home_repository_id FROM dp.api_keys k WHERE k.id = @keyId)) DESC NULLS LAST, v.id LIMIT 1
             """,
-            (dataset, role) => (dataset, (RepositoryRole)role), new { keyId, isAdmin, name, homeRepositoryId }, splitOn: "role");
+            (dataset, role) => (dataset, (RepositoryRole)role), new { keyId, isAdmin, name }, splitOn: "role");
         return rows.Select(r => ((DatasetRow, RepositoryRole)?)r).FirstOrDefault();
     }
 

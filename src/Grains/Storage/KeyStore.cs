@@ -29,9 +29,7 @@ public sealed class KeyStore(NpgsqlDataSource dataSource)
     public async Task<ApiKeyRow?> VerifyAsync(string presented)
     {
         if (!TrySplit(presented, out var id, out var secret)) return null;
-        await using var connection = await dataSource.OpenConnectionAsync();
-        var row = await connection.QuerySingleOrDefaultAsync<ApiKeyRow>(
-            "SELECT * FROM dp.api_keys WHERE id = @id AND revoked_at IS NULL", new { id });
+        var row = await GetActiveAsync(id);
         if (row is null) return null;
         return CryptographicOperations.FixedTimeEquals(row.SecretHash, Hash(secret)) ? row : null;
     }
