@@ -10,7 +10,8 @@ source scripts/postgres.sh
 if [ -z "${DP_TEST_POSTGRES:-}" ]; then
   dp_postgres_up "$TEST_DATA_DIR/pg" "${DP_TEST_PG_PORT:-54339}" dp_test test
   trap 'dp_postgres_down "$TEST_DATA_DIR/pg"' EXIT
-  export DP_TEST_POSTGRES="$DP_POSTGRES"
+  # The superuser's connection: the fixture creates each run's database and its non-superuser service role with it.
+  export DP_TEST_POSTGRES="$DP_PG_ADMIN_POSTGRES"
 fi
 unset DP_POSTGRES
 

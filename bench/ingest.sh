@@ -158,7 +158,7 @@ log "build took $(sub "$t" "$(now)") s"
 # ---------------------------------------------------------------------------------------------------------------
 # 3. PostgreSQL with a fresh database.
 dp_postgres_up "$OUT/pg" "$PG_PORT" "$DB" durable
-DP_PG_DB=postgres dp_psql -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" \
+DP_PG_DB=postgres dp_psql -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB OWNER $DP_PG_SERVICE_USER" \
   -c "ALTER DATABASE $DB SET log_min_duration_statement = 200" >/dev/null
 PG_VERSION=$(dp_psql -At -c "SHOW server_version")
 rm -rf "$DATA_DIR"

@@ -8,9 +8,13 @@
 #
 #   dp_postgres_up DATA_DIR PORT DBNAME [durable|test]
 #       Installs PostgreSQL if needed (Debian package), initializes DATA_DIR once, starts the
-#       server on 127.0.0.1:PORT (or reuses the one already running on DATA_DIR), creates
-#       DBNAME if missing and exports:
-#         DP_POSTGRES     Npgsql connection string
+#       server on 127.0.0.1:PORT (or reuses the one already running on DATA_DIR), creates the
+#       service role dp_service (LOGIN, not a superuser, no CREATEDB/CREATEROLE) and DBNAME owned
+#       by it if missing, hands every object of DBNAME's schemas to it (data dirs of earlier
+#       versions had the superuser own them) and exports:
+#         DP_POSTGRES     Npgsql connection string of the service role (what the service uses)
+#         DP_PG_ADMIN_POSTGRES  Npgsql connection string of the superuser dp (tests, tooling)
+#         DP_PG_SERVICE_USER DP_PG_SERVICE_PASSWORD  the service role's credentials
 #         DP_PG_BIN       PostgreSQL bin dir (psql, pg_dump, ... of the server's version)
 #         DP_PG_HOST DP_PG_PORT DP_PG_USER DP_PG_PASSWORD DP_PG_DB
 #         DP_PG_DATA      the real data directory (DATA_DIR itself, or its symlink target)
@@ -18,9 +22,10 @@
 #   dp_postgres_down DATA_DIR
 #       Fast shutdown of the server running on DATA_DIR; silent no-op when none runs.
 #   dp_psql [psql args...]
-#       psql (from DP_PG_BIN) connected to DP_PG_DB with -X -v ON_ERROR_STOP=1.
+#       psql (from DP_PG_BIN) connected to DP_PG_DB as the superuser dp, with -X -v ON_ERROR_STOP=1.
 #
-# Files: the superuser `dp` password lives in $(dirname DATA_DIR)/pg-password (mode 600),
+# Files: the superuser `dp` password lives in $(dirname DATA_DIR)/pg-password (mode 600), the
+# service role's in $(dirname DATA_DIR)/pg-service-password (mode 600),
 # the server log in $(dirname DATA_DIR)/postgres.log. When run as root the server runs as the
 # `postgres` system user; if that user cannot reach DATA_DIR's parent directory, the cluster
 # is kept in /var/lib/datasetplatform/<sha1 of DATA_DIR>/ and DATA_DIR (and postgres.log)
@@ -28,6 +33,8 @@
 
 _DP_PG_FALLBACK_ROOT=/var/lib/datasetplatform
 _DP_PG_CONF_FILE=datasetplatform.conf
+# The role the service connects as: owner of its database and schemas, nothing more.
+_DP_PG_SERVICE_ROLE=dp_service
 
 _dp_pg_err() { printf 'postgres.sh: error: %s\n' "$*" >&2; }
 _dp_pg_warn() { printf 'postgres.sh: %s\n' "$*" >&2; }
@@ -269,6 +276,27 @@ _dp_pg_reset_password() {
   }
 }
 
+# SQL (for psql, variable svc = the service role) that gives the service role every schema, table, view, sequence and
+# function of the database's application schemas that someone else (the superuser, in data dirs of earlier versions) owns.
+# Idempotent, and a no-op once everything is handed over.
+_dp_pg_hand_over_sql() {
+  cat <<'SQL'
+GRANT USAGE, CREATE ON SCHEMA public TO :"svc";
+SELECT format('ALTER SCHEMA %I OWNER TO %I', n.nspname, :'svc') FROM pg_namespace n
+ WHERE n.nspname IN ('dp', 'dp_data') AND n.nspowner <> (SELECT oid FROM pg_roles WHERE rolname = :'svc') \gexec
+SELECT format('ALTER TABLE %I.%I OWNER TO %I', n.nspname, c.relname, :'svc') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('public', 'dp', 'dp_data') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+   AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = :'svc') ORDER BY c.oid \gexec
+SELECT format('ALTER SEQUENCE %I.%I OWNER TO %I', n.nspname, c.relname, :'svc') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname IN ('public', 'dp', 'dp_data') AND c.relkind = 'S' AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = :'svc')
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')) \gexec
+SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, :'svc') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname IN ('public', 'dp', 'dp_data') AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = :'svc') \gexec
+SELECT format('ALTER TYPE %I.%I OWNER TO %I', n.nspname, t.typname, :'svc') FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE n.nspname IN ('public', 'dp', 'dp_data') AND t.typtype IN ('e', 'd', 'r') AND t.typowner <> (SELECT oid FROM pg_roles WHERE rolname = :'svc') \gexec
+SQL
+}
+
 dp_postgres_up() {
   if (($# < 3 || $# > 4)); then
     _dp_pg_err "usage: dp_postgres_up DATA_DIR PORT DBNAME [durable|test]"
@@ -303,7 +331,7 @@ dp_postgres_up() {
 
 _dp_pg_up_locked() {
   local data=$1 port=$2 db=$3 profile=$4
-  local owner bin ver pwfile pw pid runport loc locales out newlog logsize logshown state rc tmp attempt orphans i
+  local owner bin ver pwfile pw svcpwfile svcpw pid runport loc locales out newlog logsize logshown state rc tmp attempt orphans i
   local _dp_pg_abs _dp_pg_parent _dp_pg_real _dp_pg_log _dp_pg_loglink
 
   # 1. Binaries.
@@ -453,20 +481,49 @@ _dp_pg_up_locked() {
     state=started
   fi
 
-  # 5. Create the database if missing.
+  # 5. The service's own role (no superuser, no CREATEDB/CREATEROLE), the database owned by it, and everything in it
+  # handed to it: data dirs of earlier versions had the superuser own it all. The superuser is used for this step only.
+  svcpwfile=$_dp_pg_parent/pg-service-password
+  svcpw=
+  if [[ -s $svcpwfile ]]; then
+    svcpw=$(<"$svcpwfile")
+  fi
+  if [[ ! $svcpw =~ ^[A-Za-z0-9]+$ ]]; then
+    svcpw=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n') || return 1
+    [[ ${#svcpw} -eq 32 ]] || { _dp_pg_err "could not generate a password"; return 1; }
+    (umask 077 && printf '%s\n' "$svcpw" >"$svcpwfile.tmp" && mv -f "$svcpwfile.tmp" "$svcpwfile") || {
+      _dp_pg_err "cannot write $svcpwfile"
+      return 1
+    }
+  fi
+  chmod 600 -- "$svcpwfile" 2>/dev/null || true
+  # The password goes in on stdin (\set), never on a command line.
   out=$(printf '%s\n' \
-    "SELECT format('CREATE DATABASE %I', :'dbname') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'dbname') \\gexec" |
-    PGPASSWORD=$pw PGCONNECT_TIMEOUT=30 "$bin/psql" -X -q -v ON_ERROR_STOP=1 -v dbname="$db" \
+    "\\set svcpw '$svcpw'" \
+    "SELECT format('CREATE ROLE %I LOGIN', :'svc') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'svc') \\gexec" \
+    "SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', :'svc', :'svcpw') \\gexec" \
+    "SELECT format('CREATE DATABASE %I OWNER %I', :'dbname', :'svc') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'dbname') \\gexec" \
+    "SELECT format('ALTER DATABASE %I OWNER TO %I', :'dbname', :'svc') \\gexec" |
+    PGPASSWORD=$pw PGCONNECT_TIMEOUT=30 "$bin/psql" -X -q -v ON_ERROR_STOP=1 -v dbname="$db" -v svc="$_DP_PG_SERVICE_ROLE" \
       -h 127.0.0.1 -p "$port" -U dp -d postgres 2>&1) || {
     printf '%s\n' "$out" >&2
-    _dp_pg_err "could not connect to PostgreSQL on 127.0.0.1:$port or create database '$db'"
+    _dp_pg_err "could not connect to PostgreSQL on 127.0.0.1:$port or create role '$_DP_PG_SERVICE_ROLE' and database '$db'"
+    return 1
+  }
+  out=$(_dp_pg_hand_over_sql |
+    PGPASSWORD=$pw PGCONNECT_TIMEOUT=30 "$bin/psql" -X -q -v ON_ERROR_STOP=1 -v svc="$_DP_PG_SERVICE_ROLE" \
+      -h 127.0.0.1 -p "$port" -U dp -d "$db" 2>&1) || {
+    printf '%s\n' "$out" >&2
+    _dp_pg_err "could not hand the objects of database '$db' over to role '$_DP_PG_SERVICE_ROLE'"
     return 1
   }
 
-  # 6. Exports.
+  # 6. Exports. DP_POSTGRES is the service's (least-privilege) connection; DP_PG_* and DP_PG_ADMIN_POSTGRES are the superuser's.
   export DP_PG_BIN=$bin DP_PG_HOST=127.0.0.1 DP_PG_PORT=$port DP_PG_USER=dp DP_PG_PASSWORD=$pw DP_PG_DB=$db
   export DP_PG_DATA=$_dp_pg_real DP_PG_LOG=$_dp_pg_log
-  export DP_POSTGRES="Host=127.0.0.1;Port=$port;Username=dp;Password=$pw;Database=$db;Maximum Pool Size=100"
+  export DP_PG_SERVICE_USER=$_DP_PG_SERVICE_ROLE DP_PG_SERVICE_PASSWORD=$svcpw
+  export DP_PG_ADMIN_POSTGRES="Host=127.0.0.1;Port=$port;Username=dp;Password=$pw;Database=$db;Maximum Pool Size=100"
+  export DP_POSTGRES="Host=127.0.0.1;Port=$port;Username=$_DP_PG_SERVICE_ROLE;Password=$svcpw;Database=$db;Maximum Pool Size=100"
   ver=$(<"$_dp_pg_real/PG_VERSION")
   logshown=$_dp_pg_log
   [[ $(readlink -f -- "$_dp_pg_loglink" 2>/dev/null) == "$_dp_pg_log" ]] && logshown=$_dp_pg_loglink

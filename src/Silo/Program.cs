@@ -9,9 +9,10 @@ var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions
 if (int.TryParse(builder.Configuration["DP_SILO_PORT"], out var siloPort)) endpoints.SiloPort = siloPort;
 if (int.TryParse(builder.Configuration["DP_GATEWAY_PORT"], out var gatewayPort)) endpoints.GatewayPort = gatewayPort;
 if (builder.Configuration["DP_ADVERTISED_ADDRESS"] is { Length: > 0 } address) endpoints.AdvertisedAddress = address;
+if (bool.TryParse(builder.Configuration["DP_LISTEN_ON_ALL_INTERFACES"], out var listenOnAll)) endpoints.ListenOnAllInterfaces = listenOnAll;
 
 var dataSource = PlatformHosting.CreateDataSource(connectionString);
 await SchemaBootstrapper.ApplyAsync(dataSource);
 builder.Services.AddPlatformStorage(dataSource);
-builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
+builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints, embedded: false));
 await builder.Build().RunAsync();

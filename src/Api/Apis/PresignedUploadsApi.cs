@@ -72,6 +72,7 @@ public sealed record SchemaField([property: JsonPropertyName("type")] string Typ
 public static class PresignedUploadsApi
 {
     public const string UploadTokenPurpose = "upload-url";
+    public const string CorsPolicy = "presigned-upload";
     private static readonly TimeSpan UrlLifetime = TimeSpan.FromHours(1);
 
     public static IEndpointRouteBuilder MapPresignedUploadsApi(this IEndpointRouteBuilder app)
@@ -79,12 +80,15 @@ public static class PresignedUploadsApi
         foreach (var prefix in (string[])["", "/api/v1/data-collection"])
         {
             var group = app.MapGroup(prefix + "/datasets/{id:long}").WithTags("Presigned uploads");
-            group.MapGet("/upload-url/{filename}", CreateUploadUrl);
+            // A GET that creates an import: guarded like a POST against other sites.
+            group.MapGet("/upload-url/{filename}", CreateUploadUrl).WithMetadata(CrossSiteRequests.Guard);
             group.MapGet("/imports/{importId:long}", GetImport);
             group.MapPut("/schema", PutSchema).DisableAntiforgery();
         }
         app.MapGet("/api/v1/data-collection/datasets/{id:long}", DatasetsApi.Get).WithTags("Presigned uploads");
-        app.MapPut("/uploads/{token}", ReceiveUpload).WithTags("Presigned uploads").AllowAnonymous().DisableAntiforgery();
+        // No ambient credential is involved (no key, no cookie), so a browser application may PUT the file from any origin.
+        app.MapPut("/uploads/{token}", ReceiveUpload).WithTags("Presigned uploads").AllowAnonymous().DisableAntiforgery()
+            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy);
         return app;
     }
 

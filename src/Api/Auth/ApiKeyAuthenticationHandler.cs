@@ -25,6 +25,7 @@ public sealed class ApiKeyAuthenticationHandler(
     IMemoryCache cache) : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggerFactory, encoder)
 {
     public const string SchemeName = "ApiKey";
+    public const string DashboardPath = "/dashboard";
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -67,7 +68,12 @@ public sealed class ApiKeyAuthenticationHandler(
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.Headers.WWWAuthenticate = "Basic realm=\"DatasetPlatform\", Bearer";
+        // Only the dashboard, which people open in a browser, asks for Basic: a Basic challenge makes the browser keep the key
+        // and resend it to this origin by itself, which is what cross-site request forgery feeds on (CrossSiteRequestGuard).
+        // API clients send their key up front and need no Basic challenge.
+        Response.Headers.WWWAuthenticate = Request.Path.StartsWithSegments(DashboardPath)
+            ? "Basic realm=\"DatasetPlatform dashboard\", charset=\"UTF-8\""
+            : "Bearer realm=\"DatasetPlatform\"";
         var failed = Request.Headers.Authorization.Count > 0 || Request.Query.ContainsKey("apiKey");
         await WriteProblemAsync(StatusCodes.Status401Unauthorized, "Unauthorized", "unauthorized",
             failed ? "The API key or access token is invalid, expired or revoked." : "An API key is required (HTTP Basic with the key as user name, or ?apiKey=).");

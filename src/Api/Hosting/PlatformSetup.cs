@@ -27,6 +27,7 @@ public static class PlatformSetup
         ["DP_SILO_PORT"] = "Silo:SiloPort",
         ["DP_GATEWAY_PORT"] = "Silo:GatewayPort",
         ["DP_ADVERTISED_ADDRESS"] = "Silo:AdvertisedAddress",
+        ["DP_LISTEN_ON_ALL_INTERFACES"] = "Silo:ListenOnAllInterfaces",
     };
 
     /// <summary>
@@ -52,12 +53,15 @@ public static class PlatformSetup
         builder.Services.AddPlatformStorage(dataSource);
 
         if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(dataSource, endpoints));
-        else builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
+        else builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints, embedded: true));
 
         // Kestrel's default body limit (30 MB) stays for every endpoint; the streaming upload endpoints raise it for themselves
         // (UploadLimit.Apply). Forms read whole (small create/update calls) are capped at 1 MiB.
         builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = 1 << 20);
         builder.Services.AddMemoryCache();
+        // CORS for the presigned PUT only: its URL is its own credential, so any web page holding one may send the file.
+        builder.Services.AddCors(o => o.AddPolicy(PresignedUploadsApi.CorsPolicy, p => p.AllowAnyOrigin().WithMethods("PUT").WithHeaders("Content-Type")
+            .WithExposedHeaders("ETag")));
         builder.Services.AddSingleton<DatasetAccess>();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -81,17 +85,28 @@ public static class PlatformSetup
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseCors();
+        app.UseMiddleware<CrossSiteRequestGuard>();
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);
-        app.MapGroup("/dashboard").RequireAuthorization(AdminPolicy).MapOrleansDashboard();
+        app.MapGroup(ApiKeyAuthenticationHandler.DashboardPath).RequireAuthorization(AdminPolicy).MapOrleansDashboard();
         // The dashboard's page loads its assets relative to itself, which only resolves under "/dashboard/".
         app.Use(async (context, next) =>
         {
             if (context.Request.Path.Value == "/dashboard") context.Response.Redirect(context.Request.PathBase + "/dashboard/");
-            else await next();
+            else
+            {
+                // The dashboard is logged into with the browser's Basic prompt; no other site may frame it (clickjacking).
+                if (context.Request.Path.StartsWithSegments(ApiKeyAuthenticationHandler.DashboardPath))
+                {
+                    context.Response.Headers.XFrameOptions = "DENY";
+                    context.Response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
+                }
+                await next();
+            }
         });
         app.MapHealthApi();
         app.MapKeysApi();

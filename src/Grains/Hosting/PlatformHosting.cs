@@ -16,8 +16,14 @@ public sealed class SiloEndpointOptions
     public string ServiceId { get; set; } = "datasetplatform";
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
-    /// <summary>The address other silos and clients reach this silo on (a pod IP in Kubernetes).</summary>
+    /// <summary>The address other silos and clients reach this silo on (a pod IP in Kubernetes). Cluster mode only.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// Cluster mode only: listen on every interface instead of the advertised address alone (for NAT, where the
+    /// advertised address is not one of this host's). The Orleans ports have no authentication: keep them on a private network.
+    /// </summary>
+    public bool ListenOnAllInterfaces { get; set; }
 }
 
 public static class PlatformHosting
@@ -57,8 +63,12 @@ public static class PlatformHosting
         return services;
     }
 
-    /// <summary>Clustering, grain state and reminders in PostgreSQL through the ADO.NET providers.</summary>
-    public static ISiloBuilder UsePlatformSilo(this ISiloBuilder silo, NpgsqlDataSource dataSource, SiloEndpointOptions endpoints)
+    /// <summary>
+    /// Clustering, grain state and reminders in PostgreSQL through the ADO.NET providers. An <paramref name="embedded"/> silo
+    /// (co-hosted with the gateway, the only member of its cluster) listens on loopback only: its silo and gateway ports
+    /// take unauthenticated Orleans messages, so nothing off this machine may reach them.
+    /// </summary>
+    public static ISiloBuilder UsePlatformSilo(this ISiloBuilder silo, NpgsqlDataSource dataSource, SiloEndpointOptions endpoints, bool embedded)
     {
         silo.Configure<ClusterOptions>(o =>
         {
@@ -67,7 +77,8 @@ public static class PlatformHosting
         });
         // Failure-detection timings can be tuned per deployment (Silo:Membership:ProbeTimeout, NumMissedProbesLimit, ...).
         silo.Services.AddOptions<ClusterMembershipOptions>().BindConfiguration("Silo:Membership");
-        silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
+        if (embedded) silo.ConfigureEndpoints(IPAddress.Loopback, endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: false);
+        else silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedAddress), endpoints.SiloPort, endpoints.GatewayPort, endpoints.ListenOnAllInterfaces);
         silo.UseAdoNetClustering(o =>
         {
             o.Invariant = Invariant;

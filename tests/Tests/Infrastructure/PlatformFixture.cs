@@ -13,6 +13,8 @@ public sealed class PlatformCollection : ICollectionFixture<PlatformFixture>;
 /// <summary>
 /// The whole service, for real: a fresh database on the PostgreSQL that ./test.sh started, the schema applied by
 /// the app itself, and the gateway with its co-hosted Orleans silo (ADO.NET clustering, state and reminders).
+/// As in production, the service connects as a role that owns its database and is no superuser; the server's
+/// superuser (DP_TEST_POSTGRES) only creates that role and the databases, and drops them at the end.
 /// Tests create their own repositories, datasets and keys, so they never depend on each other.
 /// </summary>
 public sealed class PlatformFixture : IAsyncLifetime
@@ -21,6 +23,8 @@ public sealed class PlatformFixture : IAsyncLifetime
     private readonly string _clusterId = "test-" + Guid.NewGuid().ToString("N")[..12];
     private string _serverConnectionString = "";
     private string _databaseName = "";
+    private string _serviceRole = "";
+    private readonly string _servicePassword = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
     private PlatformApp? _app;
     private readonly List<string> _extraDatabases = [];
 
@@ -30,6 +34,7 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
 
+    /// <summary>The service's own connection string (its non-superuser role), as given to it in DP_POSTGRES.</summary>
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
 
@@ -38,13 +43,11 @@ public sealed class PlatformFixture : IAsyncLifetime
         _serverConnectionString = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
             ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
         _databaseName = $"dp_test_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(1000, 9999)}";
-        await using (var connection = new NpgsqlConnection(_serverConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"CREATE DATABASE {_databaseName}", connection);
-            await command.ExecuteNonQueryAsync();
-        }
-        ConnectionString = new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = _databaseName }.ConnectionString;
+        _serviceRole = _databaseName + "_svc";
+        await AsSuperuserAsync(
+            $"CREATE ROLE {_serviceRole} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '{_servicePassword}'",
+            $"CREATE DATABASE {_databaseName} OWNER {_serviceRole}");
+        ConnectionString = ServiceConnectionString(_databaseName);
         Directory.CreateDirectory(_dataDir);
         _app = StartApp();
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dataDir, "bootstrap-key.txt"))).Trim();
@@ -54,20 +57,36 @@ public sealed class PlatformFixture : IAsyncLifetime
     public async Task<string> CreateDatabaseAsync()
     {
         var name = $"{_databaseName}_{Random.Shared.Next(1000, 9999)}";
-        await using (var connection = new NpgsqlConnection(_serverConnectionString))
+        await AsSuperuserAsync($"CREATE DATABASE {name} OWNER {_serviceRole}");
+        _extraDatabases.Add(name);
+        return ServiceConnectionString(name);
+    }
+
+    private string ServiceConnectionString(string database) => new NpgsqlConnectionStringBuilder(_serverConnectionString)
+    {
+        Database = database,
+        Username = _serviceRole,
+        Password = _servicePassword,
+    }.ConnectionString;
+
+    private async Task AsSuperuserAsync(params string[] statements)
+    {
+        await using var connection = new NpgsqlConnection(_serverConnectionString);
+        await connection.OpenAsync();
+        foreach (var statement in statements)
         {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+            await using var command = new NpgsqlCommand(statement, connection);
             await command.ExecuteNonQueryAsync();
         }
-        _extraDatabases.Add(name);
-        return new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = name }.ConnectionString;
     }
 
     /// <summary>An HTTP client for the gateway that sends <paramref name="key"/> the way the Alphacast SDK does (Basic, empty password).</summary>
     public ApiClient Client(string? key = null) => new(_app!.CreateClient(), key ?? AdminKey);
 
     public HttpClient RawClient() => _app!.CreateClient();
+
+    /// <summary>The running service's dependency container (to read what the host resolved, e.g. its Orleans endpoints).</summary>
+    public IServiceProvider Services => _app!.Services;
 
     /// <summary>Stops the service (silo and gateway) and starts a new one on the same database.</summary>
     public async Task RestartAsync()
@@ -105,6 +124,8 @@ public sealed class PlatformFixture : IAsyncLifetime
                 await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", connection);
                 await command.ExecuteNonQueryAsync();
             }
+            await using var dropRole = new NpgsqlCommand($"DROP ROLE IF EXISTS {_serviceRole}", connection);
+            await dropRole.ExecuteNonQueryAsync();
         }
         try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
     }
