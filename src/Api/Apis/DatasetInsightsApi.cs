@@ -2,10 +2,12 @@ using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Analysis;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -62,17 +64,24 @@ public static class DatasetInsightsApi
         return TypedResults.Json(await comparer.CompareAsync(dataset, a, b), VersionedDatasetsApi.SnakeCase);
     }
 
-    public static async Task<Results<JsonHttpResult<LineageResponse>, ProblemHttpResult>> Lineage(string id, ClaimsPrincipal user, DatasetAccess access,
-        LineageStore lineage)
+    /// <summary>
+    /// The lineage, with ?limit&amp;offset applied to each of its lists (the seed names no bounds, so the gateway's apply: one
+    /// page holds a whole lineage unless it is very long); X-Total-Count is the length of the longest list, and Link points
+    /// to the next page while any list has more.
+    /// </summary>
+    public static async Task<Results<JsonHttpResult<LineageResponse>, ProblemHttpResult>> Lineage(string id, HttpContext context, ClaimsPrincipal user,
+        DatasetAccess access, LineageStore lineage, IOptions<PlatformOptions> options)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
-        var (experiments, models, deployments, upstream) = await lineage.TraceAsync(dataset!.Id);
+        if (!ListPage.TryParse(context.Request, options.Value, out var page, out problem)) return problem!;
+        var trace = await lineage.TraceAsync(dataset!.Id, page.Limit, page.Offset);
+        page.WriteHeaders(context.Response, trace.LongestTotal);
         return TypedResults.Json(new LineageResponse(
-            [.. experiments.Select(ToItem)],
-            [.. models.Select(ToItem)],
-            [.. deployments.Select(ToItem)],
-            [.. upstream.Select(u => new UpstreamItem(u.VersionId, u.Version, u.ImportId, u.Source, u.FileName, u.ArtifactId, u.ByteCount, u.CreatedAt))]),
+            [.. trace.Experiments.Select(ToItem)],
+            [.. trace.Models.Select(ToItem)],
+            [.. trace.Deployments.Select(ToItem)],
+            [.. trace.Upstream.Select(u => new UpstreamItem(u.VersionId, u.Version, u.ImportId, u.Source, u.FileName, u.ArtifactId, u.ByteCount, u.CreatedAt))]),
             VersionedDatasetsApi.SnakeCase);
     }
 

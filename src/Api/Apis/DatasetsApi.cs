@@ -1,9 +1,11 @@
 using System.Security.Claims;
 using System.Text.Json;
 using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace DatasetPlatform.Api.Apis;
@@ -62,10 +64,14 @@ public static class DatasetsApi
         }
     }
 
-    public static async Task<Ok<List<DatasetResponse>>> List(ClaimsPrincipal user, DatasetStore datasets, long? repositoryId)
+    /// <summary>A bare array (the Alphacast SDK reads one), paged with ?limit&amp;offset; X-Total-Count and Link say what is left.</summary>
+    public static async Task<Results<Ok<List<DatasetResponse>>, ProblemHttpResult>> List(HttpContext context, ClaimsPrincipal user, DatasetStore datasets,
+        IOptions<PlatformOptions> options, long? repositoryId)
     {
+        if (!ListPage.TryParse(context.Request, options.Value, out var page, out var problem)) return problem!;
         var caller = Caller.From(user);
-        var rows = await datasets.ListVisibleAsync(caller.KeyId, caller.IsAdmin, repositoryId);
+        var (rows, total) = await datasets.ListVisibleAsync(caller.KeyId, caller.IsAdmin, repositoryId, page.Limit, page.Offset);
+        page.WriteHeaders(context.Response, total);
         return TypedResults.Ok(rows.Select(r => DatasetResponse.From(r.Dataset, r.Role)).ToList());
     }
 

@@ -1,7 +1,9 @@
 using System.Security.Claims;
 using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -31,10 +33,13 @@ public static class KeysApi
         return TypedResults.Created($"/keys/{issued.Id}", new KeyResponse(issued.Id, issued.Name, issued.IsAdmin, DateTime.UtcNow, null, issued.Key));
     }
 
-    public static async Task<Results<Ok<List<KeyResponse>>, ProblemHttpResult>> List(ClaimsPrincipal user, KeyStore keys)
+    public static async Task<Results<Ok<List<KeyResponse>>, ProblemHttpResult>> List(HttpContext context, ClaimsPrincipal user, KeyStore keys,
+        IOptions<PlatformOptions> options)
     {
         if (!Caller.From(user).IsAdmin) return Problems.Forbidden("Only admin keys can list keys.");
-        var rows = await keys.ListAsync();
+        if (!ListPage.TryParse(context.Request, options.Value, out var page, out var problem)) return problem!;
+        var (rows, total) = await keys.ListAsync(page.Limit, page.Offset);
+        page.WriteHeaders(context.Response, total);
         return TypedResults.Ok(rows.Select(k => new KeyResponse(k.Id, k.Name, k.IsAdmin, k.CreatedAt, k.RevokedAt)).ToList());
     }
 

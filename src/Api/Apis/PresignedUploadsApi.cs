@@ -82,6 +82,7 @@ public static class PresignedUploadsApi
             var group = app.MapGroup(prefix + "/datasets/{id:long}").WithTags("Presigned uploads");
             // A GET that creates an import: guarded like a POST against other sites.
             group.MapGet("/upload-url/{filename}", CreateUploadUrl).WithMetadata(CrossSiteRequests.Guard);
+            group.MapGet("/imports", ListImports);
             group.MapGet("/imports/{importId:long}", GetImport);
             group.MapPut("/schema", PutSchema).DisableAntiforgery();
         }
@@ -140,6 +141,18 @@ public static class PresignedUploadsApi
         await Enqueue.NotifyAsync(grains, job.DatasetId, jobId, loggers);
         context.Response.Headers.ETag = $"\"{Convert.ToHexStringLower(staged.Sha256)}\"";
         return TypedResults.Ok();
+    }
+
+    /// <summary>The dataset's imports, oldest first, as a bare array paged with ?limit&amp;offset (X-Total-Count, Link).</summary>
+    public static async Task<Results<Ok<List<ImportResponse>>, ProblemHttpResult>> ListImports(long id, HttpContext context, ClaimsPrincipal user,
+        DatasetAccess access, JobStore jobs, IOptions<PlatformOptions> options)
+    {
+        var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
+        if (problem is not null) return problem;
+        if (!ListPage.TryParse(context.Request, options.Value, out var page, out problem)) return problem!;
+        var (rows, total) = await jobs.ListAsync(id, page.Limit, page.Offset);
+        page.WriteHeaders(context.Response, total);
+        return TypedResults.Ok(rows.Select(ImportResponse.From).ToList());
     }
 
     public static async Task<Results<Ok<ImportResponse>, ProblemHttpResult>> GetImport(long id, long importId, ClaimsPrincipal user, DatasetAccess access,

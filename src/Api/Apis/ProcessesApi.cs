@@ -1,8 +1,10 @@
 using System.Security.Claims;
 using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -17,11 +19,15 @@ public static class ProcessesApi
         return app;
     }
 
-    public static async Task<Results<Ok<List<ProcessResponse>>, ProblemHttpResult>> List(long id, ClaimsPrincipal user, DatasetAccess access, JobStore jobs)
+    /// <summary>The dataset's processes, oldest first, as a bare array paged with ?limit&amp;offset (X-Total-Count, Link).</summary>
+    public static async Task<Results<Ok<List<ProcessResponse>>, ProblemHttpResult>> List(long id, HttpContext context, ClaimsPrincipal user, DatasetAccess access,
+        JobStore jobs, IOptions<PlatformOptions> options)
     {
         var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
-        var rows = await jobs.ListAsync(id);
+        if (!ListPage.TryParse(context.Request, options.Value, out var page, out problem)) return problem!;
+        var (rows, total) = await jobs.ListAsync(id, page.Limit, page.Offset);
+        page.WriteHeaders(context.Response, total);
         return TypedResults.Ok(rows.Select(j => ProcessResponse.From(j)).ToList());
     }
 

@@ -1,7 +1,9 @@
 using System.Security.Claims;
 using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -36,10 +38,14 @@ public static class RepositoriesApi
         return TypedResults.Created($"/repositories/{row.Id}", RepositoryResponse.From(row, RepositoryRole.Admin));
     }
 
-    public static async Task<Ok<List<RepositoryResponse>>> List(ClaimsPrincipal user, RepositoryStore repositories)
+    /// <summary>A bare array (the Alphacast SDK reads one), paged with ?limit&amp;offset; X-Total-Count and Link say what is left.</summary>
+    public static async Task<Results<Ok<List<RepositoryResponse>>, ProblemHttpResult>> List(HttpContext context, ClaimsPrincipal user, RepositoryStore repositories,
+        IOptions<PlatformOptions> options)
     {
+        if (!ListPage.TryParse(context.Request, options.Value, out var page, out var problem)) return problem!;
         var caller = Caller.From(user);
-        var rows = await repositories.ListVisibleAsync(caller.KeyId, caller.IsAdmin);
+        var (rows, total) = await repositories.ListVisibleAsync(caller.KeyId, caller.IsAdmin, page.Limit, page.Offset);
+        page.WriteHeaders(context.Response, total);
         return TypedResults.Ok(rows.Select(r => RepositoryResponse.From(r.Repository, r.Role)).ToList());
     }
 

@@ -94,13 +94,14 @@ public static class VersionedDatasetsApi
             SnakeCase, statusCode: StatusCodes.Status201Created);
     }
 
-    public static async Task<Results<JsonHttpResult<ListResponse>, ProblemHttpResult>> List(ClaimsPrincipal user, DatasetAccess access, DatasetStore datasets,
-        string? project_id, string? limit, string? offset, string? search, string? sort_field, string? sort_direction)
+    public static async Task<Results<JsonHttpResult<ListResponse>, ProblemHttpResult>> List(HttpContext context, ClaimsPrincipal user, DatasetAccess access,
+        DatasetStore datasets, string? project_id, string? search, string? sort_field, string? sort_direction)
     {
         var caller = Caller.From(user);
+        // The seed's bounds: 50 by default, 1 to 500.
+        if (!ListPage.TryParse(context.Request, 50, 500, out var page, out var pageProblem)) return pageProblem!;
+        var (take, skip) = (page.Limit, page.Offset);
         var errors = new Dictionary<string, string[]>();
-        var take = ParseInt(limit, 50, 1, 500, "limit", errors);
-        var skip = ParseInt(offset, 0, 0, int.MaxValue, "offset", errors);
         var sortField = string.IsNullOrEmpty(sort_field) ? "created_at" : sort_field;
         if (!DatasetStore.IsSortField(sortField)) errors["sort_field"] = ["One of created_at, name, rows, columns, project_name."];
         var direction = string.IsNullOrEmpty(sort_direction) ? "desc" : sort_direction.ToLowerInvariant();
@@ -114,6 +115,7 @@ public static class VersionedDatasetsApi
             repositoryId = repository!.Id;
         }
         var (items, total) = await datasets.SearchAsync(caller.KeyId, caller.IsAdmin, repositoryId, search, sortField, direction == "desc", take, skip);
+        page.WriteHeaders(context.Response, total);
         return TypedResults.Json(new ListResponse(
             [.. items.Select(i => new ListItem(i.Uid.ToString(), i.Name, i.Description, i.ProjectId.ToString(), i.ProjectName, i.DatasetVersionId, i.Rows, i.Columns, i.CreatedAt))],
             total, take, skip), SnakeCase);
@@ -207,16 +209,16 @@ public static class VersionedDatasetsApi
         return TypedResults.Json(new QualityResponse(JsonDocument.Parse(quality).RootElement.Clone()), SnakeCase);
     }
 
-    public static async Task<Results<JsonHttpResult<VersionsResponse>, ProblemHttpResult>> ListVersions(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, string? limit, string? offset)
+    public static async Task<Results<JsonHttpResult<VersionsResponse>, ProblemHttpResult>> ListVersions(string id, HttpContext context, ClaimsPrincipal user,
+        DatasetAccess access, VersionStore versions)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
-        var errors = new Dictionary<string, string[]>();
-        var take = ParseInt(limit, 50, 1, 100, "limit", errors);
-        var skip = ParseInt(offset, 0, 0, int.MaxValue, "offset", errors);
-        if (errors.Count > 0) return Problems.BadRequest(string.Join(" ", errors.Select(e => $"{e.Key}: {e.Value[0]}")), errors);
+        // The seed's bounds: 50 by default, 1 to 100.
+        if (!ListPage.TryParse(context.Request, 50, 100, out var page, out problem)) return problem!;
+        var (take, skip) = (page.Limit, page.Offset);
         var (items, total) = await versions.ListAsync(dataset!.Id, take, skip);
+        page.WriteHeaders(context.Response, total);
         return TypedResults.Json(new VersionsResponse(
             [.. items.Select(v => new VersionItem(v.Id, dataset.Uid.ToString(), v.Version, v.RowCount, v.ColumnCount, v.Description, v.CreatedByName, v.CreatedAt))],
             total, take, skip), SnakeCase);
@@ -322,14 +324,6 @@ public static class VersionedDatasetsApi
     private static List<ColumnInfo> ColumnInfos(string? columnsJson) => [.. StoredColumns.FromJson(columnsJson).Select(c => new ColumnInfo(c.Name, c.Dtype))];
 
     private static JsonElement? ParseJson(string? json) => json is null ? null : JsonDocument.Parse(json).RootElement.Clone();
-
-    private static int ParseInt(string? value, int fallback, int min, int max, string name, Dictionary<string, string[]> errors)
-    {
-        if (string.IsNullOrEmpty(value)) return fallback;
-        if (int.TryParse(value, out var n) && n >= min && n <= max) return n;
-        errors[name] = [max == int.MaxValue ? $"A whole number of at least {min}." : $"A whole number from {min} to {max}."];
-        return fallback;
-    }
 
     private static string SafeFileName(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 }

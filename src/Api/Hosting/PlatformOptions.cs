@@ -21,4 +21,13 @@ public sealed class PlatformOptions
 
     /// <summary>Largest dataset served as XLSX (MAX_XLSX_ROWS); bigger ones are refused with a 400 that says to use CSV.</summary>
     [Range(1, 1_048_575)] public int MaxXlsxRows { get; set; } = 100_000;
+
+    /// <summary>
+    /// Items per page of a list when the client gives no ?limit (DP_PAGE_SIZE). Large, because the Alphacast SDK reads
+    /// GET /repositories and /datasets as one array and looks datasets up by name in it.
+    /// </summary>
+    [Range(1, 100_000)] public int DefaultPageSize { get; set; } = 1000;
+
+    /// <summary>The largest ?limit a list accepts (DP_MAX_PAGE_SIZE); more is a 400. Seed 004's lists keep their own bounds.</summary>
+    [Range(1, 100_000)] public int MaxPageSize { get; set; } = 5000;
 }

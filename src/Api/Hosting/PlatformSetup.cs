@@ -22,6 +22,8 @@ public static class PlatformSetup
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
+        ["DP_PAGE_SIZE"] = "Platform:DefaultPageSize",
+        ["DP_MAX_PAGE_SIZE"] = "Platform:MaxPageSize",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",
@@ -45,7 +47,8 @@ public static class PlatformSetup
         var options = builder.Configuration.GetSection(PlatformOptions.Section).Get<PlatformOptions>() ?? new PlatformOptions();
         if (string.IsNullOrWhiteSpace(options.Postgres))
             throw new InvalidOperationException("No database configured: set DP_POSTGRES to an Npgsql connection string (./run.sh does this for you).");
-        builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.DefaultPageSize <= o.MaxPageSize, "DP_PAGE_SIZE must not exceed DP_MAX_PAGE_SIZE.").ValidateOnStart();
         var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
 
         var dataSource = PlatformHosting.CreateDataSource(options.Postgres);

@@ -41,20 +41,27 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
         return await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM dp.datasets WHERE id = @id", new { id });
     }
 
-    /// <summary>Datasets in repositories the key can read, optionally in one repository.</summary>
-    public async Task<IReadOnlyList<(DatasetRow Dataset, RepositoryRole Role)>> ListVisibleAsync(string keyId, bool isAdmin, long? repositoryId)
+    /// <summary>One page (by id) of the datasets in repositories the key can read, optionally in one repository, and how many there are in all.</summary>
+    public async Task<(IReadOnlyList<(DatasetRow Dataset, RepositoryRole Role)> Items, long Total)> ListVisibleAsync(string keyId, bool isAdmin,
+        long? repositoryId, int limit, int offset)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
+        var parameters = new { keyId, isAdmin, repositoryId, limit, offset };
+        var total = await connection.ExecuteScalarAsync<long>(
+            $"""
+            SELECT count(*) FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id
+            WHERE (@repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) AND ({RepositoryStore.RoleSql}) > 0
+            """, parameters);
         var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
             $"""
             SELECT * FROM (
                 SELECT d.*, {RepositoryStore.RoleSql} AS role
                 FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id
                 WHERE @repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) v
-            WHERE v.role > 0 ORDER BY v.id
+            WHERE v.role > 0 ORDER BY v.id LIMIT @limit OFFSET @offset
             """,
-            (dataset, role) => (dataset, (RepositoryRole)role), new { keyId, isAdmin, repositoryId }, splitOn: "role");
-        return [.. rows];
+            (dataset, role) => (dataset, (RepositoryRole)role), parameters, splitOn: "role");
+        return ([.. rows], total);
     }
 
     /// <summary>

@@ -65,10 +65,15 @@ public sealed class JobStore(NpgsqlDataSource dataSource)
         return await connection.QuerySingleOrDefaultAsync<ImportJobRow>("SELECT * FROM dp.import_jobs WHERE id = @id", new { id });
     }
 
-    public async Task<IReadOnlyList<ImportJobRow>> ListAsync(long datasetId)
+    /// <summary>One page (by id) of the dataset's jobs, and how many it has in all.</summary>
+    public async Task<(IReadOnlyList<ImportJobRow> Items, long Total)> ListAsync(long datasetId, int limit, int offset)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return [.. await connection.QueryAsync<ImportJobRow>("SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId ORDER BY id", new { datasetId })];
+        var parameters = new { datasetId, limit, offset };
+        var total = await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @datasetId", parameters);
+        var items = await connection.QueryAsync<ImportJobRow>(
+            "SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId ORDER BY id LIMIT @limit OFFSET @offset", parameters);
+        return ([.. items], total);
     }
 
     /// <summary>The head of the dataset's queue: the oldest job not finished yet.</summary>

@@ -61,10 +61,13 @@ public sealed class KeyStore(NpgsqlDataSource dataSource)
         return home.Value;
     }
 
-    public async Task<IReadOnlyList<ApiKeyRow>> ListAsync()
+    /// <summary>One page of all keys, oldest first, and how many there are in all.</summary>
+    public async Task<(IReadOnlyList<ApiKeyRow> Items, long Total)> ListAsync(int limit, int offset)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return [.. await connection.QueryAsync<ApiKeyRow>("SELECT * FROM dp.api_keys ORDER BY created_at")];
+        var total = await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM dp.api_keys");
+        var items = await connection.QueryAsync<ApiKeyRow>("SELECT * FROM dp.api_keys ORDER BY created_at, id LIMIT @limit OFFSET @offset", new { limit, offset });
+        return ([.. items], total);
     }
 
     public async Task<bool> RevokeAsync(string id)

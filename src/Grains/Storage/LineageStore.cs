@@ -51,6 +51,10 @@ public sealed class UpstreamRow
     public DateTime CreatedAt { get; init; }
 }
 
+/// <summary>One page of a dataset's lineage; <see cref="LongestTotal"/> is the size of its longest list (what paging runs over).</summary>
+public sealed record LineagePage(IReadOnlyList<ExperimentRow> Experiments, IReadOnlyList<ModelRow> Models, IReadOnlyList<DeploymentRow> Deployments,
+    IReadOnlyList<UpstreamRow> Upstream, long LongestTotal);
+
 /// <summary>...and where it went: experiments that used a version, models they produced, deployments serving those models.</summary>
 public sealed class LineageStore(NpgsqlDataSource dataSource)
 {
@@ -110,21 +114,32 @@ public sealed class LineageStore(NpgsqlDataSource dataSource)
         return await connection.QuerySingleOrDefaultAsync<ModelRow>($"{Models} WHERE m.id = @id", new { id });
     }
 
-    public async Task<(IReadOnlyList<ExperimentRow> Experiments, IReadOnlyList<ModelRow> Models, IReadOnlyList<DeploymentRow> Deployments,
-        IReadOnlyList<UpstreamRow> Upstream)> TraceAsync(long datasetId)
+    /// <summary>
+    /// The same page (limit, offset) of each of the four lists, each in a stable order, and each list's total, so a client
+    /// that follows the pages until every list is exhausted sees every item exactly once.
+    /// </summary>
+    public async Task<LineagePage> TraceAsync(long datasetId, int limit, int offset)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var parameters = new { datasetId };
-        var experiments = await connection.QueryAsync<ExperimentRow>($"{Experiments} WHERE v.dataset_id = @datasetId ORDER BY e.created_at", parameters);
-        var models = await connection.QueryAsync<ModelRow>($"{Models} WHERE v.dataset_id = @datasetId ORDER BY m.created_at", parameters);
-        var deployments = await connection.QueryAsync<DeploymentRow>($"{Deployments} WHERE v.dataset_id = @datasetId ORDER BY d.created_at", parameters);
+        var parameters = new { datasetId, limit, offset };
+        const string Page = "LIMIT @limit OFFSET @offset";
+        var experiments = await connection.QueryAsync<ExperimentRow>($"{Experiments} WHERE v.dataset_id = @datasetId ORDER BY e.created_at, e.id {Page}", parameters);
+        var models = await connection.QueryAsync<ModelRow>($"{Models} WHERE v.dataset_id = @datasetId ORDER BY m.created_at, m.id {Page}", parameters);
+        var deployments = await connection.QueryAsync<DeploymentRow>($"{Deployments} WHERE v.dataset_id = @datasetId ORDER BY d.created_at, d.id {Page}", parameters);
         var upstream = await connection.QueryAsync<UpstreamRow>(
-            """
+            $"""
             SELECT v.id AS version_id, v.version, j.id AS import_id, j.source, j.file_name,
                    COALESCE(v.staged_file_id, j.staged_file_id) AS artifact_id, j.byte_count, v.created_at
             FROM dp.dataset_versions v LEFT JOIN dp.import_jobs j ON j.id = v.import_job_id
-            WHERE v.dataset_id = @datasetId ORDER BY v.version
+            WHERE v.dataset_id = @datasetId ORDER BY v.version {Page}
             """, parameters);
-        return ([.. experiments], [.. models], [.. deployments], [.. upstream]);
+        var totals = await connection.QuerySingleAsync<(long, long, long, long)>(
+            $"""
+            SELECT (SELECT count(*) FROM ({Experiments} WHERE v.dataset_id = @datasetId) x),
+                   (SELECT count(*) FROM ({Models} WHERE v.dataset_id = @datasetId) x),
+                   (SELECT count(*) FROM ({Deployments} WHERE v.dataset_id = @datasetId) x),
+                   (SELECT count(*) FROM dp.dataset_versions v WHERE v.dataset_id = @datasetId)
+            """, parameters);
+        return new LineagePage([.. experiments], [.. models], [.. deployments], [.. upstream], Math.Max(Math.Max(totals.Item1, totals.Item2), Math.Max(totals.Item3, totals.Item4)));
     }
 }

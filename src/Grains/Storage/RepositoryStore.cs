@@ -45,14 +45,17 @@ public sealed class RepositoryStore(NpgsqlDataSource dataSource)
         return found.Item1 is null ? null : found;
     }
 
-    /// <summary>Repositories the key can at least read.</summary>
-    public async Task<IReadOnlyList<(RepositoryRow Repository, RepositoryRole Role)>> ListVisibleAsync(string keyId, bool isAdmin)
+    /// <summary>One page (by id) of the repositories the key can at least read, and how many there are in all.</summary>
+    public async Task<(IReadOnlyList<(RepositoryRow Repository, RepositoryRole Role)> Items, long Total)> ListVisibleAsync(string keyId, bool isAdmin,
+        int limit, int offset)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
+        var parameters = new { keyId, isAdmin, limit, offset };
+        var total = await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM dp.repositories r WHERE ({RoleSql}) > 0", parameters);
         var rows = await connection.QueryAsync<RepositoryRow, int, (RepositoryRow, RepositoryRole)>(
-            $"SELECT * FROM (SELECT r.*, {RoleSql} AS role FROM dp.repositories r) v WHERE v.role > 0 ORDER BY v.id",
-            (repo, role) => (repo, (RepositoryRole)role), new { keyId, isAdmin }, splitOn: "role");
-        return [.. rows];
+            $"SELECT * FROM (SELECT r.*, {RoleSql} AS role FROM dp.repositories r) v WHERE v.role > 0 ORDER BY v.id LIMIT @limit OFFSET @offset",
+            (repo, role) => (repo, (RepositoryRole)role), parameters, splitOn: "role");
+        return ([.. rows], total);
     }
 
     public async Task<RepositoryRole> RoleAsync(long repositoryId, string keyId, bool isAdmin)
