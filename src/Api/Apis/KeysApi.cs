@@ -3,6 +3,7 @@ using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 
 namespace DatasetPlatform.Api.Apis;
@@ -43,9 +44,11 @@ public static class KeysApi
         return TypedResults.Ok(rows.Select(k => new KeyResponse(k.Id, k.Name, k.IsAdmin, k.CreatedAt, k.RevokedAt)).ToList());
     }
 
-    public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string keyId, ClaimsPrincipal user, KeyStore keys)
+    public static async Task<Results<NoContent, ProblemHttpResult>> Revoke(string keyId, ClaimsPrincipal user, KeyStore keys, IMemoryCache cache)
     {
         if (!Caller.From(user).IsAdmin) return Problems.Forbidden("Only admin keys can revoke keys.");
-        return await keys.RevokeAsync(keyId) ? TypedResults.NoContent() : Problems.NotFound($"Key '{keyId}' does not exist or is already revoked.");
+        if (!await keys.RevokeAsync(keyId)) return Problems.NotFound($"Key '{keyId}' does not exist or is already revoked.");
+        ApiKeyAuthenticationHandler.ForgetRevokedKey(cache, keyId);
+        return TypedResults.NoContent();
     }
 }

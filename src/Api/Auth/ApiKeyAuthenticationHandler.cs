@@ -40,6 +40,8 @@ public sealed class ApiKeyAuthenticationHandler(
                 : await keys.VerifyAsync(presented);
             cache.Set(cacheKey, row, CacheFor);
         }
+        // A key revoked through this gateway stops working at once, not when its cache entry expires.
+        if (row is not null && cache.TryGetValue(RevokedCacheKey(row.Id), out _)) row = null;
         if (row is null) return AuthenticateResult.Fail("Invalid or expired API key or access token.");
         var identity = new ClaimsIdentity(
         [
@@ -49,6 +51,14 @@ public sealed class ApiKeyAuthenticationHandler(
         ], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
+
+    /// <summary>
+    /// Makes this gateway refuse the key (and its access tokens) at once, although verified keys are cached for a while.
+    /// Other gateways of a cluster notice the revocation when their cache entry expires (at most 30 s).
+    /// </summary>
+    public static void ForgetRevokedKey(IMemoryCache cache, string keyId) => cache.Set(RevokedCacheKey(keyId), true, CacheFor);
+
+    private static string RevokedCacheKey(string keyId) => "revoked:" + keyId;
 
     private static string? PresentedKey(HttpRequest request)
     {

@@ -85,6 +85,9 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     public HttpClient RawClient() => _app!.CreateClient();
 
+    /// <summary>A client that shows redirects instead of following them (a followed redirect drops the Authorization header).</summary>
+    public HttpClient NoRedirectClient() => _app!.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+
     /// <summary>The running service's dependency container (to read what the host resolved, e.g. its Orleans endpoints).</summary>
     public IServiceProvider Services => _app!.Services;
 
