@@ -25,8 +25,8 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
     private enum Caller { NoKey, BadKey, RevokedKey, RevokedKeysToken, Read, Write, WriteToken, Admin, OtherRepository, PublicRepository, GlobalAdmin }
 
     /// <summary>The things one repository holds that routes address: its datasets of each kind and their children.</summary>
-    private sealed record Target(long RepositoryId, long DatasetId, string BlockName, string VersionedUid, string VersionId, long ProcessId,
-        string ExperimentId, string ModelId);
+    private sealed record Target(long RepositoryId, long DatasetId, string BlockName, string VersionedUid, string VersionedName, string VersionId,
+        long ProcessId, string ExperimentId, string ModelId);
 
     /// <summary>A route of the matrix: its method and pattern as mapped, what it needs, and how to build a request against a target.</summary>
     private sealed record Route(string Method, string Pattern, Need Need, Func<Fixture, Target, Task<HttpRequestMessage>> Build, bool Destructive = false);
@@ -183,6 +183,28 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
                     Assert.True(status is not (401 or 403), $"{method} {pattern} as {caller}: {status}");
                 else
                     Assert.True(status == (IsAuthenticated(caller) ? 403 : 401), $"{method} {pattern} as {caller}: {status}, expected {(IsAuthenticated(caller) ? 403 : 401)}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Lists_show_a_private_repository_only_to_keys_with_a_role_in_it()
+    {
+        var target = _fixture.Private;
+        foreach (var caller in new[] { Caller.Read, Caller.Write, Caller.WriteToken, Caller.Admin, Caller.GlobalAdmin, Caller.OtherRepository, Caller.PublicRepository })
+        {
+            var sees = caller is not (Caller.OtherRepository or Caller.PublicRepository);
+            foreach (var (path, id) in new[]
+                     {
+                         ("/repositories?limit=5000", $"\"id\":{target.RepositoryId},"),
+                         ("/datasets?limit=5000", $"\"id\":{target.DatasetId},"),
+                         ($"/api/datasets?limit=500&search={target.VersionedName}", $"\"id\":\"{target.VersionedUid}\""),
+                     })
+            {
+                using var request = Request(HttpMethod.Get, path);
+                Authorize(request, _fixture.Credentials[caller]);
+                var body = await (await platform.RawClient().SendAsync(request)).Content.ReadAsStringAsync();
+                Assert.True(body.Contains(id) == sees, $"{path} as {caller}: {(sees ? "misses" : "shows")} {id}");
             }
         }
     }
@@ -387,6 +409,7 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
         await ApiClient.ExpectJsonAsync(await owner.Http.PostAsJsonAsync("/datasets", new { name = blockName, repositoryId, mode = "blocks", columns = new { Name = "string" } }),
             HttpStatusCode.Created);
         var versionedUid = "00000000-0000-0000-0000-000000000000";
+        var versionedName = Unique("v");
         var versionId = versionedUid;
         long processId = 0;
         string experimentId = versionedUid, modelId = versionedUid;
@@ -394,7 +417,7 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
         {
             processId = (await owner.UploadAndWaitAsync(datasetId, Csv, ApiClient.DateCountryManifest)).GetProperty("id").GetInt64();
             var uploaded = await ApiClient.ExpectJsonAsync(await owner.Http.PostAsync("/api/datasets/upload",
-                Multipart("file", "v.csv", "a,b\n1,2\n", ("project_id", $"{repositoryId}"), ("name", Unique("v")))), HttpStatusCode.Created);
+                Multipart("file", "v.csv", "a,b\n1,2\n", ("project_id", $"{repositoryId}"), ("name", versionedName))), HttpStatusCode.Created);
             versionedUid = uploaded.GetProperty("dataset_id").GetString()!;
             versionId = uploaded.GetProperty("dataset_version_id").GetString()!;
             experimentId = (await ApiClient.ExpectJsonAsync(await owner.Http.PostAsJsonAsync("/api/experiments", new { dataset_version_id = versionId, name = "e" }),
@@ -406,9 +429,9 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
         {
             // Destructive routes on seed 004 datasets need a versioned dataset of their own too.
             var uploaded = await ApiClient.ExpectJsonAsync(await owner.Http.PostAsync("/api/datasets/upload",
-                Multipart("file", "v.csv", "a,b\n1,2\n", ("project_id", $"{repositoryId}"), ("name", Unique("v")))), HttpStatusCode.Created);
+                Multipart("file", "v.csv", "a,b\n1,2\n", ("project_id", $"{repositoryId}"), ("name", versionedName))), HttpStatusCode.Created);
             versionedUid = uploaded.GetProperty("dataset_id").GetString()!;
         }
-        return new Target(repositoryId, datasetId, blockName, versionedUid, versionId, processId, experimentId, modelId);
+        return new Target(repositoryId, datasetId, blockName, versionedUid, versionedName, versionId, processId, experimentId, modelId);
     }
 }
