@@ -82,6 +82,7 @@ public static class PlatformSetup
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddHostedService<BootstrapKeyService>();
+        builder.Services.AddHostedService<DatabaseRoleCheck>();
     }
 
     public static WebApplication UsePlatform(this WebApplication app)
