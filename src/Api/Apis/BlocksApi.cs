@@ -25,14 +25,24 @@ public static class BlocksApi
 {
     private static readonly TimeSpan BlockWait = TimeSpan.FromSeconds(60);
 
+    private const string RecordsNotKeys =
+        "A block dataset holds ordered records, not keyed rows: no column is a key, whatever its type. A date column (type date) "
+        + "is a value, stored as a date and read back as yyyy-MM-dd (null allowed); records may share a date, and blocks are never "
+        + "checked for duplicates or merged with each other. Records read back in ascending block number, then submission order; "
+        + "sending a block number again replaces the records of that block, and only those.";
+
     public static IEndpointRouteBuilder MapBlocksApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/Dataset").WithTags("Blocks");
-        group.MapPost("", Create).DisableAntiforgery();
+        group.MapPost("", Create).DisableAntiforgery()
+            .WithSummary("Creates a dataset from {name, columns: {column: type}, input}")
+            .WithDescription(RecordsNotKeys);
         group.MapGet("/{name}", Get);
         group.MapPut("/{name}", Update).DisableAntiforgery();
-        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery();
-        group.MapGet("/{name}/data", Download);
+        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery()
+            .WithSummary("Uploads a block {blockNumber, records} of up to 1000 records; the same block number replaces that block")
+            .WithDescription(RecordsNotKeys);
+        group.MapGet("/{name}/data", Download).WithSummary("The records in ascending block number, then submission order");
         return app;
     }
 

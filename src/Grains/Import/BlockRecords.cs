@@ -16,14 +16,21 @@ public static class BlockRecords
 {
     public const int MaxRecords = 1000;
 
-    /// <summary>The dataset's columns: stored ones once data exists, before that the ones its schema declares.</summary>
+    /// <summary>
+    /// How blocks load: the schema defines the columns, an unknown one is an error, and nothing is a key. Blocks are
+    /// ordered records: a date column holds values like any other, two records may share a date, and a block replaces
+    /// only the earlier block with its own number.
+    /// </summary>
+    internal static readonly LoadRules Rules = new(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail, RowKeys.None);
+
+    /// <summary>The dataset's columns: stored ones once data exists, before that the ones its schema declares. Never keys.</summary>
     public static IReadOnlyList<StoredColumn> ColumnsOf(DatasetRow dataset)
     {
         var stored = StoredColumns.FromJson(dataset.Columns);
-        if (stored.Count > 0 || dataset.Manifest is null) return stored;
+        if (stored.Count > 0) return [.. stored.Select(c => c.AsValue())];
+        if (dataset.Manifest is null) return stored;
         var manifest = Manifest.Parse(dataset.Manifest);
-        var rules = new LoadRules(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail);
-        return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], rules, firstFreeOrdinal: 0).Columns;
+        return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], Rules, firstFreeOrdinal: 0).Columns;
     }
 
     public static BlockValidation Validate(IReadOnlyList<StoredColumn> columns, JsonElement records)

@@ -419,9 +419,11 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     /// <summary>The header rules of the surface the upload came through.</summary>
     private static LoadRules RulesFor(ImportJobRow job, DatasetRow dataset, bool acceptNewColumns) => job.Source switch
     {
-        JobSources.Multipart => new LoadRules(RequireDate: true, SchemaDefinesColumns: false, acceptNewColumns ? UnknownColumns.Accept : UnknownColumns.Fail),
-        JobSources.Blocks => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail),
-        _ => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, dataset.SchemaStrict ? UnknownColumns.Fail : UnknownColumns.Ignore),
+        // Block datasets are ordered records whatever door a load came through: no key, no duplicate check, no merge.
+        _ when dataset.IsBlocks => BlockRecords.Rules,
+        JobSources.Multipart => new LoadRules(RequireDate: true, SchemaDefinesColumns: false, acceptNewColumns ? UnknownColumns.Accept : UnknownColumns.Fail,
+            RowKeys.Manifest),
+        _ => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, dataset.SchemaStrict ? UnknownColumns.Fail : UnknownColumns.Ignore, RowKeys.Existing),
     };
 
     private static string ErrorsJson(IEnumerable<RowError> errors) =>
