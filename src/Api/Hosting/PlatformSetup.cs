@@ -27,6 +27,9 @@ public static class PlatformSetup
         ["DP_SILO_PORT"] = "Silo:SiloPort",
         ["DP_GATEWAY_PORT"] = "Silo:GatewayPort",
         ["DP_ADVERTISED_ADDRESS"] = "Silo:AdvertisedAddress",
+        ["DP_IMPORT_TRANSIENT_RETRIES"] = "Import:TransientRetries",
+        ["DP_IMPORT_RETRY_MAX_DELAY_SECONDS"] = "Import:MaxRetryDelaySeconds",
+        ["DP_IMPORT_MAX_CRASHES"] = "Import:MaxCrashes",
     };
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Xunit;
 
@@ -29,6 +30,9 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
+
+    /// <summary>Warnings and errors the service logged (every restart included).</summary>
+    public LogSink Logs { get; } = new();
 
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
@@ -78,7 +82,7 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     private PlatformApp StartApp()
     {
-        var app = new PlatformApp(new Dictionary<string, string>
+        var app = new PlatformApp(Logs, new Dictionary<string, string>
         {
             ["DP_POSTGRES"] = ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
@@ -116,11 +120,12 @@ public sealed class PlatformFixture : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private sealed class PlatformApp(Dictionary<string, string> settings) : WebApplicationFactory<Program>
+    private sealed class PlatformApp(LogSink logs, Dictionary<string, string> settings) : WebApplicationFactory<Program>
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             foreach (var (key, value) in settings) builder.UseSetting(key, value);
+            builder.ConfigureLogging(logging => logging.AddProvider(logs));
         }
     }
 }
