@@ -22,6 +22,7 @@ public static class PlatformSetup
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
+        ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",

@@ -28,6 +28,9 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>The upload limit the test service runs with (MAX_DATASET_UPLOAD_BYTES), small so a 413 is cheap to provoke.</summary>
     public const long MaxUploadBytes = 16 * 1024 * 1024;
 
+    /// <summary>The block body limit of the test service (MAX_BLOCK_BODY_BYTES), small so a 413 is cheap to provoke.</summary>
+    public const long MaxBlockBodyBytes = 1024 * 1024;
+
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
 
@@ -88,6 +91,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["DP_DATA_DIR"] = _dataDir,
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
+            ["MAX_BLOCK_BODY_BYTES"] = MaxBlockBodyBytes.ToString(),
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
             ["Silo:SiloPort"] = FreePort().ToString(),
