@@ -54,7 +54,8 @@ public static class BlockRecords
     /// </summary>
     public static BlockValidation Validate(IReadOnlyList<StoredColumn> columns, JsonElement records, long maxStagedBytes)
     {
-        var byName = new Dictionary<string, int>();
+        // Keys are ColumnNames.Key (lower case); an ASCII name without surrounding spaces finds its key ignoring case, unnormalized.
+        var byName = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         for (var c = 0; c < columns.Count; c++) byName.TryAdd(ColumnNames.Key(columns[c].SourceName), c);
         for (var c = 0; c < columns.Count; c++) byName.TryAdd(ColumnNames.Key(columns[c].Name), c);
         var problems = new BlockProblems();
@@ -77,8 +78,12 @@ public static class BlockRecords
                 {
                     foreach (var property in record.EnumerateObject())
                     {
-                        if (!byName.TryGetValue(ColumnNames.Key(property.Name), out var column))
-                            problems.Add($"{where}.{Clip(property.Name)}", $"Unknown column '{Clip(property.Name)}'.");
+                        var name = property.Name;
+                        var known = IsPlainAscii(name) ? byName.TryGetValue(name, out var column) : byName.TryGetValue(ColumnNames.Key(name), out column);
+                        // Problems past the listed ones are only counted: their text is not even built.
+                        if (!known && !problems.Listing) problems.CountOnly();
+                        else if (!known) problems.Add($"{where}.{Clip(name)}", $"Unknown column '{Clip(name)}'.");
+                        else if (values[column] is not null && !problems.Listing) problems.CountOnly();
                         else if (values[column] is not null)
                             problems.Add($"{where}.{columns[column].Name}", $"Column '{columns[column].Name}' is given more than once.");
                         else values[column] = property.Value;
@@ -140,6 +145,9 @@ public static class BlockRecords
         staged.WriteByte((byte)'\n');
     }
 
+    private static bool IsPlainAscii(string name) =>
+        name.Length > 0 && System.Text.Ascii.IsValid(name) && !char.IsWhiteSpace(name[0]) && !char.IsWhiteSpace(name[^1]);
+
     private static string Clip(string name) => name.Length <= 100 ? name : string.Concat(name.AsSpan(0, 97), "...");
 
     /// <summary>The problems of a block: all counted, the first <see cref="MaxListedProblems"/> listed by where they are.</summary>
@@ -148,10 +156,15 @@ public static class BlockRecords
         public Dictionary<string, string[]> Listed { get; } = [];
         public int Count { get; private set; }
 
+        /// <summary>Whether the next problem is still listed (so its place is worth spelling out).</summary>
+        public bool Listing => Listed.Count < MaxListedProblems;
+
         public void Add(string where, string message)
         {
             Count++;
-            if (Listed.Count < MaxListedProblems) Listed.TryAdd(where, [message]);
+            if (Listing) Listed.TryAdd(where, [message]);
         }
+
+        public void CountOnly() => Count++;
     }
 }
