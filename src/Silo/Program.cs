@@ -10,6 +10,12 @@ if (int.TryParse(builder.Configuration["DP_SILO_PORT"], out var siloPort)) endpo
 if (int.TryParse(builder.Configuration["DP_GATEWAY_PORT"], out var gatewayPort)) endpoints.GatewayPort = gatewayPort;
 if (builder.Configuration["DP_ADVERTISED_ADDRESS"] is { Length: > 0 } address) endpoints.AdvertisedAddress = address;
 if (bool.TryParse(builder.Configuration["DP_LISTEN_ON_ALL_INTERFACES"], out var listenOnAll)) endpoints.ListenOnAllInterfaces = listenOnAll;
+// Import retries (ImportRetryOptions) under the names the README documents.
+foreach (var (variable, key) in new[] { ("DP_IMPORT_TRANSIENT_RETRIES", "TransientRetries"), ("DP_IMPORT_RETRY_MAX_DELAY_SECONDS", "MaxRetryDelaySeconds"),
+    ("DP_IMPORT_MAX_CRASHES", "MaxCrashes") })
+{
+    if (builder.Configuration[variable] is { Length: > 0 } value) builder.Configuration[$"Import:{key}"] = value;
+}
 
 var dataSource = PlatformHosting.CreateDataSource(connectionString);
 await SchemaBootstrapper.ApplyAsync(dataSource);

@@ -25,14 +25,24 @@ public static class BlocksApi
 {
     private static readonly TimeSpan BlockWait = TimeSpan.FromSeconds(60);
 
+    private const string RecordsNotKeys =
+        "A block dataset holds ordered records, not keyed rows: no column is a key, whatever its type. A date column (type date) "
+        + "is a value, stored as a date and read back as yyyy-MM-dd (null allowed); records may share a date, and blocks are never "
+        + "checked for duplicates or merged with each other. Records read back in ascending block number, then submission order; "
+        + "sending a block number again replaces the records of that block, and only those.";
+
     public static IEndpointRouteBuilder MapBlocksApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/Dataset").WithTags("Blocks");
-        group.MapPost("", Create).DisableAntiforgery();
+        group.MapPost("", Create).DisableAntiforgery()
+            .WithSummary("Creates a dataset from {name, columns: {column: type}, input}")
+            .WithDescription(RecordsNotKeys);
         group.MapGet("/{name}", Get);
         group.MapPut("/{name}", Update).DisableAntiforgery();
-        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery();
-        group.MapGet("/{name}/data", Download);
+        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery()
+            .WithSummary("Uploads a block {blockNumber, records} of up to 1000 records; the same block number replaces that block")
+            .WithDescription(RecordsNotKeys);
+        group.MapGet("/{name}/data", Download).WithSummary("The records in ascending block number, then submission order");
         return app;
     }
 
@@ -105,29 +115,37 @@ public static class BlocksApi
         if (!dataset!.IsBlocks) return Problems.BadRequest($"Dataset '{name}' is not an input dataset; blocks can only be uploaded to input datasets.");
         if (dataset.Completed) return Problems.BadRequest($"Dataset '{name}' has been completed; it accepts no more blocks.");
 
-        var fields = await RequestFields.ReadAsync(request);
+        var maxBytes = options.Value.MaxBlockBodyBytes;
+        using var body = await BlockBody.ReadAsync(request, maxBytes, cancellationToken);
+        if (body is null) return Problems.TooLarge($"A block body may be at most {maxBytes} bytes (MAX_BLOCK_BODY_BYTES); send fewer records per block.");
+        if (body.Json is null) return Problems.BadRequest($"The body is not valid JSON: {body.JsonError}");
         var errors = new Dictionary<string, string[]>();
-        var blockNumber = fields.Json("blockNumber") is { ValueKind: JsonValueKind.Number } number && number.TryGetInt32(out var b) && b >= 0 ? b : (int?)null;
+        var blockNumber = body.Field("blockNumber") is { ValueKind: JsonValueKind.Number } number && number.TryGetInt32(out var b) && b >= 0 ? b : (int?)null;
         if (blockNumber is null) errors["blockNumber"] = ["Required: a whole number of at least 0."];
-        var records = fields.Json("records");
+        var records = body.Field("records");
         if (records is not { ValueKind: JsonValueKind.Array }) errors["records"] = ["Required: an array of records."];
         else if (records.Value.GetArrayLength() > BlockRecords.MaxRecords)
             errors["records"] = [$"At most {BlockRecords.MaxRecords} records per block; this block has {records.Value.GetArrayLength()}. Split it into more blocks."];
         else if (records.Value.GetArrayLength() == 0) errors["records"] = ["A block needs at least one record."];
         if (errors.Count > 0) return Problems.BadRequest("The block is not valid.", errors);
 
-        var validation = BlockRecords.Validate(BlockRecords.ColumnsOf(dataset), records!.Value);
-        if (validation.Errors.Count > 0)
-            return Problems.BadRequest($"{validation.Errors.Count} problem(s) in the block's records.", validation.Errors.ToDictionary());
+        var validation = BlockRecords.Validate(BlockRecords.ColumnsOf(dataset), records!.Value, maxBytes);
+        if (validation.TooLarge)
+            return Problems.TooLarge($"The block's records take more than {maxBytes} bytes once stored (each value with its column name, MAX_BLOCK_BODY_BYTES); "
+                + "send fewer records per block.");
+        if (validation.ProblemCount > 0)
+            return Problems.BadRequest(validation.ProblemCount > validation.Errors.Count
+                ? $"{validation.ProblemCount} problem(s) in the block's records; the first {validation.Errors.Count} are listed."
+                : $"{validation.ProblemCount} problem(s) in the block's records.", validation.Errors.ToDictionary());
 
-        // Small by construction (<= 1000 records), staged like any upload so the import reads it from PostgreSQL.
-        var body = new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', validation.JsonLines) + "\n"));
+        // Small by construction (bounded like the body), staged like any upload so the import reads it from PostgreSQL.
+        using var staged = validation.OpenJsonLines();
         long jobId;
         await using (var session = await jobs.BeginUploadAsync(cancellationToken))
         {
-            var staged = await session.StageAsync(dataset.Id, $"block-{blockNumber}.jsonl", body, options.Value.MaxUploadBytes, cancellationToken);
-            var job = await session.CommitJobAsync(new ImportRequest(dataset.Id, JobSources.Blocks, staged.FileName, false, false, false, null, caller.KeyId,
-                "jsonl", blockNumber), staged, cancellationToken);
+            var file = await session.StageAsync(dataset.Id, $"block-{blockNumber}.jsonl", staged, maxBytes, cancellationToken);
+            var job = await session.CommitJobAsync(new ImportRequest(dataset.Id, JobSources.Blocks, file.FileName, false, false, false, null, caller.KeyId,
+                "jsonl", blockNumber), file, cancellationToken);
             jobId = job.Id;
         }
         await Enqueue.NotifyAsync(grains, dataset.Id, jobId, loggers);
@@ -135,7 +153,7 @@ public static class BlocksApi
         var finished = await jobs.WaitForFinishAsync(jobId, BlockWait, cancellationToken);
         if (finished is null) return Problems.NotFound($"Dataset '{name}' was deleted while the block was being stored.");
         if (finished.Status is JobStatus.Complete or JobStatus.Skipped)
-            return TypedResults.Ok(new BlockStoredResponse(dataset.Id, blockNumber!.Value, validation.JsonLines.Count, jobId));
+            return TypedResults.Ok(new BlockStoredResponse(dataset.Id, blockNumber!.Value, validation.Records, jobId));
         if (JobStatus.IsTerminal(finished.Status)) return Problems.BadRequest($"The block was not stored: {finished.StatusDescription}");
         return Problems.Create(StatusCodes.Status503ServiceUnavailable, "Still queued", "block-pending",
             $"The block is accepted as import {jobId} but is still waiting behind earlier uploads; it will be stored in order.");

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -123,7 +124,9 @@ public static class DatasetsApi
         if (manifestText is null && locked is null) return Problems.BadRequest("Send a manifest, a locked flag, or both.");
         if (manifestText is not null)
         {
-            if (dataset!.ManifestLocked && locked != false)
+            if (dataset!.IsBlocks && dataset.CurrentVersion is not null)
+                return Problems.Conflict("This block dataset already holds records; its columns can no longer change.");
+            if (dataset.ManifestLocked && locked != false)
                 return Problems.Conflict("The manifest is locked; unlock it (locked=false) before replacing it.");
             IReadOnlyList<ManifestEntry> manifest;
             try { manifest = Manifest.Parse(manifestText); }
@@ -152,6 +155,7 @@ public static class DatasetsApi
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
         if (problem is not null) return problem;
         if (dataset!.ManifestLocked) return Problems.Forbidden("The manifest of this dataset is locked.");
+        if (dataset.IsBlocks) return Problems.BadRequest("A block dataset has no date or entity key columns: blocks are ordered records.");
         var fields = await RequestFields.ReadAsync(request);
         var dateColumn = fields.String("dateColumnName")?.Trim();
         if (string.IsNullOrEmpty(dateColumn))
@@ -179,6 +183,8 @@ public static class DatasetsApi
     /// <summary>Stored columns once data exists; before that, what the manifest declares.</summary>
     private static ColumnsResponse ColumnsOf(DatasetRow dataset)
     {
+        // Block datasets have no key columns, whatever their types (a date column is a value).
+        if (dataset.IsBlocks) return new ColumnsResponse([.. BlockRecords.ColumnsOf(dataset).Select(ColumnDefinition.From)]);
         var stored = StoredColumns.FromJson(dataset.Columns);
         if (stored.Count > 0) return new ColumnsResponse([.. stored.Select(ColumnDefinition.From)]);
         var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);

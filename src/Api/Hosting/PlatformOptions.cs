@@ -19,6 +19,12 @@ public sealed class PlatformOptions
     /// <summary>Largest accepted upload; seed 004 names this MAX_DATASET_UPLOAD_BYTES, default 500 MB.</summary>
     [Range(1, long.MaxValue)] public long MaxUploadBytes { get; set; } = 500L * 1024 * 1024;
 
+    /// <summary>
+    /// Largest block PATCH body (MAX_BLOCK_BODY_BYTES), checked before the body is buffered, and largest block once stored as
+    /// JSON lines (each value under its column's name); beyond either, 413.
+    /// </summary>
+    [Range(1024, 1L << 30)] public long MaxBlockBodyBytes { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>Largest dataset served as XLSX (MAX_XLSX_ROWS); bigger ones are refused with a 400 that says to use CSV.</summary>
     [Range(1, 1_048_575)] public int MaxXlsxRows { get; set; } = 100_000;
 

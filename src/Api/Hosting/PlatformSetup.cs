@@ -24,12 +24,16 @@ public static class PlatformSetup
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
         ["DP_PAGE_SIZE"] = "Platform:DefaultPageSize",
         ["DP_MAX_PAGE_SIZE"] = "Platform:MaxPageSize",
+        ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",
         ["DP_GATEWAY_PORT"] = "Silo:GatewayPort",
         ["DP_ADVERTISED_ADDRESS"] = "Silo:AdvertisedAddress",
         ["DP_LISTEN_ON_ALL_INTERFACES"] = "Silo:ListenOnAllInterfaces",
+        ["DP_IMPORT_TRANSIENT_RETRIES"] = "Import:TransientRetries",
+        ["DP_IMPORT_RETRY_MAX_DELAY_SECONDS"] = "Import:MaxRetryDelaySeconds",
+        ["DP_IMPORT_MAX_CRASHES"] = "Import:MaxCrashes",
     };
 
     /// <summary>

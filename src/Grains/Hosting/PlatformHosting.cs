@@ -55,6 +55,7 @@ public static class PlatformHosting
         services.AddSingleton<JobStore>();
         services.AddSingleton<RowReader>();
         services.AddSingleton<ImportRunner>();
+        services.AddOptions<ImportRetryOptions>().BindConfiguration(ImportRetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<SignedTokens>();
         services.AddSingleton<VersionStore>();
         services.AddSingleton<LineageStore>();

@@ -1,12 +1,23 @@
-using System.Text;
+using System.Runtime.InteropServices;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 
 namespace DatasetPlatform.Grains.Import;
 
-/// <summary>A checked block: its records as JSON lines ready to stage, or the problems found, keyed by where they are.</summary>
-public sealed record BlockValidation(IReadOnlyList<string> JsonLines, IReadOnlyDictionary<string, string[]> Errors);
+/// <summary>
+/// A checked block: its records as JSON lines ready to stage, or the problems found (<paramref name="ProblemCount"/> in all, the
+/// first ones keyed by where they are), or <paramref name="TooLarge"/> when the records would take more than the limit once stored.
+/// </summary>
+public sealed record BlockValidation(ReadOnlyMemory<byte> JsonLines, int Records, IReadOnlyDictionary<string, string[]> Errors, int ProblemCount,
+    bool TooLarge)
+{
+    /// <summary>The JSON lines as a stream to stage, without copying them.</summary>
+    public Stream OpenJsonLines() => MemoryMarshal.TryGetArray(JsonLines, out var segment)
+        ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+        : new MemoryStream(JsonLines.ToArray(), writable: false);
+}
 
 /// <summary>
 /// Data8 blocks are checked when they arrive, so a bad block is a 400 on the PATCH rather than a failed import later.
@@ -16,40 +27,73 @@ public static class BlockRecords
 {
     public const int MaxRecords = 1000;
 
-    /// <summary>The dataset's columns: stored ones once data exists, before that the ones its schema declares.</summary>
+    /// <summary>
+    /// How blocks load: the schema defines the columns, an unknown one is an error, and nothing is a key. Blocks are
+    /// ordered records: a date column holds values like any other, two records may share a date, and a block replaces
+    /// only the earlier block with its own number.
+    /// </summary>
+    internal static readonly LoadRules Rules = new(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail, RowKeys.None);
+
+    /// <summary>The dataset's columns: stored ones once data exists, before that the ones its schema declares. Never keys.</summary>
     public static IReadOnlyList<StoredColumn> ColumnsOf(DatasetRow dataset)
     {
         var stored = StoredColumns.FromJson(dataset.Columns);
-        if (stored.Count > 0 || dataset.Manifest is null) return stored;
+        if (stored.Count > 0) return [.. stored.Select(c => c.AsValue())];
+        if (dataset.Manifest is null) return stored;
         var manifest = Manifest.Parse(dataset.Manifest);
-        var rules = new LoadRules(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail);
-        return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], rules, firstFreeOrdinal: 0).Columns;
+        return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], Rules, firstFreeOrdinal: 0).Columns;
     }
 
-    public static BlockValidation Validate(IReadOnlyList<StoredColumn> columns, JsonElement records)
+    /// <summary>Problems listed in a 400 at most; the rest are only counted, so a hostile block cannot make the answer huge.</summary>
+    public const int MaxListedProblems = 100;
+
+    /// <summary>
+    /// Checks every record against the columns and writes the valid block as JSON lines (only the values given, each under its
+    /// column's name). Linear in the size of the request: names are looked up by hash, a record with more fields than the
+    /// dataset has columns is refused without looking at them, and the output stops at <paramref name="maxStagedBytes"/>.
+    /// </summary>
+    public static BlockValidation Validate(IReadOnlyList<StoredColumn> columns, JsonElement records, long maxStagedBytes)
     {
-        var errors = new Dictionary<string, string[]>();
-        var lines = new List<string>();
+        // Keys are ColumnNames.Key (lower case); an ASCII name without surrounding spaces finds its key ignoring case, unnormalized.
+        var byName = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        for (var c = 0; c < columns.Count; c++) byName.TryAdd(ColumnNames.Key(columns[c].SourceName), c);
+        for (var c = 0; c < columns.Count; c++) byName.TryAdd(ColumnNames.Key(columns[c].Name), c);
+        var problems = new BlockProblems();
         var loads = columns.Select((c, i) => LoadPlan.ToLoad(i, c, null)).ToArray();
         var scratch = new CopyRowEncoder();
+        var staged = new MemoryStream();
+        using var writer = new Utf8JsonWriter(staged, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        var values = new JsonElement?[columns.Count];
         var index = 0;
         foreach (var record in records.EnumerateArray())
         {
-            var values = new JsonElement?[columns.Count];
+            Array.Clear(values);
             var where = $"records[{index}]";
             if (record.ValueKind == JsonValueKind.Object)
             {
-                foreach (var property in record.EnumerateObject())
+                var fields = record.GetPropertyCount();
+                if (fields > columns.Count)
+                    problems.Add(where, $"A record has at most {columns.Count} fields (one per column), not {fields}.");
+                else
                 {
-                    var column = IndexOf(columns, property.Name);
-                    if (column < 0) errors[$"{where}.{property.Name}"] = [$"Unknown column '{property.Name}'."];
-                    else values[column] = property.Value;
+                    foreach (var property in record.EnumerateObject())
+                    {
+                        var name = property.Name;
+                        var known = IsPlainAscii(name) ? byName.TryGetValue(name, out var column) : byName.TryGetValue(ColumnNames.Key(name), out column);
+                        // Problems past the listed ones are only counted: their text is not even built.
+                        if (!known && !problems.Listing) problems.CountOnly();
+                        else if (!known) problems.Add($"{where}.{Clip(name)}", $"Unknown column '{Clip(name)}'.");
+                        else if (values[column] is not null && !problems.Listing) problems.CountOnly();
+                        else if (values[column] is not null)
+                            problems.Add($"{where}.{columns[column].Name}", $"Column '{columns[column].Name}' is given more than once.");
+                        else values[column] = property.Value;
+                    }
                 }
             }
             else if (record.ValueKind == JsonValueKind.Array)
             {
                 if (record.GetArrayLength() != columns.Count)
-                    errors[where] = [$"An array record needs {columns.Count} values (one per column, in column order), not {record.GetArrayLength()}."];
+                    problems.Add(where, $"An array record needs {columns.Count} values (one per column, in column order), not {record.GetArrayLength()}.");
                 else
                 {
                     var i = 0;
@@ -58,7 +102,7 @@ public static class BlockRecords
             }
             else
             {
-                errors[where] = ["A record must be an object keyed by column name or an array of values in column order."];
+                problems.Add(where, "A record must be an object keyed by column name or an array of values in column order.");
             }
 
             for (var c = 0; c < columns.Count; c++)
@@ -66,20 +110,16 @@ public static class BlockRecords
                 var text = Text(values[c]);
                 if (text is null) continue;
                 scratch.BeginRow(1);
-                if (CopyRows.Encode(scratch, loads[c], text, out _) is { } problem) errors[$"{where}.{columns[c].Name}"] = [problem + "."];
+                if (CopyRows.Encode(scratch, loads[c], text, out _) is { } problem) problems.Add($"{where}.{columns[c].Name}", problem + ".");
             }
-            lines.Add(ToJsonLine(columns, values));
+            if (problems.Count == 0)
+            {
+                WriteJsonLine(writer, staged, columns, values);
+                if (staged.Length > maxStagedBytes) return new BlockValidation(ReadOnlyMemory<byte>.Empty, 0, problems.Listed, 0, TooLarge: true);
+            }
             index++;
         }
-        return new BlockValidation(lines, errors);
-    }
-
-    private static int IndexOf(IReadOnlyList<StoredColumn> columns, string name)
-    {
-        var key = ColumnNames.Key(name);
-        for (var i = 0; i < columns.Count; i++)
-            if (ColumnNames.Key(columns[i].SourceName) == key || ColumnNames.Key(columns[i].Name) == key) return i;
-        return -1;
+        return new BlockValidation(staged.GetBuffer().AsMemory(0, (int)staged.Length), index, problems.Listed, problems.Count, TooLarge: false);
     }
 
     private static string? Text(JsonElement? value) => value?.ValueKind switch
@@ -89,20 +129,42 @@ public static class BlockRecords
         _ => value.Value.GetRawText(),
     };
 
-    private static string ToJsonLine(IReadOnlyList<StoredColumn> columns, JsonElement?[] values)
+    /// <summary>One record as a JSON line with only the values it gives: a missing or null value loads as null anyway.</summary>
+    private static void WriteJsonLine(Utf8JsonWriter writer, MemoryStream staged, IReadOnlyList<StoredColumn> columns, JsonElement?[] values)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        writer.WriteStartObject();
+        for (var c = 0; c < columns.Count; c++)
         {
-            writer.WriteStartObject();
-            for (var c = 0; c < columns.Count; c++)
-            {
-                writer.WritePropertyName(columns[c].SourceName);
-                if (values[c] is { } value) value.WriteTo(writer);
-                else writer.WriteNullValue();
-            }
-            writer.WriteEndObject();
+            if (values[c] is not { ValueKind: not JsonValueKind.Null } value) continue;
+            writer.WritePropertyName(columns[c].SourceName);
+            value.WriteTo(writer);
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        writer.WriteEndObject();
+        writer.Flush();
+        writer.Reset();
+        staged.WriteByte((byte)'\n');
+    }
+
+    private static bool IsPlainAscii(string name) =>
+        name.Length > 0 && System.Text.Ascii.IsValid(name) && !char.IsWhiteSpace(name[0]) && !char.IsWhiteSpace(name[^1]);
+
+    private static string Clip(string name) => name.Length <= 100 ? name : string.Concat(name.AsSpan(0, 97), "...");
+
+    /// <summary>The problems of a block: all counted, the first <see cref="MaxListedProblems"/> listed by where they are.</summary>
+    private sealed class BlockProblems
+    {
+        public Dictionary<string, string[]> Listed { get; } = [];
+        public int Count { get; private set; }
+
+        /// <summary>Whether the next problem is still listed (so its place is worth spelling out).</summary>
+        public bool Listing => Listed.Count < MaxListedProblems;
+
+        public void Add(string where, string message)
+        {
+            Count++;
+            if (Listing) Listed.TryAdd(where, [message]);
+        }
+
+        public void CountOnly() => Count++;
     }
 }

@@ -35,7 +35,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     private static readonly System.Diagnostics.Metrics.Counter<long> RowsLoaded =
         Meter.CreateCounter<long>("dp.rows.loaded", description: "Rows written by imports");
 
-    /// <summary>Runs the job unless it already finished; returns its final status. Infrastructure errors propagate (the caller retries).</summary>
+    /// <summary>
+    /// Runs the job unless it already finished; returns its final status. Only transient errors (<see cref="ImportErrors.IsTransient"/>)
+    /// propagate, for the caller to retry; a bad file, and any other error, fail the job here with a reason.
+    /// </summary>
     public async Task<string> RunAsync(long jobId, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var job = await jobs.GetAsync(jobId);
@@ -52,6 +55,16 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         catch (Exception e) when (AsDataFailure(e) is { } failure)
         {
             LogImportFailed(job.Id, job.DatasetId, failure.Message);
+            await RecordFailureAsync(job.Id, failure, progress.RowsRead);
+            ImportsFinished.Add(1, new KeyValuePair<string, object?>("status", failure.Status), new KeyValuePair<string, object?>("source", job.Source));
+            return failure.Status;
+        }
+        catch (Exception e) when (!ImportErrors.IsTransient(e))
+        {
+            // Neither the file nor an outage: a bug, or a database that does not match the code. It would fail the same way
+            // every time, so the job fails now, saying what broke, and the operator gets the whole exception.
+            LogImportBroken(e, job.Id, job.DatasetId);
+            var failure = new ImportFailure(JobStatus.Failed, $"Internal error while importing: {ImportErrors.Describe(e)}");
             await RecordFailureAsync(job.Id, failure, progress.RowsRead);
             ImportsFinished.Add(1, new KeyValuePair<string, object?>("status", failure.Status), new KeyValuePair<string, object?>("source", job.Source));
             return failure.Status;
@@ -419,9 +432,11 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     /// <summary>The header rules of the surface the upload came through.</summary>
     private static LoadRules RulesFor(ImportJobRow job, DatasetRow dataset, bool acceptNewColumns) => job.Source switch
     {
-        JobSources.Multipart => new LoadRules(RequireDate: true, SchemaDefinesColumns: false, acceptNewColumns ? UnknownColumns.Accept : UnknownColumns.Fail),
-        JobSources.Blocks => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, UnknownColumns.Fail),
-        _ => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, dataset.SchemaStrict ? UnknownColumns.Fail : UnknownColumns.Ignore),
+        // Block datasets are ordered records whatever door a load came through: no key, no duplicate check, no merge.
+        _ when dataset.IsBlocks => BlockRecords.Rules,
+        JobSources.Multipart => new LoadRules(RequireDate: true, SchemaDefinesColumns: false, acceptNewColumns ? UnknownColumns.Accept : UnknownColumns.Fail,
+            RowKeys.Manifest),
+        _ => new LoadRules(RequireDate: false, SchemaDefinesColumns: true, dataset.SchemaStrict ? UnknownColumns.Fail : UnknownColumns.Ignore, RowKeys.Existing),
     };
 
     private static string ErrorsJson(IEnumerable<RowError> errors) =>
@@ -556,6 +571,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     [LoggerMessage(Level = LogLevel.Debug, Message = "ANALYZE {Table} failed")]
     private partial void LogAnalyzeFailed(Exception exception, string table);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId} of dataset {DatasetId} failed with an internal error; it is not retried")]
+    private partial void LogImportBroken(Exception exception, long jobId, long datasetId);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId} failed: {Reason}")]
     private partial void LogImportFailed(long jobId, long datasetId, string reason);
 
@@ -565,6 +583,6 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
 
 public sealed partial class ImportRunner
 {
-    /// <summary>Fails a job that cannot be run at all (given up after repeated crashes).</summary>
+    /// <summary>Fails a job that cannot be run at all (given up after repeated crashes or outages).</summary>
     public Task FailAsync(long jobId, string message) => RecordFailureAsync(jobId, new ImportFailure(JobStatus.Failed, message), 0);
 }

@@ -22,11 +22,23 @@ internal sealed class ImportFailure(string status, string message, IReadOnlyList
 /// <summary>What to do with a file column that neither the schema nor the stored columns know.</summary>
 internal enum UnknownColumns { Fail, Ignore, Accept }
 
+/// <summary>Which columns form the row key (the columns that duplicate checks and merges match on).</summary>
+internal enum RowKeys
+{
+    /// <summary>Alphacast: the manifest's Date column and its entity columns, fixed by the dataset's first load.</summary>
+    Manifest,
+    /// <summary>V4 records: none on a first load (records are appended, a date field is a value); a dataset first
+    /// loaded through Alphacast keeps its key.</summary>
+    Existing,
+    /// <summary>Data8 blocks: ordered records, never keyed whatever the column types; a block replaces only its own number.</summary>
+    None,
+}
+
 /// <summary>
 /// The header rules of a surface. Alphacast: a Date column is required and on a first load unnamed columns
 /// become Decimal values (the file shapes the dataset). V4 and blocks: the schema defines the columns.
 /// </summary>
-internal sealed record LoadRules(bool RequireDate, bool SchemaDefinesColumns, UnknownColumns Unknown);
+internal sealed record LoadRules(bool RequireDate, bool SchemaDefinesColumns, UnknownColumns Unknown, RowKeys Keys);
 
 /// <summary>
 /// Matches a file's header against the manifest and the dataset's stored columns, and decides what is
@@ -65,12 +77,13 @@ internal sealed class LoadPlan
     private static LoadPlan FirstLoad(IReadOnlyList<string> header, Dictionary<string, int> headerIndex, IReadOnlyList<ManifestEntry> manifest,
         Dictionary<string, ManifestEntry> entries, LoadRules rules, Func<string> nextPhysical)
     {
+        var keyed = rules.Keys == RowKeys.Manifest;
         var dateEntry = manifest.FirstOrDefault(e => e.IsDate && !e.Ignore);
         if (dateEntry is null && rules.RequireDate)
             throw Fail("Data has no Date column: the manifest declares none (set dataType \"Date\" on one column).");
-        if (dateEntry is not null && !headerIndex.ContainsKey(ColumnNames.Key(dateEntry.SourceName)))
+        if (keyed && dateEntry is not null && !headerIndex.ContainsKey(ColumnNames.Key(dateEntry.SourceName)))
             throw Fail($"Data has no Date column '{dateEntry.SourceName}'.");
-        var missingEntities = manifest.Where(e => e.IsEntity && !e.IsDate && !e.Ignore && !headerIndex.ContainsKey(ColumnNames.Key(e.SourceName)))
+        var missingEntities = manifest.Where(e => keyed && e.IsEntity && !e.IsDate && !e.Ignore && !headerIndex.ContainsKey(ColumnNames.Key(e.SourceName)))
             .Select(e => e.SourceName).ToList();
         if (missingEntities.Count > 0) throw Fail($"Missing entity column(s): {string.Join(", ", missingEntities)}.");
 
@@ -81,7 +94,7 @@ internal sealed class LoadPlan
             // The schema's fields, in schema order; a field the file lacks is stored as null.
             foreach (var entry in manifest.Where(e => !e.Ignore))
             {
-                var column = NewColumn(entry.SourceName, entry, nextPhysical(), allowKey: true);
+                var column = NewColumn(entry.SourceName, entry, nextPhysical(), allowKey: keyed);
                 columns.Add(column);
                 if (headerIndex.TryGetValue(ColumnNames.Key(entry.SourceName), out var index)) loaded.Add(ToLoad(index, column, entry));
             }
@@ -95,7 +108,7 @@ internal sealed class LoadPlan
                 entries.TryGetValue(ColumnNames.Key(header[i]), out var entry);
                 if (entry?.Ignore == true) continue;
                 // Columns the manifest does not name are Decimal values.
-                var column = NewColumn(header[i], entry, nextPhysical(), allowKey: true);
+                var column = NewColumn(header[i], entry, nextPhysical(), allowKey: keyed);
                 columns.Add(column);
                 loaded.Add(ToLoad(i, column, entry));
             }
@@ -110,6 +123,8 @@ internal sealed class LoadPlan
         int? IndexOf(StoredColumn c) =>
             headerIndex.TryGetValue(ColumnNames.Key(c.SourceName), out var i) || headerIndex.TryGetValue(ColumnNames.Key(c.Name), out i) ? i : null;
 
+        // Blocks are never keyed, even in a dataset stored with key flags before that rule existed: the flags go.
+        if (rules.Keys == RowKeys.None) stored = [.. stored.Select(c => c.AsValue())];
         if (stored.FirstOrDefault(c => c.IsDate) is { } date && IndexOf(date) is null) throw Fail($"Data has no Date column '{date.SourceName}'.");
         var missingEntities = stored.Where(c => c.IsEntity && !c.IsDate && IndexOf(c) is null).Select(c => c.SourceName).ToList();
         if (missingEntities.Count > 0) throw Fail($"Missing entity column(s): {string.Join(", ", missingEntities)}.");
@@ -163,8 +178,10 @@ internal sealed class LoadPlan
     {
         // Columns the manifest does not name are Decimal values.
         var dtype = entry?.Dtype ?? DataTypes.Float;
-        var isDate = allowKey && entry is { IsDate: true };
-        var hasTime = isDate && DateFormats.Compile(entry!.DateFormat).HasTime;
+        // A date-typed column is typed (and parsed with its format) the same way whether or not it is the row key.
+        var typedDate = entry is { IsDate: true };
+        var isDate = allowKey && typedDate;
+        var hasTime = typedDate && DateFormats.Compile(entry!.DateFormat).HasTime;
         return new StoredColumn
         {
             Name = entry?.StoredName ?? headerName.Trim(),
@@ -174,7 +191,7 @@ internal sealed class LoadPlan
             IsDate = isDate,
             IsEntity = allowKey && entry is { IsEntity: true } || isDate,
             Physical = physical,
-            DateFormat = isDate ? entry!.DateFormat : null,
+            DateFormat = typedDate ? entry!.DateFormat : null,
         };
     }
 

@@ -20,6 +20,9 @@ public sealed record StoredColumn
     [JsonPropertyName("dateFormat")] public string? DateFormat { get; init; }
 
     [JsonIgnore] public bool IsKey => IsEntity || IsDate;
+
+    /// <summary>The same column as a plain value: not part of any row key (block datasets have none).</summary>
+    public StoredColumn AsValue() => this with { IsEntity = false, IsDate = false };
 }
 
 public static class StoredColumns

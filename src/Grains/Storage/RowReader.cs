@@ -59,6 +59,8 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         {
             columns = StoredColumns.FromJson(dataset.Columns);
         }
+        // Block datasets are ordered records with no key, even ones stored with key flags before that rule: columns stay in their order.
+        if (dataset.IsBlocks) columns = [.. columns.Select(c => c.AsValue())];
 
         var output = StoredColumns.InOutputOrder(columns);
         if (query.Select is { Count: > 0 } select)
@@ -114,7 +116,12 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
             // boolean::text is true/false (COPY alone would print t/f, which CSV readers take for text).
             : string.Join(", ", output.Select(c => c.SqlType == "boolean" && query.Format is RowFormat.Csv or RowFormat.Tsv ? $"{c.Physical}::text" : c.Physical));
         string selectSql;
-        if (query.Last is { } last && date is not null)
+        if (query.Last is { } lastRecords && dataset.IsBlocks)
+        {
+            // The last N records in block order, returned in block order.
+            selectSql = $"SELECT {projection} FROM (SELECT * FROM {table} WHERE {where} ORDER BY _block DESC, _seq DESC LIMIT {lastRecords}) r ORDER BY _block, _seq";
+        }
+        else if (query.Last is { } last && date is not null)
         {
             // The last N rows by date, returned in date order.
             selectSql = $"SELECT {projection} FROM (SELECT * FROM {table} WHERE {where} ORDER BY {date.Physical} DESC LIMIT {last}) r ORDER BY {date.Physical}";
@@ -274,7 +281,9 @@ public static class DateStatsQuery
     public static async Task<DateStats> ReadAsync(NpgsqlDataSource dataSource, DatasetRow dataset)
     {
         var columns = StoredColumns.FromJson(dataset.Columns);
-        var date = columns.FirstOrDefault(c => c.IsDate);
+        // A block dataset has no key: its date range comes from its first date-typed column, and its records form one series.
+        if (dataset.IsBlocks) columns = [.. columns.Select(c => c.AsValue())];
+        var date = columns.FirstOrDefault(c => c.IsDate) ?? (dataset.IsBlocks ? columns.FirstOrDefault(c => c.Dtype == DataTypes.Datetime) : null);
         if (date is null || dataset.CurrentVersion is null) return new DateStats(null, null, 0, 0);
         var entities = columns.Where(c => c.IsEntity && !c.IsDate).Select(c => c.Physical).ToList();
         var distinct = entities.Count == 0 ? "CASE WHEN count(*) > 0 THEN 1 ELSE 0 END" : $"count(DISTINCT ROW({string.Join(", ", entities)}))";

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Xunit;
 
@@ -31,10 +32,16 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>The upload limit the test service runs with (MAX_DATASET_UPLOAD_BYTES), small so a 413 is cheap to provoke.</summary>
     public const long MaxUploadBytes = 16 * 1024 * 1024;
 
+    /// <summary>The block body limit of the test service (MAX_BLOCK_BODY_BYTES), small so a 413 is cheap to provoke.</summary>
+    public const long MaxBlockBodyBytes = 1024 * 1024;
+
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
 
     /// <summary>The service's own connection string (its non-superuser role), as given to it in DP_POSTGRES.</summary>
+    /// <summary>Warnings and errors the service logged (every restart included).</summary>
+    public LogSink Logs { get; } = new();
+
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
 
@@ -100,12 +107,13 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     private PlatformApp StartApp()
     {
-        var app = new PlatformApp(new Dictionary<string, string>
+        var app = new PlatformApp(Logs, new Dictionary<string, string>
         {
             ["DP_POSTGRES"] = ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
+            ["MAX_BLOCK_BODY_BYTES"] = MaxBlockBodyBytes.ToString(),
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
             ["Silo:SiloPort"] = FreePort().ToString(),
@@ -140,11 +148,12 @@ public sealed class PlatformFixture : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private sealed class PlatformApp(Dictionary<string, string> settings) : WebApplicationFactory<Program>
+    private sealed class PlatformApp(LogSink logs, Dictionary<string, string> settings) : WebApplicationFactory<Program>
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             foreach (var (key, value) in settings) builder.UseSetting(key, value);
+            builder.ConfigureLogging(logging => logging.AddProvider(logs));
         }
     }
 }

@@ -1,0 +1,60 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace DatasetPlatform.Api.Apis;
+
+/// <summary>
+/// The JSON body of a block PATCH, read whole but bounded before it is buffered: a Content-Length over the limit is refused
+/// unread, and a body without one is refused as soon as it passes the limit. Field names match case-insensitively.
+/// </summary>
+public sealed class BlockBody : IDisposable
+{
+    private readonly JsonDocument? _document;
+
+    private BlockBody(JsonDocument? document, string? jsonError)
+    {
+        _document = document;
+        JsonError = jsonError;
+    }
+
+    /// <summary>The parsed body; null when it is not JSON (see <see cref="JsonError"/>).</summary>
+    public JsonElement? Json => _document?.RootElement;
+
+    public string? JsonError { get; }
+
+    /// <summary>Reads the body; null when it is larger than <paramref name="maxBytes"/>.</summary>
+    public static async Task<BlockBody?> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes) return null;
+        // Kestrel's own limit (30 MB by default) must not cut a body the configured limit allows, nor let a larger one through.
+        UploadLimit.Apply(request.HttpContext, maxBytes);
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 64 * 1024, maxBytes) + 1);
+        while (true)
+        {
+            var read = await request.Body.ReadAsync(buffer.GetMemory(16 * 1024), cancellationToken);
+            if (read == 0) break;
+            buffer.Advance(read);
+            if (buffer.WrittenCount > maxBytes) return null;
+        }
+        try
+        {
+            // Parsed over the buffer itself, not a copy of it.
+            return new BlockBody(JsonDocument.Parse(buffer.WrittenMemory), null);
+        }
+        catch (JsonException e)
+        {
+            return new BlockBody(null, e.Message);
+        }
+    }
+
+    /// <summary>A top-level field of a JSON object body.</summary>
+    public JsonElement? Field(string name)
+    {
+        if (Json is not { ValueKind: JsonValueKind.Object } root) return null;
+        foreach (var property in root.EnumerateObject())
+            if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase)) return property.Value;
+        return null;
+    }
+
+    public void Dispose() => _document?.Dispose();
+}
