@@ -22,6 +22,8 @@ public static class PlatformSetup
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
+        ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "Reads:StatementTimeoutSeconds",
+        ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",
@@ -45,6 +47,7 @@ public static class PlatformSetup
         if (string.IsNullOrWhiteSpace(options.Postgres))
             throw new InvalidOperationException("No database configured: set DP_POSTGRES to an Npgsql connection string (./run.sh does this for you).");
         builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<ReadOptions>().BindConfiguration(ReadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
 
         var dataSource = PlatformHosting.CreateDataSource(options.Postgres);
@@ -73,6 +76,7 @@ public static class PlatformSetup
             context.ProblemDetails.Extensions.TryAdd("message", context.ProblemDetails.Detail ?? context.ProblemDetails.Title);
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        builder.Services.AddExceptionHandler<ReadFailureExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddHostedService<BootstrapKeyService>();
     }
