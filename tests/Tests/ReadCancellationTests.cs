@@ -16,78 +16,9 @@ namespace DatasetPlatform.Tests;
 [Collection(nameof(PlatformCollection))]
 public sealed class ReadCancellationTests(PlatformFixture platform)
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private Task<NpgsqlConnection> DatabaseAsync() => BackendProbe.OpenAsync(platform.ConnectionString);
 
-    private async Task<NpgsqlConnection> DatabaseAsync()
-    {
-        var connection = new NpgsqlConnection(platform.ConnectionString);
-        await connection.OpenAsync();
-        return connection;
-    }
-
-    private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, string sql, params (string Name, object Value)[] parameters)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
-        var result = await command.ExecuteScalarAsync();
-        return result is null or DBNull ? default : (T)result;
-    }
-
-    /// <summary>The backend running a statement on the dataset's table that starts with <paramref name="prefix"/>, once it appears.</summary>
-    private static async Task<int> WaitForBackendAsync(NpgsqlConnection connection, long datasetId, string prefix, string? waitEventType = null)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (true)
-        {
-            var pid = await ScalarAsync<int>(connection,
-                """
-                SELECT pid FROM pg_stat_activity
-                WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
-                  AND query LIKE @prefix || '%' AND query LIKE '%' || @table || '%'
-                  AND (@wait = '' OR wait_event_type = @wait)
-                LIMIT 1
-                """, ("prefix", prefix), ("table", $"dp_data.ds_{datasetId} "), ("wait", waitEventType ?? ""));
-            if (pid != 0) return pid;
-            if (DateTime.UtcNow > until) throw new TimeoutException($"No backend ran '{prefix}...' on dataset {datasetId} in time.");
-            await Task.Delay(50);
-        }
-    }
-
-    private static async Task WaitUntilIdleAsync(NpgsqlConnection connection, int pid, string prefix)
-    {
-        var until = DateTime.UtcNow + Deadline;
-        while (await ScalarAsync<bool>(connection,
-                   "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = @pid AND state = 'active' AND query LIKE @prefix || '%')",
-                   ("pid", pid), ("prefix", prefix)))
-        {
-            Assert.True(DateTime.UtcNow < until, $"Backend {pid} still runs '{prefix}...' after the client went away.");
-            await Task.Delay(50);
-        }
-    }
-
-    private async Task<long> DatasetWithLongRowsAsync(int rows)
-    {
-        var api = platform.Client();
-        var id = await api.NewDatasetAsync();
-        var process = await api.UploadAndWaitAsync(id, "Date,Country,Note\n2020-01-01,AR,x\n",
-            """[{"sourceName":"Date","dataType":"Date","isEntity":true,"dateFormat":"%Y-%m-%d"},{"sourceName":"Country","dataType":"String","isEntity":true},{"sourceName":"Note","dataType":"String"}]""");
-        Assert.Equal("Processed", process.GetProperty("status").GetString());
-        // Many rows of incompressible ~1 KB notes, added to version 0 in place: far more than every buffer between
-        // PostgreSQL and the client holds, so the COPY is still running when the test interferes with it.
-        await using var connection = await DatabaseAsync();
-        var columns = StoredColumns.FromJson(await ScalarAsync<string>(connection, "SELECT columns::text FROM dp.datasets WHERE id = @id", ("id", id)));
-        string Physical(string name) => columns.Single(c => c.Name == name).Physical;
-        await using var insert = new NpgsqlCommand(
-            $"""
-            INSERT INTO dp_data.ds_{id} (_vf, {Physical("Date")}, {Physical("Country")}, {Physical("Note")})
-            SELECT 0, date '2021-01-01' + (i % 3000), 'E' || i, (SELECT string_agg(md5(i::text || j::text), '') FROM generate_series(1, 32) j)
-            FROM generate_series(1, @rows) i
-            """, connection);
-        insert.Parameters.AddWithValue("rows", rows);
-        insert.CommandTimeout = 120;
-        await insert.ExecuteNonQueryAsync();
-        return id;
-    }
+    private Task<long> DatasetWithLongRowsAsync(int rows) => BackendProbe.DatasetWithLongRowsAsync(platform.Client(), platform.ConnectionString, rows);
 
     [Fact]
     public async Task A_download_that_fails_after_its_first_byte_is_aborted_not_cut_short()
@@ -105,8 +36,8 @@ public sealed class ReadCancellationTests(PlatformFixture platform)
             await body.ReadExactlyAsync(first);
 
             // The COPY is under way and already sending: cancel it in PostgreSQL, as a statement timeout would.
-            var pid = await WaitForBackendAsync(connection, id, "COPY (SELECT");
-            Assert.True(await ScalarAsync<bool>(connection, "SELECT pg_cancel_backend(@pid)", ("pid", pid)));
+            var pid = await BackendProbe.WaitForAsync(connection, id, "COPY (SELECT");
+            Assert.True(await BackendProbe.ScalarAsync<bool>(connection, "SELECT pg_cancel_backend(@pid)", ("pid", pid)));
 
             var received = (long)first.Length;
             var error = await Record.ExceptionAsync(async () =>
@@ -131,12 +62,10 @@ public sealed class ReadCancellationTests(PlatformFixture platform)
         await using var connection = await DatabaseAsync();
         // Hold the table so the COPY waits before sending anything, then cancel it from outside.
         await using var holder = await DatabaseAsync();
-        await using var transaction = await holder.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand($"LOCK TABLE dp_data.ds_{id} IN ACCESS EXCLUSIVE MODE", holder, transaction))
-            await lockTable.ExecuteNonQueryAsync();
+        await using var transaction = await BackendProbe.LockTableAsync(holder, id);
         var download = platform.Client().Http.GetAsync($"/datasets/{id}/data");
-        var pid = await WaitForBackendAsync(connection, id, "COPY (SELECT", "Lock");
-        Assert.True(await ScalarAsync<bool>(connection, "SELECT pg_cancel_backend(@pid)", ("pid", pid)));
+        var pid = await BackendProbe.WaitForAsync(connection, id, "COPY (SELECT", "Lock");
+        Assert.True(await BackendProbe.ScalarAsync<bool>(connection, "SELECT pg_cancel_backend(@pid)", ("pid", pid)));
         var detail = await ApiClient.ExpectProblemAsync(await download, HttpStatusCode.ServiceUnavailable);
         Assert.Contains("cancelled", detail);
         await transaction.RollbackAsync();
@@ -148,17 +77,15 @@ public sealed class ReadCancellationTests(PlatformFixture platform)
         var id = await DatasetWithLongRowsAsync(10);
         await using var connection = await DatabaseAsync();
         await using var holder = await DatabaseAsync();
-        await using var transaction = await holder.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand($"LOCK TABLE dp_data.ds_{id} IN ACCESS EXCLUSIVE MODE", holder, transaction))
-            await lockTable.ExecuteNonQueryAsync();
+        await using var transaction = await BackendProbe.LockTableAsync(holder, id);
 
         using var cancel = new CancellationTokenSource();
         var download = platform.Client().Http.GetAsync($"/datasets/{id}/data?$format=json", cancel.Token);
-        var pid = await WaitForBackendAsync(connection, id, "COPY (SELECT", "Lock");
+        var pid = await BackendProbe.WaitForAsync(connection, id, "COPY (SELECT", "Lock");
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => download);
         // The table is still locked, so the query can only have left because it was cancelled.
-        await WaitUntilIdleAsync(connection, pid, "COPY (SELECT");
+        await BackendProbe.WaitUntilIdleAsync(connection, pid, "COPY (SELECT");
         await transaction.RollbackAsync();
     }
 
@@ -176,18 +103,16 @@ public sealed class ReadCancellationTests(PlatformFixture platform)
         };
         var uid = (await ApiClient.ExpectJsonAsync(await http.PostAsync("/api/datasets/upload", content), HttpStatusCode.Created)).GetProperty("dataset_id").GetString()!;
         await using var connection = await DatabaseAsync();
-        var id = await ScalarAsync<long>(connection, "SELECT id FROM dp.datasets WHERE uid = @uid", ("uid", Guid.Parse(uid)));
+        var id = await BackendProbe.ScalarAsync<long>(connection, "SELECT id FROM dp.datasets WHERE uid = @uid", ("uid", Guid.Parse(uid)));
         await using var holder = await DatabaseAsync();
-        await using var transaction = await holder.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand($"LOCK TABLE dp_data.ds_{id} IN ACCESS EXCLUSIVE MODE", holder, transaction))
-            await lockTable.ExecuteNonQueryAsync();
+        await using var transaction = await BackendProbe.LockTableAsync(holder, id);
 
         using var cancel = new CancellationTokenSource();
         var analyze = http.GetAsync($"/api/datasets/{uid}/analyze", cancel.Token);
-        var pid = await WaitForBackendAsync(connection, id, "SELECT", "Lock");
+        var pid = await BackendProbe.WaitForAsync(connection, id, "SELECT", "Lock");
         await cancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => analyze);
-        await WaitUntilIdleAsync(connection, pid, "SELECT");
+        await BackendProbe.WaitUntilIdleAsync(connection, pid, "SELECT");
         await transaction.RollbackAsync();
 
         // Nothing half-computed was kept: the next analysis runs in full.
