@@ -17,7 +17,7 @@ namespace DatasetPlatform.Grains.Analysis;
 /// </summary>
 public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource, IOptions<ReadOptions> options)
 {
-    // Columns per pass-1 statement: each brings up to 7 aggregates, two of them sorts (DISTINCT, percentiles).
+    // Columns per statement: in pass 1 each brings up to 7 aggregates, two of them sorts (DISTINCT, percentiles); in pass 2, 14.
     private const int ColumnsPerScan = 25;
     // Correlation pairs per statement, and columns per pg_column_size sum (a chain of additions).
     private const int PairsPerScan = 500;
@@ -83,7 +83,8 @@ public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource, IOptions<ReadOp
             }
         }
 
-        // Pass 2: central moments, outliers and histogram bins, now that means and quartiles are known.
+        // Pass 2: central moments, outliers and histogram bins, now that means and quartiles are known; one scan per group.
+        var spread = new List<(StoredColumn Column, NumericStats Stats)>();
         foreach (var c in columns.Where(IsNumeric))
         {
             var s = stats[c.Physical];
@@ -92,47 +93,54 @@ public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource, IOptions<ReadOp
             entry["max"] = s.Max;
             entry["mean"] = s.Mean;
             entry["std"] = s.Std;
-            if (s.Count == 0 || s.Mean is null) continue;
-            var (p25, p50, p75) = (s.Quartiles![0], s.Quartiles[1], s.Quartiles[2]);
-            var iqr = p75 - p25;
-            entry["percentiles"] = new JsonObject { ["p25"] = p25, ["p50"] = p50, ["p75"] = p75 };
-            entry["iqr"] = iqr;
-            var x = $"{c.Physical}::float8";
-            var (low, high) = Histogram.Range(s.Min!.Value, s.Max!.Value);
-            double m2, m3, m4;
-            long outliers;
-            await using (var moments = session.Command(
-                $"""
-                SELECT COALESCE(sum(power({x} - @mean, 2)), 0), COALESCE(sum(power({x} - @mean, 3)), 0), COALESCE(sum(power({x} - @mean, 4)), 0),
-                       count(*) FILTER (WHERE {x} < @lowFence OR {x} > @highFence)
-                FROM {table} WHERE {where} AND {c.Physical} IS NOT NULL
-                """))
+            if (s.Count > 0 && s.Mean is not null) spread.Add((c, s));
+        }
+        foreach (var group in spread.Chunk(ColumnsPerScan))
+        {
+            await using var command = session.Command("");
+            var parts = new List<string>();
+            for (var k = 0; k < group.Length; k++)
             {
-                moments.Parameters.AddWithValue("mean", s.Mean.Value);
-                moments.Parameters.AddWithValue("lowFence", p25 - 1.5 * iqr);
-                moments.Parameters.AddWithValue("highFence", p75 + 1.5 * iqr);
-                await using var reader = await moments.ExecuteReaderAsync(cancellationToken);
-                await reader.ReadAsync(cancellationToken);
-                (m2, m3, m4, outliers) = (reader.GetDouble(0), reader.GetDouble(1), reader.GetDouble(2), reader.GetInt64(3));
+                var (c, s) = group[k];
+                var (p25, p75) = (s.Quartiles![0], s.Quartiles[2]);
+                var iqr = p75 - p25;
+                var (low, high) = Histogram.Range(s.Min!.Value, s.Max!.Value);
+                command.Parameters.AddWithValue($"mean{k}", s.Mean!.Value);
+                command.Parameters.AddWithValue($"lowFence{k}", p25 - 1.5 * iqr);
+                command.Parameters.AddWithValue($"highFence{k}", p75 + 1.5 * iqr);
+                command.Parameters.AddWithValue($"low{k}", low);
+                command.Parameters.AddWithValue($"high{k}", high);
+                var x = $"{c.Physical}::float8";
+                parts.Add($"COALESCE(sum(power({x} - @mean{k}, 2)), 0)");
+                parts.Add($"COALESCE(sum(power({x} - @mean{k}, 3)), 0)");
+                parts.Add($"COALESCE(sum(power({x} - @mean{k}, 4)), 0)");
+                parts.Add($"count(*) FILTER (WHERE {x} < @lowFence{k} OR {x} > @highFence{k})");
+                // numpy's bins: the last one is closed, so the maximum (bucket 11 of width_bucket) counts in bin 10.
+                var bin = $"LEAST(width_bucket({x}, @low{k}, @high{k}, 10), 10)";
+                // count(x), not count(*): LEAST ignores nulls, so a missing value would otherwise land in bin 10.
+                for (var b = 1; b <= 10; b++) parts.Add($"count({x}) FILTER (WHERE {bin} {(b == 1 ? "<=" : "=")} {b})");
             }
-            entry["skewness"] = Moments.Skewness(s.Count, m2, m3);
-            entry["kurtosis"] = Moments.Kurtosis(s.Count, m2, m4);
-            entry["outlier_count"] = outliers;
-
-            var counts = new long[10];
-            await using (var histogram = session.Command(
-                $"SELECT LEAST(width_bucket({x}, @low, @high, 10), 10), count(*) FROM {table} WHERE {where} AND {c.Physical} IS NOT NULL GROUP BY 1"))
+            command.CommandText = $"SELECT {string.Join(", ", parts)} FROM {table} WHERE {where}";
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            for (var k = 0; k < group.Length; k++)
             {
-                histogram.Parameters.AddWithValue("low", low);
-                histogram.Parameters.AddWithValue("high", high);
-                await using var reader = await histogram.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken)) counts[Math.Clamp(reader.GetInt32(0), 1, 10) - 1] += reader.GetInt64(1);
+                var (c, s) = group[k];
+                var i = k * 14;
+                var (p25, p50, p75) = (s.Quartiles![0], s.Quartiles[1], s.Quartiles[2]);
+                var (low, high) = Histogram.Range(s.Min!.Value, s.Max!.Value);
+                var entry = (JsonObject)columnsJson[c.Name]!;
+                entry["percentiles"] = new JsonObject { ["p25"] = p25, ["p50"] = p50, ["p75"] = p75 };
+                entry["iqr"] = p75 - p25;
+                entry["skewness"] = Moments.Skewness(s.Count, reader.GetDouble(i), reader.GetDouble(i + 1));
+                entry["kurtosis"] = Moments.Kurtosis(s.Count, reader.GetDouble(i), reader.GetDouble(i + 2));
+                entry["outlier_count"] = reader.GetInt64(i + 3);
+                entry["histogram"] = new JsonObject
+                {
+                    ["counts"] = new JsonArray([.. Enumerable.Range(0, 10).Select(b => (JsonNode)reader.GetInt64(i + 4 + b))]),
+                    ["bin_edges"] = new JsonArray([.. Histogram.Edges(low, high).Select(e => (JsonNode)e)]),
+                };
             }
-            entry["histogram"] = new JsonObject
-            {
-                ["counts"] = new JsonArray([.. counts.Select(n => (JsonNode)n)]),
-                ["bin_edges"] = new JsonArray([.. Histogram.Edges(low, high).Select(e => (JsonNode)e)]),
-            };
         }
 
         // Top values of the non-numeric columns (text, category, bool, dates).
