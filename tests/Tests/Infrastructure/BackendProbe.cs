@@ -25,10 +25,9 @@ public static class BackendProbe
 
     /// <summary>
     /// The backend running a statement that starts with <paramref name="prefix"/> on the dataset's table, once one
-    /// appears (optionally only once it waits on <paramref name="waitEventType"/>, or has run for <paramref name="runningFor"/>).
+    /// appears (optionally only once it waits on <paramref name="waitEventType"/>).
     /// </summary>
-    public static async Task<int> WaitForAsync(NpgsqlConnection connection, long datasetId, string prefix, string? waitEventType = null,
-        TimeSpan? runningFor = null)
+    public static async Task<int> WaitForAsync(NpgsqlConnection connection, long datasetId, string prefix, string? waitEventType = null)
     {
         var until = DateTime.UtcNow + Deadline;
         while (true)
@@ -38,9 +37,9 @@ public static class BackendProbe
                 SELECT pid FROM pg_stat_activity
                 WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
                   AND query LIKE @prefix || '%' AND query LIKE '%' || @table || '%'
-                  AND (@wait = '' OR wait_event_type = @wait) AND now() - query_start >= @age
+                  AND (@wait = '' OR wait_event_type = @wait)
                 LIMIT 1
-                """, ("prefix", prefix), ("table", $"dp_data.ds_{datasetId} "), ("wait", waitEventType ?? ""), ("age", runningFor ?? TimeSpan.Zero));
+                """, ("prefix", prefix), ("table", $"dp_data.ds_{datasetId} "), ("wait", waitEventType ?? ""));
             if (pid != 0) return pid;
             if (DateTime.UtcNow > until) throw new TimeoutException($"No backend ran '{prefix}...' on dataset {datasetId} in time.");
             await Task.Delay(50);
