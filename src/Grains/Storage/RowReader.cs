@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Dapper;
 using DatasetPlatform.Grains.Query;
 using DatasetPlatform.Grains.Schema;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
