@@ -165,10 +165,12 @@ public static class BlocksApi
     {
         var (dataset, problem) = await FindAsync(name, Caller.From(user), datasets, RepositoryRole.Read);
         if (problem is not null) return problem;
-        var prepared = await rows.PrepareAsync(new RowQuery(dataset!, RowFormat.JsonArray));
-        context.Response.ContentType = "application/json; charset=utf-8";
-        await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);
-        return TypedResults.Empty;
+        var prepared = await rows.PrepareAsync(new RowQuery(dataset!, RowFormat.JsonArray), context.RequestAborted);
+        return await StreamedDownload.RunAsync(context, cancellationToken =>
+        {
+            context.Response.ContentType = "application/json; charset=utf-8";
+            return rows.CopyToAsync(prepared, context.Response.Body, cancellationToken);
+        });
     }
 
     /// <summary>Columns given as {"name": "type"}; problems go into <paramref name="errors"/> under "columns.name".</summary>

@@ -10,7 +10,8 @@ namespace DatasetPlatform.Api.Apis;
 
 /// <summary>
 /// GET /datasets/{id}/data: the dataset's rows as CSV, TSV or JSON lines, filtered and paged OData-style.
-/// The query is checked first (a bad one is a 400); then PostgreSQL's COPY output streams to the response.
+/// The query is checked first (a bad one is a 400); then PostgreSQL's COPY output streams to the response
+/// (see <see cref="StreamedDownload"/> for what a failure looks like).
 /// </summary>
 public static class DataApi
 {
@@ -58,21 +59,24 @@ public static class DataApi
         if (errors.Count > 0) return Problems.BadRequest(string.Join(" ", errors.Values.SelectMany(v => v)), errors);
 
         PreparedRowQuery prepared;
-        try { prepared = await rows.PrepareAsync(query); }
+        try { prepared = await rows.PrepareAsync(query, context.RequestAborted); }
         catch (RowQueryException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["query"] = [e.Message] }); }
 
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, $"dataset-{id}") ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, $"dataset-{id}");
 
-        var response = context.Response;
-        if (query.Top is not null) response.Headers["Row-Count"] = (await rows.CountAsync(prepared)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        response.ContentType = rowFormat switch
+        return await StreamedDownload.RunAsync(context, async cancellationToken =>
         {
-            RowFormat.Tsv => "text/tab-separated-values; charset=utf-8",
-            RowFormat.Json => "application/x-ndjson; charset=utf-8",
-            _ => "text/csv; charset=utf-8",
-        };
-        response.Headers.ContentDisposition = $"attachment; filename=\"dataset-{id}.{rowFormat.ToString().ToLowerInvariant()}\"";
-        await rows.CopyToAsync(prepared, response.Body, context.RequestAborted);
-        return TypedResults.Empty;
+            var response = context.Response;
+            if (query.Top is not null)
+                response.Headers["Row-Count"] = (await rows.CountAsync(prepared, cancellationToken)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            response.ContentType = rowFormat switch
+            {
+                RowFormat.Tsv => "text/tab-separated-values; charset=utf-8",
+                RowFormat.Json => "application/x-ndjson; charset=utf-8",
+                _ => "text/csv; charset=utf-8",
+            };
+            response.Headers.ContentDisposition = $"attachment; filename=\"dataset-{id}.{rowFormat.ToString().ToLowerInvariant()}\"";
+            await rows.CopyToAsync(prepared, response.Body, cancellationToken);
+        });
     }
 }

@@ -35,7 +35,7 @@ public static class DatasetInsightsApi
         IReadOnlyList<UpstreamItem> Upstream);
 
     public static async Task<Results<JsonHttpResult<AnalyzeResponse>, ProblemHttpResult>> Analyze(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, DatasetAnalyzer analyzer)
+        VersionStore versions, DatasetAnalyzer analyzer, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -44,13 +44,13 @@ public static class DatasetInsightsApi
         if (version.Analysis is { } cached)
             return TypedResults.Json(new AnalyzeResponse(JsonNode.Parse(cached), null), VersionedDatasetsApi.SnakeCase);
         // Versions never change, so their statistics are computed once and kept with them.
-        var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(version.Columns), v);
+        var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(version.Columns), v, cancellationToken);
         await versions.SaveAnalysisAsync(version.Id, statistics.ToJsonString());
         return TypedResults.Json(new AnalyzeResponse(statistics, null), VersionedDatasetsApi.SnakeCase);
     }
 
     public static async Task<Results<JsonHttpResult<JsonObject>, ProblemHttpResult>> Compare(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, VersionComparer comparer, string? v1, string? v2)
+        VersionStore versions, VersionComparer comparer, string? v1, string? v2, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -61,7 +61,7 @@ public static class DatasetInsightsApi
         var a = await versions.GetAsync(dataset!.Id, first);
         var b = await versions.GetAsync(dataset.Id, second);
         if (a is null || b is null) return Problems.NotFound($"Version {(a is null ? first : second)} of this dataset does not exist.");
-        return TypedResults.Json(await comparer.CompareAsync(dataset, a, b), VersionedDatasetsApi.SnakeCase);
+        return TypedResults.Json(await comparer.CompareAsync(dataset, a, b, cancellationToken), VersionedDatasetsApi.SnakeCase);
     }
 
     /// <summary>

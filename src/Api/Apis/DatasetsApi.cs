@@ -172,11 +172,11 @@ public static class DatasetsApi
     }
 
     public static async Task<Results<Ok<DateStatsResponse>, ProblemHttpResult>> GetDateStats(long id, ClaimsPrincipal user, DatasetAccess access,
-        NpgsqlDataSource dataSource)
+        NpgsqlDataSource dataSource, IOptions<ReadOptions> readOptions, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
-        var stats = await DateStatsQuery.ReadAsync(dataSource, dataset!);
+        var stats = await DateStatsQuery.ReadAsync(dataSource, dataset!, readOptions.Value, cancellationToken);
         return TypedResults.Ok(new DateStatsResponse(stats.MinDate, stats.MaxDate, stats.Rows, stats.Entities));
     }
 

@@ -122,7 +122,7 @@ public static class VersionedDatasetsApi
     }
 
     public static async Task<Results<JsonHttpResult<DetailResponse>, ProblemHttpResult>> Get(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, RepositoryStore repositories, RowReader rows)
+        VersionStore versions, RepositoryStore repositories, RowReader rows, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -132,7 +132,7 @@ public static class VersionedDatasetsApi
         try
         {
             using var buffer = new MemoryStream();
-            await rows.CopyToAsync(await rows.PrepareAsync(new RowQuery(dataset, RowFormat.JsonArray, Top: PreviewRows)), buffer, CancellationToken.None);
+            await rows.CopyToAsync(await rows.PrepareAsync(new RowQuery(dataset, RowFormat.JsonArray, Top: PreviewRows), cancellationToken), buffer, cancellationToken);
             preview = JsonDocument.Parse(buffer.ToArray()).RootElement.Clone();
         }
         catch (Exception e) when (e is NpgsqlException or JsonException or RowQueryException)
@@ -180,18 +180,20 @@ public static class VersionedDatasetsApi
         }
         PreparedRowQuery prepared;
         var query = new RowQuery(dataset!, xlsx ? RowFormat.Xlsx : RowFormat.Csv, Version: at);
-        try { prepared = await rows.PrepareAsync(query); }
+        try { prepared = await rows.PrepareAsync(query, context.RequestAborted); }
         catch (RowQueryException e) { return Problems.NotFound(e.Message); }
         var fileName = $"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}";
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, fileName) ?? (Results<EmptyHttpResult, ProblemHttpResult>)TypedResults.Empty;
-        context.Response.ContentType = "text/csv; charset=utf-8";
-        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.csv\"";
-        await rows.CopyToAsync(prepared, context.Response.Body, context.RequestAborted);
-        return TypedResults.Empty;
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, fileName);
+        return await StreamedDownload.RunAsync(context, cancellationToken =>
+        {
+            context.Response.ContentType = "text/csv; charset=utf-8";
+            context.Response.Headers.ContentDisposition = $"attachment; filename=\"{fileName}.csv\"";
+            return rows.CopyToAsync(prepared, context.Response.Body, cancellationToken);
+        });
     }
 
     public static async Task<Results<JsonHttpResult<QualityResponse>, ProblemHttpResult>> GetQuality(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, NpgsqlDataSource dataSource)
+        VersionStore versions, NpgsqlDataSource dataSource, IOptions<ReadOptions> readOptions, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -201,8 +203,9 @@ public static class VersionedDatasetsApi
         if (quality is null)
         {
             // Versions made by other surfaces (Alphacast, blocks) get their report the first time someone asks.
-            await using var connection = await dataSource.OpenConnectionAsync();
-            var report = await QualityReport.ComputeAsync(connection, null, dataset.TableName, v, StoredColumns.FromJson(version.Columns), null);
+            await using var session = await ReadSession.OpenAsync(dataSource, readOptions.Value, cancellationToken);
+            var report = await QualityReport.ComputeAsync(session.Connection, session.Transaction, dataset.TableName, v, StoredColumns.FromJson(version.Columns), null,
+                cancellationToken, session.TimeoutSeconds + 30);
             quality = JsonSerializer.Serialize(report);
             await versions.SaveQualityAsync(version.Id, quality);
         }

@@ -25,6 +25,8 @@ public static class PlatformSetup
         ["DP_PAGE_SIZE"] = "Platform:DefaultPageSize",
         ["DP_MAX_PAGE_SIZE"] = "Platform:MaxPageSize",
         ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",
+        ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "Reads:StatementTimeoutSeconds",
+        ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",
@@ -53,6 +55,8 @@ public static class PlatformSetup
             throw new InvalidOperationException("No database configured: set DP_POSTGRES to an Npgsql connection string (./run.sh does this for you).");
         builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.DefaultPageSize <= o.MaxPageSize, "DP_PAGE_SIZE must not exceed DP_MAX_PAGE_SIZE.").ValidateOnStart();
+        builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<ReadOptions>().BindConfiguration(ReadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
 
         var dataSource = PlatformHosting.CreateDataSource(options.Postgres);
@@ -84,6 +88,7 @@ public static class PlatformSetup
             context.ProblemDetails.Extensions.TryAdd("message", context.ProblemDetails.Detail ?? context.ProblemDetails.Title);
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        builder.Services.AddExceptionHandler<ReadFailureExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddHostedService<BootstrapKeyService>();
         builder.Services.AddHostedService<DatabaseRoleCheck>();

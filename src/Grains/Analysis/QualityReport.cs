@@ -26,32 +26,45 @@ public static class QualityReport
     private const double MissingThresholdPercent = 5;
     private const double DuplicateThresholdPercent = 1;
 
+    // Columns per aggregate statement: each takes 3 aggregates, well inside PostgreSQL's 1664 target entries per SELECT.
+    private const int ColumnsPerStatement = 200;
+
     public static async Task<Quality> ComputeAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version,
-        IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred)
+        IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred, CancellationToken cancellationToken = default,
+        int commandTimeoutSeconds = 30)
     {
         var where = DataTables.VisibleAt(version);
-        // count(c) per column, and whether min = max (a constant column) without a costly count(DISTINCT).
-        var aggregates = string.Join(", ", columns.Select(c =>
-            $"count({c.Physical}), (min({Comparable(c)}) IS NOT DISTINCT FROM max({Comparable(c)}))"));
-        long rows;
+        long rows = 0;
         var missing = new long[columns.Count];
         var constant = new bool[columns.Count];
-        await using (var command = new NpgsqlCommand($"SELECT count(*), {aggregates} FROM {table} WHERE {where}", connection, transaction))
-        await using (var reader = await command.ExecuteReaderAsync())
+        // count(c) per column, and whether min = max (a constant column) without a costly count(DISTINCT); the columns go in
+        // groups so that a dataset of any accepted width stays within PostgreSQL's limits per statement.
+        var groups = columns.Count == 0 ? [[]] : columns.Select((c, i) => (Column: c, Index: i)).Chunk(ColumnsPerStatement).ToList();
+        foreach (var group in groups)
         {
-            await reader.ReadAsync();
-            rows = reader.GetInt64(0);
-            for (var i = 0; i < columns.Count; i++)
+            var aggregates = string.Concat(group.Select(g =>
+                $", count({g.Column.Physical}), (min({Comparable(g.Column)}) IS NOT DISTINCT FROM max({Comparable(g.Column)}))"));
+            await using var command = new NpgsqlCommand($"SELECT count(*){aggregates} FROM {table} WHERE {where}", connection, transaction)
             {
-                missing[i] = rows - reader.GetInt64(1 + 2 * i);
-                constant[i] = rows > 0 && reader.GetBoolean(2 + 2 * i);
+                CommandTimeout = commandTimeoutSeconds,
+            };
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            rows = reader.GetInt64(0);
+            for (var j = 0; j < group.Length; j++)
+            {
+                missing[group[j].Index] = rows - reader.GetInt64(1 + 2 * j);
+                constant[group[j].Index] = rows > 0 && reader.GetBoolean(2 + 2 * j);
             }
         }
         long duplicates = 0;
         if (columns.Count > 0)
         {
-            await using var command = new NpgsqlCommand(DataTables.DuplicateRowsSql(table, where, columns.Select(c => c.Physical)), connection, transaction);
-            duplicates = Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+            await using var command = new NpgsqlCommand(DataTables.DuplicateRowsSql(table, where, columns.Select(c => c.Physical)), connection, transaction)
+            {
+                CommandTimeout = commandTimeoutSeconds,
+            };
+            duplicates = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
         }
 
         var checks = new List<QualityCheck>();

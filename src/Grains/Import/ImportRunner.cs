@@ -458,7 +458,18 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ds_{dataset.Id}_live_blocks ON {dataset.TableName} (_block) WHERE _vt IS NULL",
                 transaction: transaction);
         if (newColumns.Length > 0)
+        {
+            // Physical columns are never reused or dropped (earlier versions still read them), and PostgreSQL counts even
+            // dropped ones against its 1600, so the limit is on every data column the table has ever had.
+            var existing = await connection.ExecuteScalarAsync<int>(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(@table) AND attnum > 0 AND attname !~ '^_'",
+                new { table = dataset.TableName }, transaction);
+            if (existing + plan.NewColumns.Count > DatasetLimits.MaxColumns)
+                throw new ImportFailure(JobStatus.Failed,
+                    $"The upload would give the dataset {existing + plan.NewColumns.Count} columns ({plan.NewColumns.Count} new, {existing} kept for this or " +
+                    $"earlier versions); a dataset holds at most {DatasetLimits.MaxColumns} columns.");
             await connection.ExecuteAsync($"ALTER TABLE {dataset.TableName} {newColumns}", transaction: transaction);
+        }
     }
 
     private static async Task CheckDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadPlan plan, string sourceSql)

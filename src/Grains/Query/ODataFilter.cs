@@ -82,9 +82,12 @@ public static class ODataFilter
     /// <param name="resolveColumn">Maps a user column name to a column (null = unknown); matching rules (case/accent) are the caller's.</param>
     /// <param name="parameters">Each literal is appended here, in order of appearance; nothing is appended when the filter is invalid.</param>
     /// <param name="parameterSql">Returns the SQL placeholder for the parameter at the given index of <paramref name="parameters"/>.</param>
+    /// <param name="maxWordsInColumnName">The most space-separated words in any column name the resolver knows: a run of bare
+    /// words is never tried as a column name longer than this, so resolving names stays linear in the filter's length.</param>
     /// <returns>A fully parenthesized SQL expression, or null for an empty or whitespace-only filter.</returns>
     /// <exception cref="FilterException">The filter is invalid; the message says what and where (positions are 1-based).</exception>
-    public static string? ToSql(string? filter, Func<string, FilterColumn?> resolveColumn, List<FilterParameter> parameters, Func<int, FilterValueKind, string> parameterSql)
+    public static string? ToSql(string? filter, Func<string, FilterColumn?> resolveColumn, List<FilterParameter> parameters, Func<int, FilterValueKind, string> parameterSql,
+        int maxWordsInColumnName = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(resolveColumn);
         ArgumentNullException.ThrowIfNull(parameters);
@@ -102,7 +105,7 @@ public static class ODataFilter
         }
 
         var tokens = Tokenize(filter);
-        var parser = new Parser(filter, tokens, resolveColumn, parameterSql, parameters.Count);
+        var parser = new Parser(filter, tokens, resolveColumn, parameterSql, parameters.Count, maxWordsInColumnName);
         var sql = parser.ParseFilter();
 
         // Parameters are collected privately and only published on success, so a failed parse leaves the caller's list untouched.
@@ -575,11 +578,14 @@ public static class ODataFilter
         private readonly Func<string, FilterColumn?> _resolveColumn;
         private readonly Func<int, FilterValueKind, string> _parameterSql;
         private readonly int _firstParameterIndex;
+        private readonly int _maxWordsInColumnName;
         private int _next;
         private int _depth;
 
-        public Parser(string source, List<Token> tokens, Func<string, FilterColumn?> resolveColumn, Func<int, FilterValueKind, string> parameterSql, int firstParameterIndex)
+        public Parser(string source, List<Token> tokens, Func<string, FilterColumn?> resolveColumn, Func<int, FilterValueKind, string> parameterSql, int firstParameterIndex,
+            int maxWordsInColumnName)
         {
+            _maxWordsInColumnName = Math.Max(1, maxWordsInColumnName);
             _source = source;
             _tokens = tokens;
             _resolveColumn = resolveColumn;
@@ -885,7 +891,8 @@ public static class ODataFilter
         private (FilterColumn Column, Token NameToken) ReadBareColumn(Token first, bool valueHint)
         {
             var runLength = 0;
-            while (PeekAt(runLength) is { Kind: TokenKind.Identifier } word && !IsAnyKeyword(word))
+            // No column name has more words than the longest one, so a longer run is never tried (each try costs its length).
+            while (runLength + 1 < _maxWordsInColumnName && PeekAt(runLength) is { Kind: TokenKind.Identifier } word && !IsAnyKeyword(word))
             {
                 runLength++;
             }

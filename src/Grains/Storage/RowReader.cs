@@ -1,8 +1,11 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Dapper;
 using DatasetPlatform.Grains.Query;
 using DatasetPlatform.Grains.Schema;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace DatasetPlatform.Grains.Storage;
@@ -39,19 +42,26 @@ public sealed class PreparedRowQuery
 /// Streams rows with COPY ... TO STDOUT straight to the caller. Every piece of user text (filter values,
 /// column names in JSON keys) travels as a bound value: it is set with set_config(..., $1, true) inside the
 /// read's transaction and referenced as current_setting(...) in the COPY, which itself cannot take parameters.
+/// Every statement runs under the statement_timeout of <see cref="ReadOptions"/> and is cancelled on the server when
+/// the caller's token is (a client that went away).
 /// </summary>
-public sealed class RowReader(NpgsqlDataSource dataSource)
+public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions> options)
 {
-    public async Task<PreparedRowQuery> PrepareAsync(RowQuery query)
+    // PostgreSQL passes at most 100 arguments to a function (FUNC_MAX_ARGS): a JSON row is built from concat() calls
+    // of at most this many (key, value) pairs each, nested once, which covers 50 x 100 = 5000 columns.
+    private const int JsonPairsPerConcat = 49;
+
+    public async Task<PreparedRowQuery> PrepareAsync(RowQuery query, CancellationToken cancellationToken = default)
     {
         var dataset = query.Dataset;
         IReadOnlyList<StoredColumn> columns;
         int? version = query.Version;
         if (version is { } v)
         {
-            await using var connection = await dataSource.OpenConnectionAsync();
-            var json = await connection.ExecuteScalarAsync<string?>(
-                "SELECT columns::text FROM dp.dataset_versions WHERE dataset_id = @id AND version = @v", new { id = dataset.Id, v });
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            var json = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+                "SELECT columns::text FROM dp.dataset_versions WHERE dataset_id = @id AND version = @v", new { id = dataset.Id, v },
+                cancellationToken: cancellationToken));
             if (json is null) throw new RowQueryException($"Version {v} of this dataset does not exist.");
             columns = StoredColumns.FromJson(json);
         }
@@ -62,14 +72,17 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         // Block datasets are ordered records with no key, even ones stored with key flags before that rule: columns stay in their order.
         if (dataset.IsBlocks) columns = [.. columns.Select(c => c.AsValue())];
 
+        // One hash lookup per name in $select and $filter, whatever the width.
+        var lookup = new ColumnLookup(columns);
         var output = StoredColumns.InOutputOrder(columns);
         if (query.Select is { Count: > 0 } select)
         {
             var chosen = new List<StoredColumn>();
+            var seen = new HashSet<StoredColumn>(ReferenceEqualityComparer.Instance);
             foreach (var name in select.Where(s => !string.IsNullOrWhiteSpace(s)))
             {
-                var column = StoredColumns.Find(columns, name) ?? throw new RowQueryException($"Unknown column '{name.Trim()}' in $select.");
-                if (!chosen.Contains(column)) chosen.Add(column);
+                var column = lookup.Find(name) ?? throw new RowQueryException($"Unknown column '{Shorten(name.Trim())}' in $select.");
+                if (seen.Add(column)) chosen.Add(column);
             }
             // Entity columns (and the date) always come first, whatever $select says.
             output = [.. output.Where(c => c.IsKey), .. chosen.Where(c => !c.IsKey)];
@@ -93,9 +106,10 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
             try
             {
                 filterSql = ODataFilter.ToSql(query.Filter,
-                    name => StoredColumns.Find(columns, name) is { } c ? new FilterColumn(c.Name, c.Physical, KindOf(c)) : null,
+                    name => lookup.Find(name) is { } c ? new FilterColumn(c.Name, c.Physical, KindOf(c)) : null,
                     parameters,
-                    (index, kind) => $"{{p{index}}}");
+                    (index, kind) => $"{{p{index}}}",
+                    lookup.MaxWordsInName);
             }
             catch (FilterException e)
             {
@@ -112,7 +126,7 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         var table = dataset.TableName;
         var date = columns.FirstOrDefault(c => c.IsDate);
         var projection = query.Format is RowFormat.Json or RowFormat.JsonArray
-            ? $"json_build_object({string.Join(", ", output.Select(c => $"{Setting(c.Name)}, {c.Physical}"))})::text"
+            ? JsonObjectSql(output, Setting)
             // boolean::text is true/false (COPY alone would print t/f, which CSV readers take for text).
             : string.Join(", ", output.Select(c => c.SqlType == "boolean" && query.Format is RowFormat.Csv or RowFormat.Tsv ? $"{c.Physical}::text" : c.Physical));
         string selectSql;
@@ -144,99 +158,146 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         };
     }
 
+    /// <summary>
+    /// One row as JSON object text, keys in output order, as concat() of the key texts (bound values, see the class
+    /// comment) and to_json() of each value. json_build_object would be simpler but takes at most 50 pairs.
+    /// </summary>
+    private static string JsonObjectSql(IReadOnlyList<StoredColumn> output, Func<string, string, string> setting)
+    {
+        var pairs = output.Select((c, i) =>
+            $"{setting((i == 0 ? "{" : ",") + JsonSerializer.Serialize(c.Name, JsonKeys) + ":", "text")}, COALESCE(to_json({c.Physical})::text, 'null')").ToList();
+        if (pairs.Count == 0) return "'{}'";
+        var groups = pairs.Chunk(JsonPairsPerConcat).Select(g => $"concat({string.Join(", ", g)})").ToList();
+        return $"concat({string.Join(", ", groups)}, '}}')";
+    }
+
+    private static readonly JsonSerializerOptions JsonKeys = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Rows the query itself would return ($skip, $top and $last applied), counted up to <paramref name="limit"/>.</summary>
-    public async Task<long> CountReturnedAsync(PreparedRowQuery prepared, long limit)
+    public async Task<long> CountReturnedAsync(PreparedRowQuery prepared, long limit, CancellationToken cancellationToken = default)
     {
         if (prepared.Empty) return 0;
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await ApplySettingsAsync(connection, transaction, prepared);
-        return await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM (SELECT 1 FROM ({prepared.SelectSql}) s LIMIT {limit}) q", transaction: transaction);
+        await using var session = await OpenAsync(prepared, cancellationToken);
+        await using var command = session.Command($"SELECT count(*) FROM (SELECT 1 FROM ({prepared.SelectSql}) s LIMIT {limit}) q");
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <summary>Number of rows the query matches before $top and $skip (the Row-Count header).</summary>
-    public async Task<long> CountAsync(PreparedRowQuery prepared)
+    public async Task<long> CountAsync(PreparedRowQuery prepared, CancellationToken cancellationToken = default)
     {
         if (prepared.Empty) return 0;
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await ApplySettingsAsync(connection, transaction, prepared);
-        return await connection.ExecuteScalarAsync<long>(prepared.CountSql, transaction: transaction);
+        await using var session = await OpenAsync(prepared, cancellationToken);
+        await using var command = session.Command(prepared.CountSql);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>Writes the header (for CSV/TSV) and every row to <paramref name="output"/> as PostgreSQL produces them.</summary>
+    /// <summary>
+    /// Writes the header (for CSV/TSV) and every row to <paramref name="output"/> as PostgreSQL produces them. The query
+    /// starts before anything is written, and nothing is flushed when it fails, so an error that comes early leaves the
+    /// response unstarted (the caller can still answer with a problem); one that comes later throws mid-stream.
+    /// </summary>
     public async Task CopyToAsync(PreparedRowQuery prepared, Stream output, CancellationToken cancellationToken)
     {
-        await using var writer = new StreamWriter(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-        if (prepared.Format is RowFormat.Csv or RowFormat.Tsv && prepared.Columns.Count > 0)
-        {
-            var separator = prepared.Format == RowFormat.Tsv ? '\t' : ',';
-            await writer.WriteAsync(string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n");
-        }
+        // Not disposed on failure: disposing flushes, which would start a response that is about to fail.
+        var writer = new StreamWriter(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
         var array = prepared.Format == RowFormat.JsonArray;
-        if (array) await writer.WriteAsync('[');
-        if (!prepared.Empty)
+        if (prepared.Empty)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await ApplySettingsAsync(connection, transaction, prepared);
-            var options = prepared.Format switch
+            await WriteHeaderAsync(writer, prepared);
+            if (array) await writer.WriteAsync("[]");
+            await writer.DisposeAsync();
+            return;
+        }
+
+        await using var session = await OpenAsync(prepared, cancellationToken);
+        var options = prepared.Format switch
+        {
+            RowFormat.Tsv => "FORMAT csv, DELIMITER E'\\t'",
+            // JSON text never contains raw control characters (they are escaped), so these quote/delimiter bytes never
+            // appear and each line is the JSON object exactly as PostgreSQL built it.
+            RowFormat.Json or RowFormat.JsonArray => "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'",
+            _ => "FORMAT csv",
+        };
+        await using var cancelOnServer = session.CancelOnServerWhen(cancellationToken);
+        using var copy = await session.Connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
+        // A COPY's reads wait at most the connection's command timeout (30 s by default) for the next data; a filter that
+        // matches little of a big table may legitimately be quiet longer. The statement timeout is the bound instead.
+        if (copy.BaseStream is NpgsqlRawCopyStream raw) raw.ReadTimeout = (session.TimeoutSeconds + 30) * 1000;
+        await WriteHeaderAsync(writer, prepared);
+        if (array) await writer.WriteAsync('[');
+        var buffer = new char[1 << 15];
+        var pendingSeparator = false;
+        int read;
+        while ((read = await copy.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            if (array)
             {
-                RowFormat.Tsv => "FORMAT csv, DELIMITER E'\\t'",
-                // JSON text never contains raw control characters (they are escaped), so these quote/delimiter bytes never
-                // appear and each line is the JSON object exactly as PostgreSQL built it.
-                RowFormat.Json or RowFormat.JsonArray => "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'",
-                _ => "FORMAT csv",
-            };
-            using var copy = await connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
-            var buffer = new char[1 << 15];
-            var pendingSeparator = false;
-            int read;
-            while ((read = await copy.ReadAsync(buffer, cancellationToken)) > 0)
-            {
-                if (array)
+                // One object per line from COPY; in an array the line breaks become commas (none after the last).
+                var start = 0;
+                for (var i = 0; i <= read; i++)
                 {
-                    // One object per line from COPY; in an array the line breaks become commas (none after the last).
-                    var start = 0;
-                    for (var i = 0; i <= read; i++)
+                    if (i < read && buffer[i] != '\n') continue;
+                    if (i > start)
                     {
-                        if (i < read && buffer[i] != '\n') continue;
-                        if (i > start)
-                        {
-                            if (pendingSeparator) { await writer.WriteAsync(','); pendingSeparator = false; }
-                            await writer.WriteAsync(buffer.AsMemory(start, i - start), cancellationToken);
-                        }
-                        if (i < read) pendingSeparator = true;
-                        start = i + 1;
+                        if (pendingSeparator) { await writer.WriteAsync(','); pendingSeparator = false; }
+                        await writer.WriteAsync(buffer.AsMemory(start, i - start), cancellationToken);
                     }
+                    if (i < read) pendingSeparator = true;
+                    start = i + 1;
                 }
-                else
-                {
-                    await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                }
+            }
+            else
+            {
+                await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
             }
         }
         if (array) await writer.WriteAsync(']');
+        await writer.DisposeAsync();
+    }
+
+    private static async Task WriteHeaderAsync(StreamWriter writer, PreparedRowQuery prepared)
+    {
+        if (prepared.Format is not (RowFormat.Csv or RowFormat.Tsv) || prepared.Columns.Count == 0) return;
+        var separator = prepared.Format == RowFormat.Tsv ? '\t' : ',';
+        await writer.WriteAsync(string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n");
     }
 
     /// <summary>The rows as an XLSX package in a temporary file (deleted when the returned stream is closed).</summary>
     public async Task<FileStream> ExportXlsxAsync(PreparedRowQuery prepared, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        if (!prepared.Empty) await ApplySettingsAsync(connection, transaction, prepared);
-        await using var command = new NpgsqlCommand(prepared.Empty ? "SELECT 1 WHERE false" : prepared.SelectSql, connection, transaction);
+        await using var session = await OpenAsync(prepared, cancellationToken);
+        await using var command = session.Command(prepared.Empty ? "SELECT 1 WHERE false" : prepared.SelectSql);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await XlsxExport.WriteAsync(reader, [.. prepared.Columns.Select(c => c.Name)], cancellationToken);
     }
 
-    private static async Task ApplySettingsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedRowQuery prepared)
+    private async Task<ReadSession> OpenAsync(PreparedRowQuery prepared, CancellationToken cancellationToken)
     {
         // Stable physical order for $top/$skip paging: no parallel workers, no synchronized scans starting mid-table.
-        await connection.ExecuteAsync("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL DateStyle = 'ISO, YMD'",
-            transaction: transaction);
-        for (var i = 0; i < prepared.Settings.Count; i++)
-            await connection.ExecuteAsync("SELECT set_config(@name, @value, true)", new { name = $"dp.p{i}", value = prepared.Settings[i] }, transaction);
+        var session = await ReadSession.OpenAsync(dataSource, options.Value, cancellationToken,
+            extraSettings: "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL DateStyle = 'ISO, YMD'");
+        try
+        {
+            if (prepared.Settings.Count > 0)
+            {
+                // One round trip for all of them (a wide JSON read has one per column).
+                await using var batch = session.Batch();
+                for (var i = 0; i < prepared.Settings.Count; i++)
+                {
+                    var command = new NpgsqlBatchCommand("SELECT set_config($1, $2, true)");
+                    command.Parameters.Add(new NpgsqlParameter { Value = $"dp.p{i}" });
+                    command.Parameters.Add(new NpgsqlParameter { Value = prepared.Settings[i] });
+                    batch.BatchCommands.Add(command);
+                }
+                await batch.ExecuteNonQueryAsync(cancellationToken);
+            }
+            return session;
+        }
+        catch
+        {
+            await session.DisposeAsync();
+            throw;
+        }
     }
 
     private static FilterValueKind KindOf(StoredColumn column) => column.SqlType switch
@@ -269,6 +330,8 @@ public sealed class RowReader(NpgsqlDataSource dataSource)
         _ => value.ToString() ?? "",
     };
 
+    private static string Shorten(string text) => text.Length <= 100 ? text : text[..100] + "…";
+
     private static string CsvField(string value, char separator) =>
         value.IndexOfAny([separator, '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"")}\"" : value;
 }
@@ -278,7 +341,7 @@ public sealed record DateStats(string? MinDate, string? MaxDate, long Rows, long
 public static class DateStatsQuery
 {
     /// <summary>Date range, row count and number of distinct entity tuples of the dataset's current rows.</summary>
-    public static async Task<DateStats> ReadAsync(NpgsqlDataSource dataSource, DatasetRow dataset)
+    public static async Task<DateStats> ReadAsync(NpgsqlDataSource dataSource, DatasetRow dataset, ReadOptions options, CancellationToken cancellationToken)
     {
         var columns = StoredColumns.FromJson(dataset.Columns);
         // A block dataset has no key: its date range comes from its first date-typed column, and its records form one series.
@@ -286,10 +349,13 @@ public static class DateStatsQuery
         var date = columns.FirstOrDefault(c => c.IsDate) ?? (dataset.IsBlocks ? columns.FirstOrDefault(c => c.Dtype == DataTypes.Datetime) : null);
         if (date is null || dataset.CurrentVersion is null) return new DateStats(null, null, 0, 0);
         var entities = columns.Where(c => c.IsEntity && !c.IsDate).Select(c => c.Physical).ToList();
+        // A row constructor takes any number of fields (a function would stop at 100).
         var distinct = entities.Count == 0 ? "CASE WHEN count(*) > 0 THEN 1 ELSE 0 END" : $"count(DISTINCT ROW({string.Join(", ", entities)}))";
-        await using var connection = await dataSource.OpenConnectionAsync();
-        var row = await connection.QuerySingleAsync<(object? Min, object? Max, long Rows, long Entities)>(
-            $"SELECT min({date.Physical}), max({date.Physical}), count(*), {distinct} FROM {dataset.TableName} WHERE _vt IS NULL");
-        return new DateStats(Import.ImportRunner.FormatValue(row.Min), Import.ImportRunner.FormatValue(row.Max), row.Rows, row.Entities);
+        await using var session = await ReadSession.OpenAsync(dataSource, options, cancellationToken);
+        await using var command = session.Command($"SELECT min({date.Physical}), max({date.Physical}), count(*), {distinct} FROM {dataset.TableName} WHERE _vt IS NULL");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new DateStats(Import.ImportRunner.FormatValue(reader.GetValue(0)), Import.ImportRunner.FormatValue(reader.GetValue(1)),
+            reader.GetInt64(2), Convert.ToInt64(reader.GetValue(3), CultureInfo.InvariantCulture));
     }
 }
