@@ -1,4 +1,5 @@
 using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 
 // A silo without a gateway, for cluster mode: several of these plus gateways started with DP_MODE=gateway.
@@ -9,6 +10,11 @@ var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions
 if (int.TryParse(builder.Configuration["DP_SILO_PORT"], out var siloPort)) endpoints.SiloPort = siloPort;
 if (int.TryParse(builder.Configuration["DP_GATEWAY_PORT"], out var gatewayPort)) endpoints.GatewayPort = gatewayPort;
 if (builder.Configuration["DP_ADVERTISED_ADDRESS"] is { Length: > 0 } address) endpoints.AdvertisedAddress = address;
+
+// Import limits (MAX_DECOMPRESSED_BYTES, MAX_RECORD_CHARS, ...): imports run here, so this host reads them too.
+builder.Configuration.AddInMemoryCollection(ImportLimits.EnvironmentKeys
+    .Where(pair => !string.IsNullOrEmpty(builder.Configuration[pair.Key]))
+    .Select(pair => new KeyValuePair<string, string?>(pair.Value, builder.Configuration[pair.Key])));
 
 var dataSource = PlatformHosting.CreateDataSource(connectionString);
 await SchemaBootstrapper.ApplyAsync(dataSource);

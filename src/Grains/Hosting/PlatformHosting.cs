@@ -48,6 +48,7 @@ public static class PlatformHosting
         services.AddSingleton<StagingStore>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<RowReader>();
+        services.AddOptions<ImportLimits>().BindConfiguration(ImportLimits.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ImportRunner>();
         services.AddSingleton<SignedTokens>();
         services.AddSingleton<VersionStore>();

@@ -41,12 +41,7 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
         return new InferredColumn(f.Name, dtype, null, hasTime, 0, false);
     })];
 
-    /// <summary>Largest Parquet file accepted once decompressed (a gzip bomb must not fill the disk).</summary>
-    public const long MaxFileBytes = 4L << 30;
-    /// <summary>Largest row group (uncompressed) read into memory at once.</summary>
-    public const long MaxRowGroupBytes = 512L << 20;
-
-    public static async Task<ParquetRowSource> OpenAsync(Stream staged, CancellationToken cancellationToken)
+    public static async Task<ParquetRowSource> OpenAsync(Stream staged, ImportLimits limits, CancellationToken cancellationToken)
     {
         FileStream? file = null;
         try
@@ -61,8 +56,10 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
                 while ((read = await staged.ReadAsync(buffer, cancellationToken)) > 0)
                 {
                     await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                    if (file.Length > MaxFileBytes)
-                        throw new ImportFailure(Abstractions.JobStatus.Failed, $"The Parquet file is larger than {MaxFileBytes} bytes once decompressed.");
+                    // A gzip-wrapped file is bounded by its decompression limits already; this bounds the local copy whatever the source.
+                    if (file.Length > limits.MaxDecompressedBytes)
+                        throw new ImportFailure(Abstractions.JobStatus.Failed,
+                            $"The Parquet file is larger than {limits.MaxDecompressedBytes} bytes once decompressed (the limit MAX_DECOMPRESSED_BYTES).");
                 }
             }
             file.Position = 0;
@@ -74,11 +71,18 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
             {
                 throw new ImportFailure(Abstractions.JobStatus.Failed, $"The file is not a readable Parquet file: {e.Message}");
             }
-            if (reader.Schema.GetDataFields().FirstOrDefault(f => f.MaxRepetitionLevel > 0) is { } nested)
-                throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet column '{nested.Path}' holds lists; only flat columns can be imported.");
-            if (reader.RowGroups.FirstOrDefault(g => g.RowGroup.TotalByteSize > MaxRowGroupBytes) is { } big)
+            var fields = reader.Schema.GetDataFields();
+            if (fields.Length > DatasetLimits.MaxColumns)
+            {
+                await reader.DisposeAsync();
                 throw new ImportFailure(Abstractions.JobStatus.Failed,
-                    $"A Parquet row group holds {big.RowGroup.TotalByteSize} bytes; at most {MaxRowGroupBytes} per row group can be imported. Write the file with smaller row groups.");
+                    $"The Parquet file has {fields.Length} columns; a dataset can have at most {DatasetLimits.MaxColumns} columns (PostgreSQL's 1600 less the service's own bookkeeping columns).");
+            }
+            if (fields.FirstOrDefault(f => f.MaxRepetitionLevel > 0) is { } nested)
+            {
+                await reader.DisposeAsync();
+                throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet column '{nested.Path}' holds lists; only flat columns can be imported.");
+            }
             return new ParquetRowSource(file, reader);
         }
         catch

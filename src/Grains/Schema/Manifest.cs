@@ -75,6 +75,9 @@ public static class Manifest
 
     public static IReadOnlyList<ManifestEntry> Validate(List<ManifestEntry> entries)
     {
+        var columns = entries.Count(e => !e.Ignore);
+        if (columns > DatasetLimits.MaxColumns)
+            throw new ManifestException($"The schema declares {columns} columns; a dataset can have at most {DatasetLimits.MaxColumns} columns.");
         var seen = new HashSet<string>();
         foreach (var entry in entries)
         {
