@@ -239,7 +239,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         async Task<Stream> Open(CancellationToken token)
         {
             var raw = await staging.OpenReadAsync(fileId, token);
-            try { return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), Limits, token); }
+            try { return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), Limits,
+                parquetExpected: job.Format == "parquet", token); }
             catch
             {
                 await raw.DisposeAsync(); // it holds a pooled connection
@@ -417,7 +418,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     {
         try
         {
-            var decoded = await UploadDecoder.DecompressIfNeededAsync(raw, limits, cancellationToken);
+            var decoded = await UploadDecoder.DecompressIfNeededAsync(raw, limits, parquetExpected: false, cancellationToken);
             return await RowSourceFactory.OpenAsync(decoded, schemaColumns, strictFields, limits, cancellationToken);
         }
         catch (InvalidDataException e)

@@ -382,7 +382,8 @@ internal sealed class CsvRowSource : IRowSource
 /// </summary>
 internal static class UploadDecoder
 {
-    public static async Task<Stream> DecompressIfNeededAsync(Stream raw, ImportLimits limits, CancellationToken cancellationToken)
+    /// <param name="parquetExpected">The upload is meant to be Parquet; otherwise Parquet bytes are refused here rather than parsed as text.</param>
+    public static async Task<Stream> DecompressIfNeededAsync(Stream raw, ImportLimits limits, bool parquetExpected, CancellationToken cancellationToken)
     {
         var prefix = new byte[4];
         var read = 0;
@@ -396,6 +397,13 @@ internal static class UploadDecoder
         if (sniffed.StartsWith("PK\x03\x04"u8) || sniffed.StartsWith("PK\x05\x06"u8))
             throw new ImportFailure(Abstractions.JobStatus.Failed,
                 "The file is a zip archive, which is not accepted: upload CSV, JSON lines or Parquet, optionally gzip-compressed (.gz).");
+        if (!parquetExpected && sniffed.StartsWith("PAR1"u8))
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                "The file is Parquet, which this upload does not read: send CSV or JSON lines here, or a .parquet file to POST /api/datasets/upload.");
+        // Text (CSV, JSON) never starts with NUL bytes; UTF-16 without a byte order mark does, every other byte.
+        if (read == 4 && ((sniffed[1] == 0 && sniffed[3] == 0 && sniffed[0] != 0) || (sniffed[0] == 0 && sniffed[2] == 0 && sniffed[1] != 0)))
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                "The file looks like UTF-16 text without a byte order mark: save it as UTF-8 (or as UTF-16 with a byte order mark).");
         Stream stream = new PrefixedStream(prefix.AsMemory(0, read), raw);
         if (!sniffed.StartsWith((ReadOnlySpan<byte>)[0x1F, 0x8B])) return stream;
         long consumed = 0;

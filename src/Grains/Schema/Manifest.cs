@@ -75,9 +75,9 @@ public static class Manifest
 
     public static IReadOnlyList<ManifestEntry> Validate(List<ManifestEntry> entries)
     {
-        var columns = entries.Count(e => !e.Ignore);
-        if (columns > DatasetLimits.MaxColumns)
-            throw new ManifestException($"The schema declares {columns} columns; a dataset can have at most {DatasetLimits.MaxColumns} columns.");
+        var declared = entries.Count(e => !e.Ignore);
+        if (declared > DatasetLimits.MaxColumns)
+            throw new ManifestException($"The manifest declares {declared} columns; a dataset holds at most {DatasetLimits.MaxColumns}.");
         var seen = new HashSet<string>();
         foreach (var entry in entries)
         {
