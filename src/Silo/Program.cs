@@ -1,4 +1,5 @@
 using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 
 // A silo without a gateway, for cluster mode: several of these plus gateways started with DP_MODE=gateway.
@@ -16,6 +17,11 @@ foreach (var (variable, key) in new[] { ("DP_IMPORT_TRANSIENT_RETRIES", "Transie
 {
     if (builder.Configuration[variable] is { Length: > 0 } value) builder.Configuration[$"Import:{key}"] = value;
 }
+
+// Import limits (MAX_DECOMPRESSED_BYTES, MAX_RECORD_CHARS, ...): imports run here, so this host reads them too.
+builder.Configuration.AddInMemoryCollection(ImportLimits.EnvironmentKeys
+    .Where(pair => !string.IsNullOrEmpty(builder.Configuration[pair.Key]))
+    .Select(pair => new KeyValuePair<string, string?>(pair.Value, builder.Configuration[pair.Key])));
 
 var dataSource = PlatformHosting.CreateDataSource(connectionString);
 await SchemaBootstrapper.ApplyAsync(dataSource);

@@ -44,7 +44,7 @@ public static class PlatformSetup
     /// </summary>
     public static async Task AddPlatformAsync(this WebApplicationBuilder builder)
     {
-        var overrides = EnvironmentKeys
+        var overrides = EnvironmentKeys.Concat(Grains.Import.ImportLimits.EnvironmentKeys)
             .Select(pair => (pair.Value, Value: builder.Configuration[pair.Key]))
             .Where(pair => !string.IsNullOrEmpty(pair.Value))
             .ToDictionary(pair => pair.Item1, pair => pair.Value);

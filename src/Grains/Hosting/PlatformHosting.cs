@@ -54,6 +54,7 @@ public static class PlatformHosting
         services.AddSingleton<StagingStore>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<RowReader>();
+        services.AddOptions<ImportLimits>().BindConfiguration(ImportLimits.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ImportRunner>();
         services.AddOptions<ImportRetryOptions>().BindConfiguration(ImportRetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<SignedTokens>();

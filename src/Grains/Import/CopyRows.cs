@@ -198,6 +198,8 @@ internal static class CopyRows
         switch (column.Kind)
         {
             case FieldKind.Text:
+                // PostgreSQL text cannot hold NUL; say so here, with the row and column, rather than fail the whole COPY later.
+                if (value.Contains('\0')) return "the value contains a NUL character (0x00), which text cannot hold";
                 encoder.WriteText(value);
                 return null;
             case FieldKind.Float:

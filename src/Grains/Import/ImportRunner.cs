@@ -7,6 +7,7 @@ using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace DatasetPlatform.Grains.Import;
@@ -25,8 +26,11 @@ public sealed class ImportProgressCounter
 /// all in one transaction that also records the job's outcome. Either the rows, the new version and the
 /// job's result commit together, or nothing does, so running a job again after a crash is safe.
 /// </summary>
-public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, ILogger<ImportRunner> logger)
+public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
+    ILogger<ImportRunner> logger)
 {
+    private ImportLimits Limits => importLimits.Value;
+
     /// <summary>The platform's own meter (exported at /metrics next to Orleans' and ASP.NET Core's).</summary>
     public const string MeterName = "DatasetPlatform";
     private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
@@ -135,7 +139,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
 
         await using var raw = await staging.OpenReadAsync(fileId, cancellationToken);
         var counted = new CountingStream(raw, bytes => progress.BytesRead = bytes);
-        using var source = await OpenSourceAsync(counted, schemaColumns, dataset.SchemaStrict, cancellationToken)
+        using var source = await OpenSourceAsync(counted, schemaColumns, dataset.SchemaStrict, Limits, cancellationToken)
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
         var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, await FirstFreeOrdinalAsync(connection, transaction, dataset.TableName));
@@ -248,7 +252,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         async Task<Stream> Open(CancellationToken token)
         {
             var raw = await staging.OpenReadAsync(fileId, token);
-            try { return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), token); }
+            try { return await UploadDecoder.DecompressIfNeededAsync(new CountingStream(raw, bytes => progress.BytesRead = bytes), Limits,
+                parquetExpected: job.Format == "parquet", token); }
             catch
             {
                 await raw.DisposeAsync(); // it holds a pooled connection
@@ -257,27 +262,32 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         }
 
         // Parquet carries its own types; CSV is typed by one pass over every value.
-        ParquetRowSource? parquet = job.Format == "parquet" ? await ParquetRowSource.OpenAsync(await Open(cancellationToken), cancellationToken) : null;
+        ParquetRowSource? parquet = job.Format == "parquet" ? await ParquetRowSource.OpenAsync(await Open(cancellationToken), Limits, cancellationToken) : null;
         await using var parquetScope = parquet;
         var inference = parquet is not null
             ? new InferenceResult(new CsvDialect(System.Text.Encoding.UTF8, ',', true), parquet.Schema, 0)
-            : await TypeInference.InferAsync(Open, cancellationToken);
+            : await TypeInference.InferAsync(Open, Limits, cancellationToken);
         var stored = StoredColumns.FromJson(dataset.Columns);
         var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
         var nextOrdinal = await FirstFreeOrdinalAsync(connection, transaction, dataset.TableName);
         var columns = new List<StoredColumn>();
         var added = new List<StoredColumn>();
         var loaded = new List<LoadColumn>();
+        // Name lookups by key (hash), never by scanning: their cost must grow with the width, not with its square.
+        var seen = new HashSet<string>();
+        var entries = manifest.Where(e => !e.Ignore).GroupBy(e => ColumnNames.Key(e.SourceName)).ToDictionary(g => g.Key, g => g.First());
+        var storedByKey = stored.GroupBy(c => (ColumnNames.Key(c.Name), c.SqlType)).ToDictionary(g => g.Key, g => g.First());
         for (var i = 0; i < inference.Columns.Count; i++)
         {
             var inferred = inference.Columns[i];
-            if (columns.Any(c => ColumnNames.Same(c.Name, inferred.Name)))
+            var key = ColumnNames.Key(inferred.Name);
+            if (!seen.Add(key))
                 throw new ImportFailure(JobStatus.Failed, $"Column '{inferred.Name}' appears more than once in the header.");
             var sqlType = DataTypes.SqlType(inferred.Dtype, inferred.HasTime);
             // A dataset that also has an Alphacast manifest keeps its row key.
-            var entry = manifest.FirstOrDefault(e => ColumnNames.Same(e.SourceName, inferred.Name) && !e.Ignore);
+            var entry = entries.GetValueOrDefault(key);
             var isDate = entry is { IsDate: true } && inferred.Dtype == DataTypes.Datetime;
-            var reuse = stored.FirstOrDefault(c => ColumnNames.Same(c.Name, inferred.Name) && c.SqlType == sqlType);
+            var reuse = storedByKey.GetValueOrDefault((key, sqlType));
             var column = new StoredColumn
             {
                 Name = inferred.Name.Trim(),
@@ -307,7 +317,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         else
         {
             await using var stream = await Open(cancellationToken);
-            using var source = await CsvRowSource.OpenAsync(TypeInference.Reader(stream, inference.Dialect), inference.Dialect, cancellationToken)
+            using var source = await CsvRowSource.OpenAsync(TypeInference.Reader(stream, inference.Dialect), inference.Dialect, Limits,
+                reportEncodingErrors: true, cancellationToken)
                 ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
             copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
         }
@@ -415,13 +426,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         return same ? last.Id : null;
     }
 
-    private static async Task<IRowSource?> OpenSourceAsync(Stream raw, IReadOnlyList<string> schemaColumns, bool strictFields,
+    private static async Task<IRowSource?> OpenSourceAsync(Stream raw, IReadOnlyList<string> schemaColumns, bool strictFields, ImportLimits limits,
         CancellationToken cancellationToken)
     {
         try
         {
-            var decoded = await UploadDecoder.DecompressIfNeededAsync(raw, cancellationToken);
-            return await RowSourceFactory.OpenAsync(decoded, schemaColumns, strictFields, cancellationToken);
+            var decoded = await UploadDecoder.DecompressIfNeededAsync(raw, limits, parquetExpected: false, cancellationToken);
+            return await RowSourceFactory.OpenAsync(decoded, schemaColumns, strictFields, limits, cancellationToken);
         }
         catch (InvalidDataException e)
         {

@@ -41,12 +41,7 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
         return new InferredColumn(f.Name, dtype, null, hasTime, 0, false);
     })];
 
-    /// <summary>Largest Parquet file accepted once decompressed (a gzip bomb must not fill the disk).</summary>
-    public const long MaxFileBytes = 4L << 30;
-    /// <summary>Largest row group (uncompressed) read into memory at once.</summary>
-    public const long MaxRowGroupBytes = 512L << 20;
-
-    public static async Task<ParquetRowSource> OpenAsync(Stream staged, CancellationToken cancellationToken)
+    public static async Task<ParquetRowSource> OpenAsync(Stream staged, ImportLimits limits, CancellationToken cancellationToken)
     {
         FileStream? file = null;
         try
@@ -61,11 +56,13 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
                 while ((read = await staged.ReadAsync(buffer, cancellationToken)) > 0)
                 {
                     await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                    if (file.Length > MaxFileBytes)
-                        throw new ImportFailure(Abstractions.JobStatus.Failed, $"The Parquet file is larger than {MaxFileBytes} bytes once decompressed.");
+                    // A gzip-wrapped file is bounded by its decompression limits already; this bounds the local copy whatever the source.
+                    if (file.Length > limits.MaxDecompressedBytes)
+                        throw new ImportFailure(Abstractions.JobStatus.Failed,
+                            $"The Parquet file is larger than {limits.MaxDecompressedBytes} bytes once decompressed (the limit MAX_DECOMPRESSED_BYTES).");
                 }
             }
-            file.Position = 0;
+            var footerStart = await ParquetClaims.CheckFooterAsync(file, cancellationToken);
             ParquetReader reader;
             // The bytes are local now, so whatever the Parquet reader objects to is the file's fault (staging trouble above
             // propagates and is retried).
@@ -74,11 +71,24 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
             {
                 throw new ImportFailure(Abstractions.JobStatus.Failed, $"The file is not a readable Parquet file: {e.Message}");
             }
-            if (reader.Schema.GetDataFields().FirstOrDefault(f => f.MaxRepetitionLevel > 0) is { } nested)
-                throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet column '{nested.Path}' holds lists; only flat columns can be imported.");
-            if (reader.RowGroups.FirstOrDefault(g => g.RowGroup.TotalByteSize > MaxRowGroupBytes) is { } big)
+            var fields = reader.Schema.GetDataFields();
+            if (fields.Length > DatasetLimits.MaxColumns)
+            {
+                await reader.DisposeAsync();
                 throw new ImportFailure(Abstractions.JobStatus.Failed,
-                    $"A Parquet row group holds {big.RowGroup.TotalByteSize} bytes; at most {MaxRowGroupBytes} per row group can be imported. Write the file with smaller row groups.");
+                    $"The Parquet file has {fields.Length} columns; a dataset can have at most {DatasetLimits.MaxColumns} columns (PostgreSQL's 1600 less the service's own bookkeeping columns).");
+            }
+            if (fields.FirstOrDefault(f => f.MaxRepetitionLevel > 0) is { } nested)
+            {
+                await reader.DisposeAsync();
+                throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet column '{nested.Path}' holds lists; only flat columns can be imported.");
+            }
+            try { await ParquetClaims.CheckRowGroupsAsync(file, footerStart, reader, fields, limits, cancellationToken); }
+            catch
+            {
+                await reader.DisposeAsync();
+                throw;
+            }
             return new ParquetRowSource(file, reader);
         }
         catch
@@ -98,9 +108,9 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
             _rowsInGroup = (int)group.RowCount;
             try
             {
-                for (var i = 0; i < _fields.Length; i++) _columns[i] = await ReadColumnAsync(group, _fields[i], _rowsInGroup);
+                for (var i = 0; i < _fields.Length; i++) _columns[i] = await ReadColumnAsync(group, _fields[i], _rowsInGroup, _group);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not (OperationCanceledException or ImportFailure))
             {
                 throw new ImportFailure(Abstractions.JobStatus.Failed, $"Parquet row group {_group} cannot be read: {(e.InnerException ?? e).Message}");
             }
@@ -113,38 +123,50 @@ internal sealed class ParquetRowSource : IRowSource, IAsyncDisposable
 
     public ReadOnlySpan<char> GetField(int index) => _current[index];
 
-    private static async Task<Array> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int rows)
+    private static Task<Array> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int rows, int groupIndex)
     {
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (type == typeof(string))
-        {
-            var strings = new string?[rows];
-            await group.ReadAsync(field, strings.AsMemory(), null, CancellationToken.None);
-            return strings;
-        }
-        if (type == typeof(byte[]))
-        {
-            var bytes = new byte[]?[rows];
-            await group.ReadAsync(field, bytes.AsMemory(), null, CancellationToken.None);
-            return bytes.Select(b => b is null ? null : Convert.ToBase64String(b)).ToArray();
-        }
+        if (type == typeof(string)) return ReadRawAsync<ReadOnlyMemory<char>>(group, field, rows, groupIndex, v => new string(v.Span));
+        if (type == typeof(byte[])) return ReadRawAsync<ReadOnlyMemory<byte>>(group, field, rows, groupIndex, v => Convert.ToBase64String(v.Span));
         // Value types: one generic read per column and row group (reflection once per chunk, not per value).
         var read = typeof(ParquetRowSource).GetMethod(nameof(ReadValuesAsync), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
             .MakeGenericMethod(type);
-        return await (Task<Array>)read.Invoke(null, [group, field, rows])!;
+        return (Task<Array>)read.Invoke(null, [group, field, rows, groupIndex])!;
     }
 
-    private static async Task<Array> ReadValuesAsync<T>(ParquetRowGroupReader group, DataField field, int rows) where T : struct
+    private static Task<Array> ReadValuesAsync<T>(ParquetRowGroupReader group, DataField field, int rows, int groupIndex) where T : struct =>
+        ReadRawAsync<T>(group, field, rows, groupIndex, v => v);
+
+    /// <summary>
+    /// Reads a column chunk with its definition levels, which start out as -1: a level still -1 afterwards is a row the file
+    /// claimed and did not hold, so a short column fails the import instead of loading made-up nulls.
+    /// </summary>
+    private static async Task<Array> ReadRawAsync<TRaw>(ParquetRowGroupReader group, DataField field, int rows, int groupIndex, Func<TRaw, object> convert)
+        where TRaw : struct
     {
-        if (field.IsNullable)
+        var values = new TRaw[rows];
+        int[]? levels = null;
+        if (field.MaxDefinitionLevel > 0)
         {
-            var nullable = new T?[rows];
-            await group.ReadAsync(field, nullable.AsMemory(), null, CancellationToken.None);
-            return nullable;
+            levels = new int[rows];
+            Array.Fill(levels, -1);
         }
-        var values = new T[rows];
-        await group.ReadAsync(field, values.AsMemory(), null, CancellationToken.None);
-        return values;
+        await group.ReadRawAsync(field, values.AsMemory(), levels?.AsMemory(), null, CancellationToken.None);
+        var result = new object?[rows];
+        if (levels is null)
+        {
+            for (var i = 0; i < rows; i++) result[i] = convert(values[i]);
+            return result;
+        }
+        var next = 0;
+        for (var i = 0; i < rows; i++)
+        {
+            if (levels[i] < 0)
+                throw new ImportFailure(Abstractions.JobStatus.Failed,
+                    $"Parquet column '{field.Name}' in row group {groupIndex} holds {i} values but the file claims {rows} rows; the file is corrupt.");
+            result[i] = levels[i] < field.MaxDefinitionLevel ? null : convert(values[next++]);
+        }
+        return result;
     }
 
     private static string? Text(object? value) => value switch

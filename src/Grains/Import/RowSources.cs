@@ -22,9 +22,11 @@ internal static class RowSourceFactory
 {
     /// <param name="schemaColumns">For JSON lines: the fields records may carry (all others are unknown).</param>
     /// <param name="strictFields">For JSON lines: an unknown field rejects its record instead of being ignored.</param>
-    public static async Task<IRowSource?> OpenAsync(Stream stream, IReadOnlyList<string> schemaColumns, bool strictFields, CancellationToken cancellationToken)
+    public static async Task<IRowSource?> OpenAsync(Stream stream, IReadOnlyList<string> schemaColumns, bool strictFields, ImportLimits limits,
+        CancellationToken cancellationToken)
     {
-        var text = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        // Strict UTF-8: a byte that is not UTF-8 fails the import (naming where) instead of loading as U+FFFD. A BOM may say UTF-16.
+        var text = new StreamReader(stream, CsvSniffer.StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
         var first = new char[1];
         while (true)
         {
@@ -37,8 +39,8 @@ internal static class RowSourceFactory
         }
         var replay = new PrefixedTextReader(first[0], text);
         return first[0] == '{'
-            ? new JsonLinesRowSource(replay, schemaColumns, strictFields)
-            : await CsvRowSource.OpenAsync(replay, dialect: null, cancellationToken);
+            ? new JsonLinesRowSource(replay, schemaColumns, strictFields, limits)
+            : await CsvRowSource.OpenAsync(replay, dialect: null, limits, reportEncodingErrors: true, cancellationToken);
     }
 }
 
@@ -93,12 +95,14 @@ internal sealed class PrefixedTextReader(char first, TextReader inner) : TextRea
 /// <summary>
 /// JSON lines: one object per line, keyed by column name (matched like CSV headers). Values are read as text
 /// (numbers and booleans by their JSON spelling, nested values as raw JSON) so one encoder serves both formats.
+/// A line is bounded (<see cref="ImportLimits.MaxRecordChars"/>) before it is buffered, a value by <see cref="ImportLimits.MaxFieldChars"/>.
 /// </summary>
-internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> columns, bool strictFields) : IRowSource
+internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> columns, bool strictFields, ImportLimits limits) : IRowSource
 {
     private readonly Dictionary<string, int> _index = columns.Select((c, i) => (Key: ColumnNames.Key(c), i))
         .GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().i);
     private readonly string?[] _values = new string?[columns.Count];
+    private readonly BoundedLineReader _lines = new(text, limits.MaxRecordChars);
     private long _record;
 
     public IReadOnlyList<string> Columns { get; } = columns;
@@ -106,12 +110,19 @@ internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> 
 
     public async ValueTask<bool> ReadAsync()
     {
-        string? line;
-        do
+        ReadOnlyMemory<char> line;
+        try
         {
-            line = await text.ReadLineAsync();
-            if (line is null) return false;
-        } while (string.IsNullOrWhiteSpace(line));
+            do
+            {
+                if (await _lines.ReadLineAsync() is not { } next) return false;
+                line = next;
+            } while (line.Span.IsWhiteSpace());
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw EncodingErrors.NotUtf8(e, $"line {_lines.LineNumber + 1}");
+        }
         _record++;
         Array.Clear(_values);
         RecordError = null;
@@ -123,19 +134,28 @@ internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> 
                 RecordError = new RowError(_record, null, "the line is not a JSON object");
                 return true;
             }
+            var fields = 0;
             foreach (var property in document.RootElement.EnumerateObject())
             {
+                if (++fields > DatasetLimits.MaxColumns)
+                {
+                    RecordError = new RowError(_record, null, $"the record has more than {DatasetLimits.MaxColumns} fields, the most columns a dataset can have");
+                    break;
+                }
                 if (!_index.TryGetValue(ColumnNames.Key(property.Name), out var i))
                 {
                     if (strictFields && RecordError is null) RecordError = new RowError(_record, property.Name, $"unknown field '{property.Name}'");
                     continue;
                 }
-                _values[i] = property.Value.ValueKind switch
+                var value = property.Value.ValueKind switch
                 {
                     JsonValueKind.String => property.Value.GetString(),
                     JsonValueKind.Null or JsonValueKind.Undefined => null,
                     _ => property.Value.GetRawText(),
                 };
+                if (value is { Length: var length } && length > limits.MaxFieldChars && RecordError is null)
+                    RecordError = new RowError(_record, property.Name, $"the value is {length} characters long; the limit is {limits.MaxFieldChars} (MAX_FIELD_CHARS)");
+                _values[i] = value;
             }
         }
         catch (JsonException e)
@@ -150,39 +170,134 @@ internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> 
     public void Dispose() => text.Dispose();
 }
 
-/// <summary>CSV with a header row, delimiter detected by Sylvan (comma, tab, semicolon, pipe).</summary>
+/// <summary>
+/// Reads lines without ever holding more than <c>maxChars</c> of one: a longer line fails the import when that much has
+/// been read, so one endless line costs a bounded buffer, not the whole file in memory.
+/// </summary>
+internal sealed class BoundedLineReader(TextReader text, int maxChars)
+{
+    private char[] _buffer = new char[Math.Min(1 << 16, maxChars + 1)];
+    private int _start, _end;
+    private bool _eof;
+
+    /// <summary>1-based number of the line last returned.</summary>
+    public long LineNumber { get; private set; }
+
+    public async ValueTask<ReadOnlyMemory<char>?> ReadLineAsync()
+    {
+        var scanned = _start;
+        while (true)
+        {
+            var newline = Array.IndexOf(_buffer, '\n', scanned, _end - scanned);
+            if (newline >= 0)
+            {
+                LineNumber++;
+                var line = _buffer.AsMemory(_start, newline - _start);
+                _start = newline + 1;
+                return line.Span.EndsWith("\r") ? line[..^1] : line;
+            }
+            if (_end - _start > maxChars)
+                throw new ImportFailure(Abstractions.JobStatus.Failed,
+                    $"Line {LineNumber + 1} is longer than {maxChars} characters (the limit MAX_RECORD_CHARS); nothing was loaded.");
+            if (_eof)
+            {
+                if (_start == _end) return null;
+                LineNumber++;
+                var last = _buffer.AsMemory(_start, _end - _start);
+                _start = _end;
+                return last;
+            }
+            scanned = _end;
+            if (_start > 0)
+            {
+                // Keep the partial line at the front of the buffer, and grow it only when the line itself needs it.
+                Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
+                scanned -= _start;
+                _end -= _start;
+                _start = 0;
+            }
+            if (_end == _buffer.Length) Array.Resize(ref _buffer, (int)Math.Min((long)_buffer.Length * 2, maxChars + 1L));
+            var read = await text.ReadAsync(_buffer.AsMemory(_end));
+            if (read == 0) _eof = true;
+            _end += read;
+        }
+    }
+}
+
+/// <summary>The message of a file that is not valid in the encoding it is read with.</summary>
+internal static class EncodingErrors
+{
+    public static ImportFailure NotUtf8(DecoderFallbackException e, string where)
+    {
+        var bytes = e.BytesUnknown is { Length: > 0 } unknown ? $" (byte {string.Join(" ", unknown.Select(b => $"0x{b:X2}"))})" : "";
+        return new ImportFailure(Abstractions.JobStatus.Failed,
+            $"The file is not valid UTF-8 text{bytes} near {where}; save it as UTF-8 (Latin-1 and other single-byte encodings are read only by the versioned-datasets upload).");
+    }
+}
+
+/// <summary>
+/// CSV with a header row, delimiter detected by Sylvan (comma, tab, semicolon, pipe). The parser's buffer is capped at
+/// <see cref="ImportLimits.MaxRecordChars"/>, so no record (header included) is buffered beyond it; the header's width and
+/// length are checked as soon as it is read, before anything grows with the number of columns.
+/// </summary>
 internal sealed class CsvRowSource : IRowSource
 {
     private readonly CsvDataReader _reader;
     private readonly TextReader _text;
+    private readonly ImportLimits _limits;
+    private readonly bool _reportEncodingErrors;
+    private long _row;
 
-    private CsvRowSource(TextReader text, CsvDataReader reader, bool hasHeader)
+    private CsvRowSource(TextReader text, CsvDataReader reader, IReadOnlyList<string> columns, ImportLimits limits, bool reportEncodingErrors)
     {
         _text = text;
         _reader = reader;
-        // Without a header row, columns are named column_1, column_2, ...
-        Columns = [.. Enumerable.Range(0, reader.FieldCount).Select(i => hasHeader ? reader.GetName(i) : $"column_{i + 1}")];
+        _limits = limits;
+        _reportEncodingErrors = reportEncodingErrors;
+        Columns = columns;
     }
 
     public IReadOnlyList<string> Columns { get; }
 
-    public RowError? RecordError => null;
+    public RowError? RecordError { get; private set; }
 
     /// <param name="dialect">A sniffed dialect (delimiter, header or not); null lets Sylvan detect the delimiter of a file with a header.</param>
-    public static async Task<CsvRowSource?> OpenAsync(TextReader text, CsvDialect? dialect, CancellationToken cancellationToken)
+    /// <param name="reportEncodingErrors">Turn a byte the text encoding cannot read into the import's failure; false lets the
+    /// caller catch <see cref="DecoderFallbackException"/> and read the file again in another encoding.</param>
+    public static async Task<CsvRowSource?> OpenAsync(TextReader text, CsvDialect? dialect, ImportLimits limits, bool reportEncodingErrors,
+        CancellationToken cancellationToken)
     {
-        var options = new CsvDataReaderOptions { HasHeaders = dialect?.HasHeader ?? true, BufferSize = 1 << 16, MaxBufferSize = 1 << 24 };
+        var options = new CsvDataReaderOptions
+        {
+            HasHeaders = dialect?.HasHeader ?? true,
+            BufferSize = Math.Min(1 << 16, limits.MaxRecordChars),
+            MaxBufferSize = limits.MaxRecordChars,
+        };
         if (dialect is not null) options.Delimiter = dialect.Delimiter;
         try
         {
-            var reader = await CsvDataReader.CreateAsync(text, options, cancellationToken);
+            CsvDataReader reader;
+            try { reader = await CsvDataReader.CreateAsync(text, options, cancellationToken); }
+            catch (CsvRecordTooLargeException)
+            {
+                throw new ImportFailure(Abstractions.JobStatus.Failed,
+                    $"The first row (the header) is longer than {limits.MaxRecordChars} characters (the limit MAX_RECORD_CHARS); nothing was loaded.");
+            }
+            catch (DecoderFallbackException e) when (reportEncodingErrors) { throw EncodingErrors.NotUtf8(e, "the header"); }
             if (reader.FieldCount == 0 || (reader.FieldCount == 1 && string.IsNullOrWhiteSpace(reader.GetName(0))))
             {
                 await reader.DisposeAsync();
                 text.Dispose();
                 return null; // no header at all: the file is empty
             }
-            return new CsvRowSource(text, reader, options.HasHeaders);
+            if (CheckHeader(reader, options.HasHeaders, limits) is { } problem)
+            {
+                await reader.DisposeAsync();
+                throw new ImportFailure(Abstractions.JobStatus.Failed, problem);
+            }
+            // Without a header row, columns are named column_1, column_2, ...
+            IReadOnlyList<string> columns = [.. Enumerable.Range(0, reader.FieldCount).Select(i => options.HasHeaders ? reader.GetName(i) : $"column_{i + 1}")];
+            return new CsvRowSource(text, reader, columns, limits, reportEncodingErrors);
         }
         catch
         {
@@ -191,10 +306,68 @@ internal sealed class CsvRowSource : IRowSource
         }
     }
 
-    public async ValueTask<bool> ReadAsync() => await _reader.ReadAsync();
+    /// <summary>Width first (it bounds everything after), then the header's length and its names.</summary>
+    private static string? CheckHeader(CsvDataReader reader, bool hasHeader, ImportLimits limits)
+    {
+        var what = hasHeader ? "header" : "first row";
+        if (reader.FieldCount > DatasetLimits.MaxColumns)
+            return $"The {what} has {reader.FieldCount} columns; a dataset can have at most {DatasetLimits.MaxColumns} columns (PostgreSQL's 1600 less the service's own bookkeeping columns).";
+        if (!hasHeader) return null;
+        long length = 0;
+        for (var i = 0; i < reader.FieldCount; i++)
+        {
+            var name = reader.GetName(i);
+            length += name.Length;
+            if (name.Contains('\0'))
+                return $"Column {i + 1} of the header contains a NUL character; the file may be UTF-16 without a byte order mark. Save it as UTF-8.";
+        }
+        return length > limits.MaxHeaderChars
+            ? $"The header's column names are {length} characters long in all; the limit is {limits.MaxHeaderChars} (MAX_HEADER_CHARS)."
+            : null;
+    }
 
-    public ReadOnlySpan<char> GetField(int index) =>
-        index < _reader.RowFieldCount ? _reader.GetFieldSpan(index) : [];
+    public async ValueTask<bool> ReadAsync()
+    {
+        bool read;
+        try { read = await _reader.ReadAsync(); }
+        catch (CsvRecordTooLargeException)
+        {
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                $"Row {_row + 1} is longer than {_limits.MaxRecordChars} characters (the limit MAX_RECORD_CHARS; an unclosed quote makes the rest of the file one record); nothing was loaded.");
+        }
+        catch (DecoderFallbackException e) when (_reportEncodingErrors) { throw EncodingErrors.NotUtf8(e, $"row {_row + 1}"); }
+        catch (CsvFormatException e)
+        {
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                $"Row {_row + 1}" + (e.FieldOrdinal >= 0 && e.FieldOrdinal < Columns.Count ? $", column '{Columns[e.FieldOrdinal]}'" : "")
+                + ": the CSV is malformed (a quote inside a field must be doubled, and a quoted field must be closed).");
+        }
+        if (!read) return false;
+        _row++;
+        RecordError = _reader.RowFieldCount > Columns.Count ? Ragged() : null;
+        return true;
+    }
+
+    /// <summary>More fields than the header would lose data, unless the extra ones are empty (a trailing delimiter).</summary>
+    private RowError? Ragged()
+    {
+        for (var i = Columns.Count; i < _reader.RowFieldCount; i++)
+        {
+            if (!_reader.GetFieldSpan(i).IsWhiteSpace())
+                return new RowError(_row, null, $"the row has {_reader.RowFieldCount} fields but the header has {Columns.Count}");
+        }
+        return null;
+    }
+
+    public ReadOnlySpan<char> GetField(int index)
+    {
+        if (index >= _reader.RowFieldCount) return [];
+        var field = _reader.GetFieldSpan(index);
+        if (field.Length > _limits.MaxFieldChars)
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                $"Row {_row}, column '{Columns[index]}': the value is {field.Length} characters long; the limit is {_limits.MaxFieldChars} (MAX_FIELD_CHARS).");
+        return field;
+    }
 
     public void Dispose()
     {
@@ -203,21 +376,39 @@ internal sealed class CsvRowSource : IRowSource
     }
 }
 
-/// <summary>Opens an uploaded file's bytes: gzip is recognised by its magic bytes, whatever the file is called.</summary>
+/// <summary>
+/// Opens an uploaded file's bytes: gzip is recognised by its magic bytes, whatever the file is called, and decompressed
+/// within <see cref="ImportLimits"/>; a zip archive is refused (no upload door accepts zip).
+/// </summary>
 internal static class UploadDecoder
 {
-    public static async Task<Stream> DecompressIfNeededAsync(Stream raw, CancellationToken cancellationToken)
+    /// <param name="parquetExpected">The upload is meant to be Parquet; otherwise Parquet bytes are refused here rather than parsed as text.</param>
+    public static async Task<Stream> DecompressIfNeededAsync(Stream raw, ImportLimits limits, bool parquetExpected, CancellationToken cancellationToken)
     {
-        var prefix = new byte[2];
+        var prefix = new byte[4];
         var read = 0;
-        while (read < 2)
+        while (read < prefix.Length)
         {
             var n = await raw.ReadAsync(prefix.AsMemory(read), cancellationToken);
             if (n == 0) break;
             read += n;
         }
+        var sniffed = prefix.AsSpan(0, read);
+        if (sniffed.StartsWith("PK\x03\x04"u8) || sniffed.StartsWith("PK\x05\x06"u8))
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                "The file is a zip archive, which is not accepted: upload CSV, JSON lines or Parquet, optionally gzip-compressed (.gz).");
+        if (!parquetExpected && sniffed.StartsWith("PAR1"u8))
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                "The file is Parquet, which this upload does not read: send CSV or JSON lines here, or a .parquet file to POST /api/datasets/upload.");
+        // Text (CSV, JSON) never starts with NUL bytes; UTF-16 without a byte order mark does, every other byte.
+        if (read == 4 && ((sniffed[1] == 0 && sniffed[3] == 0 && sniffed[0] != 0) || (sniffed[0] == 0 && sniffed[2] == 0 && sniffed[1] != 0)))
+            throw new ImportFailure(Abstractions.JobStatus.Failed,
+                "The file looks like UTF-16 text without a byte order mark: save it as UTF-8 (or as UTF-16 with a byte order mark).");
         Stream stream = new PrefixedStream(prefix.AsMemory(0, read), raw);
-        return read == 2 && prefix[0] == 0x1F && prefix[1] == 0x8B ? new GZipStream(stream, CompressionMode.Decompress) : stream;
+        if (!sniffed.StartsWith((ReadOnlySpan<byte>)[0x1F, 0x8B])) return stream;
+        long consumed = 0;
+        var counted = new CountingStream(stream, bytes => consumed = bytes);
+        return new BoundedDecompressionStream(new GZipStream(counted, CompressionMode.Decompress), () => consumed, limits, "gzip");
     }
 
     /// <summary>Replays bytes already read (the sniffed prefix) before the rest of the stream.</summary>

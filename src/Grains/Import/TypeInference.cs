@@ -59,7 +59,7 @@ public static class TypeInference
 {
     public const int CategoryCap = 50;
 
-    public static async Task<InferenceResult> InferAsync(Func<CancellationToken, Task<Stream>> open, CancellationToken cancellationToken)
+    public static async Task<InferenceResult> InferAsync(Func<CancellationToken, Task<Stream>> open, ImportLimits limits, CancellationToken cancellationToken)
     {
         byte[] sample;
         bool whole;
@@ -76,19 +76,20 @@ public static class TypeInference
         var dialect = CsvSniffer.Sniff(sample, whole);
         try
         {
-            return await ScanAsync(open, dialect, cancellationToken);
+            return await ScanAsync(open, dialect, limits, cancellationToken);
         }
         catch (DecoderFallbackException)
         {
             // Valid UTF-8 at the start, not further on: the file is in a single-byte code page after all.
-            return await ScanAsync(open, dialect with { Encoding = CsvSniffer.Windows1252 }, cancellationToken);
+            return await ScanAsync(open, dialect with { Encoding = CsvSniffer.Windows1252 }, limits, cancellationToken);
         }
     }
 
-    private static async Task<InferenceResult> ScanAsync(Func<CancellationToken, Task<Stream>> open, CsvDialect dialect, CancellationToken cancellationToken)
+    private static async Task<InferenceResult> ScanAsync(Func<CancellationToken, Task<Stream>> open, CsvDialect dialect, ImportLimits limits,
+        CancellationToken cancellationToken)
     {
         await using var stream = await open(cancellationToken);
-        using var source = await CsvRowSource.OpenAsync(Reader(stream, dialect), dialect, cancellationToken)
+        using var source = await CsvRowSource.OpenAsync(Reader(stream, dialect), dialect, limits, reportEncodingErrors: false, cancellationToken)
             ?? throw new ImportFailure(Abstractions.JobStatus.Failed, "Data is empty");
         var columns = source.Columns.Select(_ => new ColumnStats()).ToArray();
         long rows = 0;

@@ -38,10 +38,17 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
 
-    /// <summary>The service's own connection string (its non-superuser role), as given to it in DP_POSTGRES.</summary>
     /// <summary>Warnings and errors the service logged (every restart included).</summary>
     public LogSink Logs { get; } = new();
 
+    /// <summary>Text limits of the test service (MAX_RECORD_CHARS, MAX_FIELD_CHARS), small so the bad-input corpus stays cheap.</summary>
+    public const int MaxRecordChars = 1 << 20;
+    public const int MaxFieldChars = 256 * 1024;
+
+    /// <summary>Decompression limit of the test service (MAX_DECOMPRESSED_BYTES); the expansion ratio keeps its default (250).</summary>
+    public const long MaxDecompressedBytes = 128L << 20;
+
+    /// <summary>The service's own connection string (its non-superuser role), as given to it in DP_POSTGRES.</summary>
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
 
@@ -114,6 +121,9 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
             ["MAX_BLOCK_BODY_BYTES"] = MaxBlockBodyBytes.ToString(),
+            ["MAX_RECORD_CHARS"] = MaxRecordChars.ToString(),
+            ["MAX_FIELD_CHARS"] = MaxFieldChars.ToString(),
+            ["MAX_DECOMPRESSED_BYTES"] = MaxDecompressedBytes.ToString(),
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
             ["Silo:SiloPort"] = FreePort().ToString(),

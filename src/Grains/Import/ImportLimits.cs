@@ -1,0 +1,62 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace DatasetPlatform.Grains.Import;
+
+/// <summary>
+/// What reading one upload may cost, whatever the file claims: bounds on decompression and on every piece of text that is
+/// buffered before it can be checked (a field, a record or JSON line, a header). Bound from the "Import" section; the
+/// environment variables in <see cref="EnvironmentKeys"/> override it. Imports run in silos, so every silo host binds these.
+/// </summary>
+public sealed class ImportLimits
+{
+    public const string Section = "Import";
+
+    /// <summary>Environment variable names (documented in the README) and the configuration keys they set.</summary>
+    public static readonly IReadOnlyDictionary<string, string> EnvironmentKeys = new Dictionary<string, string>
+    {
+        ["MAX_DECOMPRESSED_BYTES"] = $"{Section}:{nameof(MaxDecompressedBytes)}",
+        ["MAX_EXPANSION_RATIO"] = $"{Section}:{nameof(MaxExpansionRatio)}",
+        ["MAX_FIELD_CHARS"] = $"{Section}:{nameof(MaxFieldChars)}",
+        ["MAX_RECORD_CHARS"] = $"{Section}:{nameof(MaxRecordChars)}",
+        ["MAX_HEADER_CHARS"] = $"{Section}:{nameof(MaxHeaderChars)}",
+        ["MAX_PARQUET_ROW_GROUP_BYTES"] = $"{Section}:{nameof(MaxParquetRowGroupBytes)}",
+    };
+
+    /// <summary>
+    /// Largest file once decompressed (gzip, or a gzip-wrapped Parquet file), default 4 GiB: eight times the default upload
+    /// limit, which covers ordinary CSV (gzip shrinks it 4-10 times) while an import stays minutes, not hours.
+    /// </summary>
+    [Range(1024, long.MaxValue)] public long MaxDecompressedBytes { get; set; } = 4L << 30;
+
+    /// <summary>
+    /// Largest ratio of decompressed to compressed bytes, default 250. Measured with gzip -6: CSV with any varying column (an id,
+    /// a date) compresses 5-10 times; a synthetic file of a few repeating rows about 230; one repeated row about 680; gzip's
+    /// own ceiling is about 1030, which is where bombs sit. Judged on the bytes read so far, past
+    /// <see cref="ExpansionRatioGraceBytes"/> of output, so small files with a big ratio still load and a bomb stops early.
+    /// </summary>
+    [Range(2, int.MaxValue)] public int MaxExpansionRatio { get; set; } = 250;
+
+    /// <summary>Decompressed output below which the ratio is not judged (16 MiB: cheap to produce, whatever the ratio).</summary>
+    public const long ExpansionRatioGraceBytes = 16L << 20;
+
+    /// <summary>Longest field (CSV field or JSON value), default 1 Mi characters: far above real data, small enough to buffer.</summary>
+    [Range(16, int.MaxValue)] public int MaxFieldChars { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// Longest record (a CSV record or one JSON line), default 16 Mi characters (32 MB of memory at most): the parser's buffer
+    /// never grows beyond it, so one endless line fails when this much has been read, not when the file ends.
+    /// </summary>
+    [Range(1024, 1 << 29)] public int MaxRecordChars { get; set; } = 16 << 20;
+
+    /// <summary>
+    /// Longest header row (all column names together), default 1 Mi characters: the widest accepted header
+    /// (<see cref="Schema.DatasetLimits.MaxColumns"/> columns) with names of 650 characters on average.
+    /// </summary>
+    [Range(1024, int.MaxValue)] public int MaxHeaderChars { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// Largest Parquet row group held in memory at once, default 512 MiB, counted from the page sizes in the file and from
+    /// rows x columns (the decoded slots), never from the footer's own total.
+    /// </summary>
+    [Range(1 << 20, long.MaxValue)] public long MaxParquetRowGroupBytes { get; set; } = 512L << 20;
+}
