@@ -1,4 +1,5 @@
 using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 
 // A silo without a gateway, for cluster mode: several of these plus gateways started with DP_MODE=gateway.
@@ -10,8 +11,11 @@ if (int.TryParse(builder.Configuration["DP_SILO_PORT"], out var siloPort)) endpo
 if (int.TryParse(builder.Configuration["DP_GATEWAY_PORT"], out var gatewayPort)) endpoints.GatewayPort = gatewayPort;
 if (builder.Configuration["DP_ADVERTISED_ADDRESS"] is { Length: > 0 } address) endpoints.AdvertisedAddress = address;
 
-var dataSource = PlatformHosting.CreateDataSource(connectionString);
+var pools = DatabasePoolOptions.From(builder.Configuration);
+pools.Validate(ImportGate.SlotsFrom(builder.Configuration));
+var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize);
+var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools.OrleansPoolSize, "datasetplatform-orleans");
 await SchemaBootstrapper.ApplyAsync(dataSource);
-builder.Services.AddPlatformStorage(dataSource);
-builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
+builder.Services.AddPlatformStorage(dataSource, pools);
+builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints));
 await builder.Build().RunAsync();

@@ -1,6 +1,7 @@
 using DatasetPlatform.Api.Apis;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -22,6 +23,15 @@ public static class PlatformSetup
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
+        ["DP_MAX_CONCURRENT_UPLOADS"] = "Platform:MaxConcurrentUploads",
+        ["DP_UPLOAD_RETRY_AFTER_SECONDS"] = "Platform:UploadRetryAfterSeconds",
+        ["DP_MIN_UPLOAD_RATE"] = "Platform:MinUploadBytesPerSecond",
+        ["DP_MIN_UPLOAD_RATE_GRACE_SECONDS"] = "Platform:MinUploadRateGraceSeconds",
+        ["DP_REQUEST_HEADERS_TIMEOUT_SECONDS"] = "Platform:RequestHeadersTimeoutSeconds",
+        ["DP_MAX_CONCURRENT_IMPORTS"] = "Silo:MaxConcurrentImports",
+        ["DP_DB_POOL_SIZE"] = "Database:MaxPoolSize",
+        ["DP_DB_ORLEANS_POOL_SIZE"] = "Database:OrleansPoolSize",
+        ["DP_DB_UPLOAD_CONNECTIONS"] = "Database:UploadConnections",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",
@@ -47,12 +57,16 @@ public static class PlatformSetup
         builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
 
-        var dataSource = PlatformHosting.CreateDataSource(options.Postgres);
+        var pools = DatabasePoolOptions.From(builder.Configuration);
+        pools.Validate(options.Mode == "gateway" ? 0 : ImportGate.SlotsFrom(builder.Configuration));
+        var dataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.MaxPoolSize);
+        var orleansDataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.OrleansPoolSize, "datasetplatform-orleans");
         await SchemaBootstrapper.ApplyAsync(dataSource);
-        builder.Services.AddPlatformStorage(dataSource);
+        builder.Services.AddPlatformStorage(dataSource, pools);
 
-        if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(dataSource, endpoints));
-        else builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints));
+        if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(orleansDataSource, endpoints));
+        else builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints));
+        builder.AddUploadLimits(options);
 
         // Kestrel's default body limit (30 MB) stays for every endpoint; the streaming upload endpoints raise it for themselves
         // (UploadLimit.Apply). Forms read whole (small create/update calls) are capped at 1 MiB.
@@ -83,6 +97,7 @@ public static class PlatformSetup
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);

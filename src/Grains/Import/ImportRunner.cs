@@ -25,7 +25,7 @@ public sealed class ImportProgressCounter
 /// all in one transaction that also records the job's outcome. Either the rows, the new version and the
 /// job's result commit together, or nothing does, so running a job again after a crash is safe.
 /// </summary>
-public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, ILogger<ImportRunner> logger)
+public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, ImportGate gate, ILogger<ImportRunner> logger)
 {
     /// <summary>The platform's own meter (exported at /metrics next to Orleans' and ASP.NET Core's).</summary>
     public const string MeterName = "DatasetPlatform";
@@ -41,6 +41,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var job = await jobs.GetAsync(jobId);
         if (job is null) return JobStatus.Failed; // the dataset was deleted, and its jobs with it
         if (JobStatus.IsTerminal(job.Status)) return job.Status;
+        // Beyond the silo's import limit the job waits here, still queued.
+        using var slot = await gate.EnterAsync(jobId, cancellationToken);
         await jobs.MarkProcessingAsync(jobId);
         try
         {
