@@ -105,7 +105,121 @@ public sealed class UploadStarvationTests(TightLimitsService service, ITestOutpu
         }
     }
 
+    [Fact]
+    public async Task An_upload_that_stalls_after_some_chunks_is_cut_off_and_leaves_nothing_while_a_fast_one_of_many_chunks_is_kept()
+    {
+        var api = service.Client();
+        var datasetId = await api.NewDatasetAsync();
+        var big = Encoding.UTF8.GetBytes("Date,Country,Value\n" + string.Concat(Enumerable.Range(0, 120_000).Select(i => $"2022-02-02,Big{i:D7},{i}.25\n")));
+        Assert.True(big.Length > 3 * (1 << 20), "the file must span several 1 MiB chunks");
+
+        // 2.5 MiB at once (two chunks written), then silence: the average rate stays high for minutes, the idle limit cuts it off.
+        var body = MultipartBody("stalled.csv", big);
+        await using var stalled = await SlowUpload.StartAsync(service.HttpPort, "PUT", $"/datasets/{datasetId}/data", Headers(), body, 5 << 19, 0,
+            TimeSpan.FromHours(1));
+        await PollUntilAsync(async () => await service.ScalarAsync(
+            "SELECT count(*) FROM dp.staged_file_chunks c JOIN dp.staged_files f ON f.id = c.file_id WHERE f.dataset_id = @id", datasetId) >= 2,
+            "the first chunks of the stalled upload were never written");
+        var response = await stalled.Response.WaitAsync(TimeSpan.FromSeconds(90));
+        Assert.True(response.Status is 0 or 408, $"The stalled upload answered {response.Status}: {response.Body}");
+        await PollUntilAsync(async () => await service.ScalarAsync("SELECT count(*) FROM dp.staged_files WHERE dataset_id = @id", datasetId) == 0,
+            "the stalled upload's chunks are still staged");
+        Assert.Equal(0, await service.ScalarAsync("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @id", datasetId));
+
+        // The same file sent at full speed is staged chunk by chunk and read back whole.
+        var content = new MultipartFormDataContent
+        {
+            { new StringContent(ApiClient.DateCountryManifest), "manifest" },
+            { new ByteArrayContent(big), "data", "fast.csv" },
+        };
+        var created = await ApiClient.ExpectJsonAsync(await api.Http.PutAsync($"/datasets/{datasetId}/data", content), HttpStatusCode.Created);
+        Assert.Equal("Processed", (await api.WaitForProcessAsync(datasetId, created.GetProperty("id").GetInt64())).GetProperty("status").GetString());
+        Assert.Equal(120_000, (await api.GetJsonAsync($"/datasets/{datasetId}/date-stats")).GetProperty("rows").GetInt64());
+        Assert.Equal(big.Length, await service.ScalarAsync("SELECT sum(length(c.data)) FROM dp.staged_file_chunks c JOIN dp.staged_files f ON f.id = c.file_id WHERE f.dataset_id = @id", datasetId));
+    }
+
+    [Fact]
+    public async Task A_client_trickling_below_the_minimum_rate_is_cut_off_after_the_grace_period()
+    {
+        var datasetId = await service.Client().NewDatasetAsync();
+        // 400 B/s, a few bytes every quarter second: never silent, but under the 1 KB/s minimum.
+        var watch = Stopwatch.StartNew();
+        await using var trickle = await SlowUpload.StartAsync(service.HttpPort, "PUT", $"/datasets/{datasetId}/data", Headers(), MultipartBody(0), 256, 100,
+            TimeSpan.FromMilliseconds(250));
+        var response = await trickle.Response.WaitAsync(TimeSpan.FromSeconds(60));
+        output.WriteLine($"cut off after {watch.Elapsed.TotalSeconds:F1} s and {trickle.BytesSent} bytes");
+        Assert.True(response.Status is 0 or 408, $"The trickling upload answered {response.Status}: {response.Body}");
+        Assert.True(watch.Elapsed >= TightLimitsService.RateGracePeriod, "cut off before its grace period");
+        await PollUntilAsync(async () => await service.ScalarAsync("SELECT count(*) FROM dp.staged_files WHERE dataset_id = @id", datasetId) == 0,
+            "the trickling upload's file is still staged");
+        Assert.Equal(0, await service.ScalarAsync("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @id", datasetId));
+    }
+
+    [Fact]
+    public async Task An_upload_abandoned_by_a_crashed_gateway_is_swept_and_gives_its_presigned_url_back()
+    {
+        var api = service.Client();
+        var datasetId = await api.NewDatasetAsync();
+        var url = await ApiClient.ExpectJsonAsync(await api.Http.GetAsync($"/datasets/{datasetId}/upload-url/tasks.jsonl"), HttpStatusCode.Created);
+        var importId = long.Parse(url.GetProperty("import_id").GetString()!);
+        // What a gateway killed mid-upload leaves: a claimed URL and an unfinished staged file last touched long ago.
+        var fileId = Guid.NewGuid();
+        await service.ScalarAsync(
+            $"""
+            INSERT INTO dp.staged_files (id, dataset_id, file_name, complete, touched_at) VALUES ('{fileId}', {datasetId}, 'tasks.jsonl', false, now() - interval '2 hours');
+            INSERT INTO dp.staged_file_chunks (file_id, seq, data) VALUES ('{fileId}', 0, '\x41');
+            UPDATE dp.import_jobs SET upload_file_id = '{fileId}' WHERE id = {importId};
+            SELECT 1
+            """);
+        using var anonymous = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{service.HttpPort}") };
+        var path = new Uri(url.GetProperty("upload_url").GetString()!).PathAndQuery;
+        Assert.Equal(HttpStatusCode.Conflict, (await anonymous.PutAsync(path, new StringContent("{}\n"))).StatusCode);
+
+        await PollUntilAsync(async () => await service.ScalarAsync("SELECT count(*) FROM dp.staged_files WHERE dataset_id = @id", datasetId) == 0,
+            "the abandoned upload was never swept");
+        Assert.Equal(0, await service.ScalarAsync("SELECT count(*) FROM dp.import_jobs WHERE id = @id AND upload_file_id IS NOT NULL", importId));
+        var retry = await anonymous.PutAsync(path, new StringContent("{\"a\":1}\n"));
+        Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
+    }
+
+    [Fact]
+    public async Task Imports_beyond_the_silo_limit_wait_queued_and_all_finish()
+    {
+        var api = service.Client();
+        var csv = "Date,Country,Value\n" + string.Concat(Enumerable.Range(0, 60_000).Select(i => $"2023-03-03,G{i:D6},{i}.5\n"));
+        var datasets = new List<long>();
+        for (var i = 0; i < 2 * TightLimitsService.MaxConcurrentImports + 1; i++) datasets.Add(await api.NewDatasetAsync());
+        var uploads = await Task.WhenAll(datasets.Select(async id =>
+            (id, process: (await ApiClient.ExpectJsonAsync(await api.UploadAsync(id, csv, ApiClient.DateCountryManifest), HttpStatusCode.Created)).GetProperty("id").GetInt64())));
+
+        // While they run, never more than the limit are processing; the others wait as queued (Requested), none fails.
+        var maxProcessing = 0L;
+        var deadline = DateTime.UtcNow.AddSeconds(180);
+        var ids = string.Join(",", uploads.Select(u => u.process));
+        while (await service.ScalarAsync($"SELECT count(*) FROM dp.import_jobs WHERE id IN ({ids}) AND status IN ('queued', 'processing')") > 0)
+        {
+            maxProcessing = Math.Max(maxProcessing, await service.ScalarAsync($"SELECT count(*) FROM dp.import_jobs WHERE id IN ({ids}) AND status = 'processing'"));
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The imports did not finish.");
+            await Task.Delay(20);
+        }
+        output.WriteLine($"at most {maxProcessing} of {uploads.Length} imports were processing at once (limit {TightLimitsService.MaxConcurrentImports})");
+        Assert.InRange(maxProcessing, 1, TightLimitsService.MaxConcurrentImports);
+        foreach (var (id, process) in uploads)
+        {
+            var done = await api.WaitForProcessAsync(id, process);
+            Assert.Equal("Processed", done.GetProperty("status").GetString());
+        }
+    }
+
     private const int RowsPerUpload = 1500;
+
+    private static byte[] MultipartBody(string fileName, byte[] file)
+    {
+        var head = Encoding.UTF8.GetBytes(
+            $"--{Boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{ApiClient.DateCountryManifest}\r\n" +
+            $"--{Boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"{fileName}\"\r\nContent-Type: text/csv\r\n\r\n");
+        return [.. head, .. file, .. Encoding.UTF8.GetBytes($"\r\n--{Boundary}--\r\n")];
+    }
 
     /// <summary>Upload <paramref name="index"/>'s multipart body: a manifest and a CSV of rows only it has (country U{index}R{row}).</summary>
     private static byte[] MultipartBody(int index)

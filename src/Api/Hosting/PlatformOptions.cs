@@ -37,6 +37,12 @@ public sealed class PlatformOptions
     /// <summary>How long a body may stay under the minimum rate before it is cut off, in seconds (DP_MIN_UPLOAD_RATE_GRACE_SECONDS).</summary>
     [Range(1, 3600)] public int MinUploadRateGraceSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// Longest silence inside an upload's body, in seconds (DP_UPLOAD_IDLE_SECONDS): the minimum rate is an average since
+    /// the body started, so a client that sent fast and then stopped would otherwise keep its upload slot for a long time.
+    /// </summary>
+    [Range(1, 3600)] public int UploadIdleSeconds { get; set; } = 60;
+
     /// <summary>Time a client has to send a request's headers, in seconds (DP_REQUEST_HEADERS_TIMEOUT_SECONDS).</summary>
     [Range(1, 3600)] public int RequestHeadersTimeoutSeconds { get; set; } = 15;
 

@@ -28,6 +28,7 @@ public static class PlatformSetup
         ["DP_MIN_UPLOAD_RATE"] = "Platform:MinUploadBytesPerSecond",
         ["DP_MIN_UPLOAD_RATE_GRACE_SECONDS"] = "Platform:MinUploadRateGraceSeconds",
         ["DP_REQUEST_HEADERS_TIMEOUT_SECONDS"] = "Platform:RequestHeadersTimeoutSeconds",
+        ["DP_UPLOAD_IDLE_SECONDS"] = "Platform:UploadIdleSeconds",
         ["DP_MAX_CONCURRENT_IMPORTS"] = "Silo:MaxConcurrentImports",
         ["DP_DB_POOL_SIZE"] = "Database:MaxPoolSize",
         ["DP_DB_ORLEANS_POOL_SIZE"] = "Database:OrleansPoolSize",
