@@ -23,8 +23,11 @@ builder.Configuration.AddInMemoryCollection(ImportLimits.EnvironmentKeys
     .Where(pair => !string.IsNullOrEmpty(builder.Configuration[pair.Key]))
     .Select(pair => new KeyValuePair<string, string?>(pair.Value, builder.Configuration[pair.Key])));
 
-var dataSource = PlatformHosting.CreateDataSource(connectionString);
+var pools = DatabasePoolOptions.From(builder.Configuration);
+pools.Validate(ImportGate.SlotsFrom(builder.Configuration));
+var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize);
+var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools.OrleansPoolSize, "datasetplatform-orleans");
 await SchemaBootstrapper.ApplyAsync(dataSource);
-builder.Services.AddPlatformStorage(dataSource);
-builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints, embedded: false));
+builder.Services.AddPlatformStorage(dataSource, pools);
+builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: false));
 await builder.Build().RunAsync();

@@ -89,7 +89,7 @@ public static class PresignedUploadsApi
         app.MapGet("/api/v1/data-collection/datasets/{id:long}", DatasetsApi.Get).WithTags("Presigned uploads");
         // No ambient credential is involved (no key, no cookie), so a browser application may PUT the file from any origin.
         app.MapPut("/uploads/{token}", ReceiveUpload).WithTags("Presigned uploads").AllowAnonymous().DisableAntiforgery()
-            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy);
+            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy).RequireUploadSlot();
         return app;
     }
 
@@ -115,8 +115,10 @@ public static class PresignedUploadsApi
     }
 
     /// <summary>
-    /// The presigned PUT: the token in the URL is the only credential. It must be ours, unexpired, and its import must
-    /// still be waiting for a file; anything else is a 403 and nothing is kept. The body streams into staging.
+    /// The presigned PUT: the token in the URL is the only credential. It must be ours and unexpired, and its import must
+    /// still be waiting for a file; anything else is a 403 and nothing is kept. The URL's single use is taken when the PUT
+    /// starts, so a second PUT while one streams is a 409 at once; if the upload fails (client gone, too large), the use
+    /// is given back and the URL can be retried until it expires. The body streams into staging.
     /// </summary>
     public static async Task<Results<Ok, ProblemHttpResult>> ReceiveUpload(string token, HttpContext context, SignedTokens tokens, JobStore jobs,
         IGrainFactory grains, ILoggerFactory loggers, IOptions<PlatformOptions> options, CancellationToken cancellationToken)
@@ -126,19 +128,24 @@ public static class PresignedUploadsApi
         if (parts is not [var jobText, var expiresText] || !long.TryParse(jobText, out var jobId) || !long.TryParse(expiresText, out var expires))
             return Problems.Forbidden("The upload URL is not valid (its signature does not match).");
         if (DateTimeOffset.UtcNow.ToUnixTimeSeconds() > expires) return Problems.Forbidden("The upload URL has expired; request a new one.");
-        var job = await jobs.GetAsync(jobId);
-        if (job is null) return Problems.Forbidden("The upload URL refers to an import that no longer exists.");
-        if (job.Status != JobStatus.Uninitialised) return Problems.Forbidden("The upload URL has already been used; request a new one.");
+        var claim = await jobs.ClaimPresignedUploadAsync(jobId, cancellationToken);
+        switch (claim.Outcome)
+        {
+            case PresignedClaimOutcome.Gone: return Problems.Forbidden("The upload URL refers to an import that no longer exists.");
+            case PresignedClaimOutcome.AlreadyUsed: return Problems.Forbidden("The upload URL has already been used; request a new one.");
+            case PresignedClaimOutcome.InProgress:
+                return Problems.Conflict("An upload to this URL is already in progress; it can be retried only if that upload fails.");
+        }
         UploadLimit.Apply(context, options.Value.MaxUploadBytes);
 
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
         StagedFile staged;
-        try { staged = await session.StageAsync(job.DatasetId, job.FileName ?? "upload", context.Request.Body, options.Value.MaxUploadBytes, cancellationToken); }
+        try { staged = await session.StageClaimedAsync(claim.FileId!.Value, claim.FileName, context.Request.Body, options.Value.MaxUploadBytes, cancellationToken); }
         catch (UploadTooLargeException e) { return Problems.TooLarge(e.Message); }
         if (!await session.CommitAwaitedFileAsync(jobId, staged, cancellationToken))
             return Problems.Forbidden("The upload URL has already been used; request a new one.");
 
-        await Enqueue.NotifyAsync(grains, job.DatasetId, jobId, loggers);
+        await Enqueue.NotifyAsync(grains, claim.DatasetId, jobId, loggers);
         context.Response.Headers.ETag = $"\"{Convert.ToHexStringLower(staged.Sha256)}\"";
         return TypedResults.Ok();
     }

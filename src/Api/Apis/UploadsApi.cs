@@ -20,7 +20,7 @@ public static class UploadsApi
 
     public static IEndpointRouteBuilder MapUploadsApi(this IEndpointRouteBuilder app)
     {
-        app.MapPut("/datasets/{id:long}/data", Upload).WithTags("Uploads").DisableAntiforgery();
+        app.MapPut("/datasets/{id:long}/data", Upload).WithTags("Uploads").DisableAntiforgery().RequireUploadSlot();
         return app;
     }
 

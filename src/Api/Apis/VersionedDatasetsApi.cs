@@ -27,7 +27,7 @@ public static class VersionedDatasetsApi
     public static IEndpointRouteBuilder MapVersionedDatasetsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/datasets").WithTags("Versioned datasets");
-        group.MapPost("/upload", Upload).DisableAntiforgery();
+        group.MapPost("/upload", Upload).DisableAntiforgery().RequireUploadSlot();
         group.MapGet("", List);
         group.MapGet("/{id}", Get);
         group.MapDelete("/{id}", Delete);
@@ -35,7 +35,7 @@ public static class VersionedDatasetsApi
         group.MapGet("/{id}/download", Download);
         group.MapGet("/{id}/quality", GetQuality);
         group.MapGet("/{id}/versions", ListVersions);
-        group.MapPost("/{id}/versions", UploadVersion).DisableAntiforgery();
+        group.MapPost("/{id}/versions", UploadVersion).DisableAntiforgery().RequireUploadSlot();
         app.MapGet("/api/dataset-versions/{versionId:guid}", GetVersion).WithTags("Versioned datasets");
         return app;
     }
@@ -65,23 +65,33 @@ public static class VersionedDatasetsApi
         if (request.ContentLength > max + 1024 * 1024) return Problems.TooLarge($"The upload exceeds the limit of {max} bytes.");
         UploadLimit.Apply(request.HttpContext, max);
         await using var session = await jobs.BeginUploadAsync(cancellationToken);
-        DatasetRow? dataset = null;
+        NewDataset? newDataset = null;
         MultipartUpload.Parts upload;
         try
         {
             upload = await MultipartUpload.ReadAsync(request, ["file"], async (fileName, body, fields) =>
             {
                 if (Unsupported(fileName) is { } unsupported) throw new UploadRejectedException(unsupported);
-                // The dataset is created in the upload's transaction: if anything fails (too large, bad request), nothing remains.
-                dataset = await CreateDatasetForUploadAsync(session, access, caller, fields);
-                return await session.StageAsync(dataset.Id, fileName, body, max, cancellationToken);
+                // The dataset is created with the job once the file is in: if anything fails (too large, bad request), nothing remains.
+                newDataset = await CheckDatasetForUploadAsync(access, datasets, caller, fields);
+                return await session.StageAsync(null, fileName, body, max, cancellationToken);
             }, cancellationToken);
         }
         catch (UploadRejectedException e) { return e.Problem; }
-        if (upload.File is not { } staged || dataset is null)
+        if (upload.File is not { } staged || newDataset is null)
             return Problems.BadRequest("The upload has no file.", new Dictionary<string, string[]> { ["file"] = ["Required."] });
 
-        var job = await session.CommitJobAsync(VersionImport(dataset.Id, staged, upload.Fields.GetValueOrDefault("description"), caller), staged, cancellationToken);
+        DatasetRow dataset;
+        ImportJobRow job;
+        try
+        {
+            (dataset, job) = await session.CommitNewDatasetJobAsync(newDataset,
+                created => VersionImport(created.Id, staged, upload.Fields.GetValueOrDefault("description"), caller), staged, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return Problems.Conflict($"A dataset named '{newDataset.Name}' already exists in this project.");
+        }
         var outcome = await RunImportAsync(job, dataset.Id, jobs, grains, loggers, cancellationToken);
         if (outcome.Problem is not null)
         {
@@ -273,8 +283,11 @@ public static class VersionedDatasetsApi
             ColumnInfos(version.Columns), version.Description, version.CreatedAt), SnakeCase);
     }
 
-    /// <summary>Checks project_id and name (which must precede the file) and creates the dataset inside the upload's transaction.</summary>
-    private static async Task<DatasetRow> CreateDatasetForUploadAsync(UploadSession session, DatasetAccess access, Caller caller,
+    /// <summary>
+    /// Checks project_id and name (which must precede the file) before any byte of it is staged; the dataset itself is
+    /// created with the upload's job (<see cref="UploadSession.CommitNewDatasetJobAsync"/>).
+    /// </summary>
+    private static async Task<NewDataset> CheckDatasetForUploadAsync(DatasetAccess access, DatasetStore datasets, Caller caller,
         IReadOnlyDictionary<string, string> fields)
     {
         var errors = new Dictionary<string, string[]>();
@@ -283,16 +296,10 @@ public static class VersionedDatasetsApi
         if (errors.Count > 0) throw new UploadRejectedException(Problems.BadRequest("project_id and name must come before the file.", errors));
         var (repository, _, problem) = await access.ResolveRepositoryAsync(projectId!, caller, RepositoryRole.Write);
         if (problem is not null) throw new UploadRejectedException(problem);
-        try
-        {
-            return await session.QuerySingleAsync<DatasetRow>(
-                "INSERT INTO dp.datasets (repository_id, name, description, created_by) VALUES (@repositoryId, @name, @description, @createdBy) RETURNING *",
-                new { repositoryId = repository!.Id, name = name!.Trim(), description = fields.GetValueOrDefault("description") ?? "", createdBy = caller.KeyId });
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            throw new UploadRejectedException(Problems.Conflict($"A dataset named '{name!.Trim()}' already exists in this project."));
-        }
+        var dataset = new NewDataset(repository!.Id, name!.Trim(), fields.GetValueOrDefault("description") ?? "", caller.KeyId);
+        if (await datasets.NameTakenAsync(dataset.RepositoryId, dataset.Name))
+            throw new UploadRejectedException(Problems.Conflict($"A dataset named '{dataset.Name}' already exists in this project."));
+        return dataset;
     }
 
     private static ImportRequest VersionImport(long datasetId, StagedFile staged, string? description, Caller caller) =>

@@ -25,6 +25,33 @@ public sealed class PlatformOptions
     /// </summary>
     [Range(1024, 1L << 30)] public long MaxBlockBodyBytes { get; set; } = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// Uploads (all four upload doors, presigned PUTs included) this gateway process receives at once
+    /// (DP_MAX_CONCURRENT_UPLOADS); one more is answered 429 with Retry-After. Each holds two 1 MiB buffers.
+    /// </summary>
+    [Range(1, 10_000)] public int MaxConcurrentUploads { get; set; } = 16;
+
+    /// <summary>The Retry-After of that 429, in seconds (DP_UPLOAD_RETRY_AFTER_SECONDS).</summary>
+    [Range(1, 3600)] public int UploadRetryAfterSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// Slowest request body Kestrel accepts, in bytes per second averaged since the body started (DP_MIN_UPLOAD_RATE);
+    /// a client below it after the grace period is cut off (408), so a trickling client cannot hold an upload slot.
+    /// </summary>
+    [Range(1, int.MaxValue)] public int MinUploadBytesPerSecond { get; set; } = 1024;
+
+    /// <summary>How long a body may stay under the minimum rate before it is cut off, in seconds (DP_MIN_UPLOAD_RATE_GRACE_SECONDS).</summary>
+    [Range(1, 3600)] public int MinUploadRateGraceSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Longest silence inside an upload's body, in seconds (DP_UPLOAD_IDLE_SECONDS): the minimum rate is an average since
+    /// the body started, so a client that sent fast and then stopped would otherwise keep its upload slot for a long time.
+    /// </summary>
+    [Range(1, 3600)] public int UploadIdleSeconds { get; set; } = 60;
+
+    /// <summary>Time a client has to send a request's headers, in seconds (DP_REQUEST_HEADERS_TIMEOUT_SECONDS).</summary>
+    [Range(1, 3600)] public int RequestHeadersTimeoutSeconds { get; set; } = 15;
+
     /// <summary>Largest dataset served as XLSX (MAX_XLSX_ROWS); bigger ones are refused with a 400 that says to use CSV.</summary>
     [Range(1, 1_048_575)] public int MaxXlsxRows { get; set; } = 100_000;
 

@@ -1,6 +1,7 @@
 using DatasetPlatform.Api.Apis;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -27,6 +28,16 @@ public static class PlatformSetup
         ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",
         ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "Reads:StatementTimeoutSeconds",
         ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
+        ["DP_MAX_CONCURRENT_UPLOADS"] = "Platform:MaxConcurrentUploads",
+        ["DP_UPLOAD_RETRY_AFTER_SECONDS"] = "Platform:UploadRetryAfterSeconds",
+        ["DP_MIN_UPLOAD_RATE"] = "Platform:MinUploadBytesPerSecond",
+        ["DP_MIN_UPLOAD_RATE_GRACE_SECONDS"] = "Platform:MinUploadRateGraceSeconds",
+        ["DP_REQUEST_HEADERS_TIMEOUT_SECONDS"] = "Platform:RequestHeadersTimeoutSeconds",
+        ["DP_UPLOAD_IDLE_SECONDS"] = "Platform:UploadIdleSeconds",
+        ["DP_MAX_CONCURRENT_IMPORTS"] = "Silo:MaxConcurrentImports",
+        ["DP_DB_POOL_SIZE"] = "Database:MaxPoolSize",
+        ["DP_DB_ORLEANS_POOL_SIZE"] = "Database:OrleansPoolSize",
+        ["DP_DB_UPLOAD_CONNECTIONS"] = "Database:UploadConnections",
         ["DP_CLUSTER_ID"] = "Silo:ClusterId",
         ["DP_SERVICE_ID"] = "Silo:ServiceId",
         ["DP_SILO_PORT"] = "Silo:SiloPort",
@@ -55,16 +66,19 @@ public static class PlatformSetup
             throw new InvalidOperationException("No database configured: set DP_POSTGRES to an Npgsql connection string (./run.sh does this for you).");
         builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.DefaultPageSize <= o.MaxPageSize, "DP_PAGE_SIZE must not exceed DP_MAX_PAGE_SIZE.").ValidateOnStart();
-        builder.Services.AddOptions<PlatformOptions>().BindConfiguration(PlatformOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ReadOptions>().BindConfiguration(ReadOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
 
-        var dataSource = PlatformHosting.CreateDataSource(options.Postgres);
+        var pools = DatabasePoolOptions.From(builder.Configuration);
+        pools.Validate(options.Mode == "gateway" ? 0 : ImportGate.SlotsFrom(builder.Configuration));
+        var dataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.MaxPoolSize);
+        var orleansDataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.OrleansPoolSize, "datasetplatform-orleans");
         await SchemaBootstrapper.ApplyAsync(dataSource);
-        builder.Services.AddPlatformStorage(dataSource);
+        builder.Services.AddPlatformStorage(dataSource, pools);
 
-        if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(dataSource, endpoints));
-        else builder.UseOrleans(silo => silo.UsePlatformSilo(dataSource, endpoints, embedded: true));
+        if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(orleansDataSource, endpoints));
+        else builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: true));
+        builder.AddUploadLimits(options);
 
         // Kestrel's default body limit (30 MB) stays for every endpoint; the streaming upload endpoints raise it for themselves
         // (UploadLimit.Apply). Forms read whole (small create/update calls) are capped at 1 MiB.
@@ -102,6 +116,7 @@ public static class PlatformSetup
         app.UseMiddleware<CrossSiteRequestGuard>();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);

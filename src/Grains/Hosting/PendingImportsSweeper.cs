@@ -8,7 +8,8 @@ using Npgsql;
 namespace DatasetPlatform.Grains.Hosting;
 
 /// <summary>
-/// Wakes every dataset that has unfinished jobs (and ends presigned imports whose URL expired unused): once when the
+/// Wakes every dataset that has unfinished jobs (and ends presigned imports whose URL expired unused, and deletes the staged
+/// files of uploads abandoned mid-way): once when the
 /// silo starts, then every 30 seconds. Reminders cover
 /// a dataset whose grain got as far as registering one; this also covers an upload whose commit succeeded but whose
 /// notification never reached the dataset grain (a gateway crash, a timeout). Waking a dataset twice is harmless.
@@ -17,6 +18,12 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
     IConfiguration configuration, ILogger<PendingImportsSweeper> logger) : IStartupTask
 {
     private TimeSpan Period => TimeSpan.FromSeconds(configuration.GetValue("Silo:PendingSweepSeconds", 30));
+
+    /// <summary>
+    /// How long an unfinished upload's staged file may go untouched before it counts as abandoned (DP_ABANDONED_UPLOAD_MINUTES).
+    /// A live upload touches it with every 1 MiB chunk, which at the slowest accepted rate (1 KB/s) takes 17 minutes.
+    /// </summary>
+    private int AbandonedUploadMinutes => configuration.GetValue<int?>("DP_ABANDONED_UPLOAD_MINUTES") ?? configuration.GetValue("Silo:AbandonedUploadMinutes", 60);
 
     public async Task Execute(CancellationToken cancellationToken)
     {
@@ -49,6 +56,11 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
                 status_description = 'The upload URL expired before a file was uploaded.', processed_at = now(), updated_at = now()
             WHERE status = 'uninitialised' AND upload_expires_at < now() - interval '1 day'
             """);
+        // Uploads that never committed (the gateway crashed or lost its database mid-upload) leave an unfinished staged
+        // file; deleting it also gives a presigned URL's single use back (the claim's foreign key is set null).
+        await connection.ExecuteAsync(
+            "DELETE FROM dp.staged_files WHERE NOT complete AND touched_at < now() - make_interval(mins => @minutes)",
+            new { minutes = AbandonedUploadMinutes });
         var pending = await connection.QueryAsync<(long DatasetId, long JobId)>(
             "SELECT dataset_id, min(id) FROM dp.import_jobs WHERE status IN ('queued', 'processing') GROUP BY dataset_id");
         foreach (var (datasetId, jobId) in pending)

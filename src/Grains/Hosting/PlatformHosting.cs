@@ -31,10 +31,15 @@ public static class PlatformHosting
     public const string GrainStorageName = "catalog";
     private const string Invariant = "Npgsql";
 
-    /// <summary>Builds the one NpgsqlDataSource of a process (Orleans, Dapper and COPY all share its pool).</summary>
-    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    /// <summary>
+    /// Builds a data source with a pool of at most <paramref name="maxPoolSize"/> connections. A process has two: the main
+    /// one (catalog, staging, imports, reads) and a small one for Orleans, so membership heartbeats and reminders never
+    /// queue behind uploads or imports (see <see cref="DatabasePoolOptions"/>).
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString, int maxPoolSize, string applicationName = "datasetplatform")
     {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = maxPoolSize };
+        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = applicationName;
         // Detect a dead peer (e.g. a silo that vanished mid-import) on both sides, so its locks and transaction go away
         // in about a minute rather than the operating system's default two hours.
         if (builder.KeepAlive == 0) builder.KeepAlive = 30;
@@ -44,10 +49,12 @@ public static class PlatformHosting
     }
 
     /// <summary>Registers the data source and the catalog, staging and import services.</summary>
-    public static IServiceCollection AddPlatformStorage(this IServiceCollection services, NpgsqlDataSource dataSource)
+    public static IServiceCollection AddPlatformStorage(this IServiceCollection services, NpgsqlDataSource dataSource, DatabasePoolOptions pools)
     {
         DefaultTypeMap.MatchNamesWithUnderscores = true;
         services.AddSingleton(dataSource);
+        services.AddSingleton(pools);
+        services.AddSingleton<ImportGate>();
         services.AddSingleton<KeyStore>();
         services.AddSingleton<RepositoryStore>();
         services.AddSingleton<DatasetStore>();
@@ -66,7 +73,8 @@ public static class PlatformHosting
     }
 
     /// <summary>
-    /// Clustering, grain state and reminders in PostgreSQL through the ADO.NET providers. An <paramref name="embedded"/> silo
+    /// Clustering, grain state and reminders in PostgreSQL through the ADO.NET providers, on
+    /// <paramref name="dataSource"/> (Orleans' own pool). An <paramref name="embedded"/> silo
     /// (co-hosted with the gateway, the only member of its cluster) listens on loopback only: its silo and gateway ports
     /// take unauthenticated Orleans messages, so nothing off this machine may reach them.
     /// </summary>

@@ -27,7 +27,7 @@ public sealed class ImportProgressCounter
 /// job's result commit together, or nothing does, so running a job again after a crash is safe.
 /// </summary>
 public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
-    ILogger<ImportRunner> logger)
+    ImportGate gate, ILogger<ImportRunner> logger)
 {
     private ImportLimits Limits => importLimits.Value;
 
@@ -48,6 +48,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var job = await jobs.GetAsync(jobId);
         if (job is null) return JobStatus.Failed; // the dataset was deleted, and its jobs with it
         if (JobStatus.IsTerminal(job.Status)) return job.Status;
+        // Beyond the silo's import limit the job waits here, still queued.
+        using var slot = await gate.EnterAsync(jobId, cancellationToken);
         await jobs.MarkProcessingAsync(jobId);
         try
         {

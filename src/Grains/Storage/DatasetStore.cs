@@ -41,6 +41,14 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
         return await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM dp.datasets WHERE id = @id", new { id });
     }
 
+    /// <summary>Whether the repository already has a dataset of this name (names are unique per repository).</summary>
+    public async Task<bool> NameTakenAsync(long repositoryId, string name)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<bool>(
+            "SELECT EXISTS (SELECT 1 FROM dp.datasets WHERE repository_id = @repositoryId AND name = @name)", new { repositoryId, name });
+    }
+
     /// <summary>One page (by id) of the datasets in repositories the key can read, optionally in one repository, and how many there are in all.</summary>
     public async Task<(IReadOnlyList<(DatasetRow Dataset, RepositoryRole Role)> Items, long Total)> ListVisibleAsync(string keyId, bool isAdmin,
         long? repositoryId, int limit, int offset)

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Security.Cryptography;
+using DatasetPlatform.Grains.Hosting;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -11,64 +13,145 @@ public sealed record StagedFile(Guid Id, long ByteCount, byte[] Sha256, string F
 /// Keeps uploaded files in PostgreSQL (1 MiB bytea chunks) so any silo of a cluster can read them.
 /// Writes stream from the request; reads stream chunk by chunk; neither holds a whole file in memory.
 /// </summary>
-public sealed class StagingStore(NpgsqlDataSource dataSource)
+/// <remarks>
+/// A write never holds a connection while it waits for the client: each chunk is received whole first, then written
+/// with one short statement on a connection taken for it. At most <see cref="DatabasePoolOptions.UploadConnections"/>
+/// chunk writes run at once in a process, so uploads cannot take the pool from everything else. The file stays
+/// incomplete (invisible to imports) until its job commits it; an abandoned one is deleted by its writer, or by the
+/// silos' sweep once it has not been touched for a while (a crashed gateway).
+/// </remarks>
+public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOptions pools)
 {
     private const int ChunkSize = 1 << 20;
+    private readonly SemaphoreSlim _writeSlots = new(pools.UploadConnections, pools.UploadConnections);
 
     /// <summary>
-    /// Copies <paramref name="content"/> into a new staged file inside <paramref name="transaction"/>, so the
-    /// file and the job that refers to it commit together. Throws <see cref="UploadTooLargeException"/> past
-    /// <paramref name="maxBytes"/>.
+    /// Creates an incomplete staged file (its dataset may not exist yet) and copies <paramref name="content"/> into it.
+    /// Throws <see cref="UploadTooLargeException"/> past <paramref name="maxBytes"/>; on any failure the file is deleted.
     /// </summary>
-    public static async Task<StagedFile> WriteAsync(NpgsqlConnection connection, long datasetId, string fileName, Stream content,
-        long maxBytes, CancellationToken cancellationToken)
+    public async Task<StagedFile> WriteAsync(long? datasetId, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken)
+    {
+        var id = await CreateAsync(datasetId, fileName, cancellationToken);
+        return await WriteChunksAsync(id, fileName, content, maxBytes, cancellationToken);
+    }
+
+    /// <summary>Creates an empty incomplete staged file and returns its id.</summary>
+    public async Task<Guid> CreateAsync(long? datasetId, string fileName, CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid();
-        await using (var insert = new NpgsqlCommand("INSERT INTO dp.staged_files (id, dataset_id, file_name) VALUES (@id, @ds, @name)", connection))
+        await RunAsync(InsertFileSql, command =>
         {
-            insert.Parameters.AddWithValue("id", id);
-            insert.Parameters.AddWithValue("ds", datasetId);
-            insert.Parameters.AddWithValue("name", fileName);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }
+            command.Parameters.AddWithValue("id", id);
+            command.Parameters.AddWithValue("ds", NpgsqlDbType.Bigint, (object?)datasetId ?? DBNull.Value);
+            command.Parameters.AddWithValue("name", fileName);
+        }, cancellationToken);
+        return id;
+    }
 
+    /// <summary>The statement that creates an incomplete staged file (also used inside a presigned URL's claim).</summary>
+    public const string InsertFileSql = "INSERT INTO dp.staged_files (id, dataset_id, file_name, complete) VALUES (@id, @ds, @name, false)";
+
+    /// <summary>
+    /// Copies <paramref name="content"/> into the incomplete staged file <paramref name="id"/>, receiving one chunk from the
+    /// client while the previous one is written. On any failure (too large, client gone, dataset deleted) the file is deleted.
+    /// </summary>
+    public async Task<StagedFile> WriteChunksAsync(Guid id, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken)
+    {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
+        byte[][] buffers = [ArrayPool<byte>.Shared.Rent(ChunkSize), ArrayPool<byte>.Shared.Rent(ChunkSize)];
+        var writing = Task.CompletedTask;
         long total = 0;
         try
         {
-            await using var copy = await connection.BeginBinaryImportAsync(
-                "COPY dp.staged_file_chunks (file_id, seq, data) FROM STDIN (FORMAT BINARY)", cancellationToken);
             var seq = 0;
             while (true)
             {
+                var buffer = buffers[seq % 2];
                 var filled = await FillAsync(content, buffer, cancellationToken);
+                await writing;
                 if (filled == 0) break;
                 total += filled;
                 if (total > maxBytes) throw new UploadTooLargeException(maxBytes);
                 hash.AppendData(buffer, 0, filled);
-                await copy.StartRowAsync(cancellationToken);
-                await copy.WriteAsync(id, NpgsqlDbType.Uuid, cancellationToken);
-                await copy.WriteAsync(seq++, NpgsqlDbType.Integer, cancellationToken);
-                await copy.WriteAsync(new ArraySegment<byte>(buffer, 0, filled), NpgsqlDbType.Bytea, cancellationToken);
+                writing = WriteChunkAsync(id, seq++, new ReadOnlyMemory<byte>(buffer, 0, filled), cancellationToken);
                 if (filled < ChunkSize) break;
             }
-            await copy.CompleteAsync(cancellationToken);
+            await writing;
+            return new StagedFile(id, total, hash.GetHashAndReset(), fileName);
+        }
+        catch
+        {
+            try { await writing; } catch (Exception) { /* the first failure is the one to report */ }
+            await DeleteIncompleteAsync([id]);
+            throw;
         }
         finally
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            foreach (var buffer in buffers) ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
 
-        var sha = hash.GetHashAndReset();
-        await using (var update = new NpgsqlCommand("UPDATE dp.staged_files SET byte_count = @n, sha256 = @h WHERE id = @id", connection))
+    /// <summary>Deletes staged files that never completed (an upload that failed or was refused); best effort, the sweep covers the rest.</summary>
+    public async Task DeleteIncompleteAsync(IReadOnlyCollection<Guid> ids)
+    {
+        if (ids.Count == 0) return;
+        try
         {
-            update.Parameters.AddWithValue("n", total);
-            update.Parameters.AddWithValue("h", sha);
-            update.Parameters.AddWithValue("id", id);
-            await update.ExecuteNonQueryAsync(cancellationToken);
+            await RunAsync("DELETE FROM dp.staged_files WHERE id = ANY(@ids) AND NOT complete",
+                command => command.Parameters.AddWithValue("ids", ids.ToArray()), CancellationToken.None);
         }
-        return new StagedFile(id, total, sha, fileName);
+        catch (NpgsqlException) { /* the abandoned-upload sweep deletes it later */ }
+    }
+
+    /// <summary>
+    /// One chunk in one short transaction, refreshing the file's touched_at so the sweep leaves it alone. Its commit does
+    /// not wait for the WAL flush (synchronous_commit off): the job's commit at the end of the upload is synchronous and
+    /// flushes the WAL up to itself, chunks included, before the 201; a crash before that loses only an unacknowledged upload.
+    /// </summary>
+    private async Task WriteChunkAsync(Guid id, int seq, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        await _writeSlots.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL synchronous_commit = off"));
+            var insert = new NpgsqlBatchCommand(
+                """
+                WITH chunk AS (INSERT INTO dp.staged_file_chunks (file_id, seq, data) VALUES (@id, @seq, @data))
+                UPDATE dp.staged_files SET touched_at = now() WHERE id = @id
+                """);
+            insert.Parameters.AddWithValue("id", id);
+            insert.Parameters.AddWithValue("seq", seq);
+            insert.Parameters.Add(new NpgsqlParameter<ReadOnlyMemory<byte>>("data", NpgsqlDbType.Bytea) { TypedValue = data });
+            batch.BatchCommands.Add(insert);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+        {
+            throw new StagedFileLostException("The upload's dataset was deleted while the file was uploading.", e);
+        }
+        finally
+        {
+            _writeSlots.Release();
+        }
+    }
+
+    private async Task RunAsync(string sql, Action<NpgsqlCommand> bind, CancellationToken cancellationToken)
+    {
+        await _writeSlots.WaitAsync(cancellationToken);
+        try
+        {
+            await using var command = dataSource.CreateCommand(sql);
+            bind(command);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        finally
+        {
+            _writeSlots.Release();
+        }
     }
 
     /// <summary>Opens the staged file for sequential reading. The stream owns a pooled connection until disposed.</summary>
@@ -169,6 +252,9 @@ public sealed class StagingStore(NpgsqlDataSource dataSource)
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
+
+/// <summary>The staged file of an upload in flight is gone: its dataset was deleted, or it was swept as abandoned.</summary>
+public sealed class StagedFileLostException(string message, Exception? inner = null) : Exception(message, inner);
 
 public sealed class UploadTooLargeException(long maxBytes) : Exception($"The upload exceeds the limit of {maxBytes} bytes.")
 {

@@ -1,0 +1,87 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using DatasetPlatform.Api.Apis;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace DatasetPlatform.Api.Hosting;
+
+/// <summary>
+/// Keeps slow or many clients from taking the gateway down: a per-process bound on uploads received at once (429 with
+/// Retry-After beyond it, before any byte of the body is read), and Kestrel's minimum body data rate and request-headers
+/// timeout, and an idle limit inside upload bodies, so a client that trickles or stops is cut off instead of holding an
+/// upload slot forever.
+/// </summary>
+public static class UploadConcurrency
+{
+    public const string Policy = "uploads";
+
+    public static void AddUploadLimits(this WebApplicationBuilder builder, PlatformOptions options)
+    {
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(options.MinUploadBytesPerSecond, TimeSpan.FromSeconds(options.MinUploadRateGraceSeconds));
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(options.RequestHeadersTimeoutSeconds);
+        });
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.AddConcurrencyLimiter(Policy, concurrency =>
+            {
+                concurrency.PermitLimit = options.MaxConcurrentUploads;
+                concurrency.QueueLimit = 0; // an upload waiting in memory for a slot would hold its client's connection all the same
+            });
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.OnRejected = async (context, _) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = options.UploadRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                await Problems.Create(StatusCodes.Status429TooManyRequests, "Too many uploads", "too-many-uploads",
+                    $"This server is receiving its limit of {options.MaxConcurrentUploads} concurrent uploads; retry in {options.UploadRetryAfterSeconds} s.")
+                    .ExecuteAsync(context.HttpContext);
+            };
+        });
+    }
+
+    /// <summary>
+    /// Counts the endpoint's requests against the concurrent-upload limit for as long as each runs, and fails a read of
+    /// its body that gets no byte for <see cref="PlatformOptions.UploadIdleSeconds"/> (408).
+    /// </summary>
+    public static RouteHandlerBuilder RequireUploadSlot(this RouteHandlerBuilder endpoint) => endpoint
+        .RequireRateLimiting(Policy)
+        .AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            var idle = TimeSpan.FromSeconds(http.RequestServices.GetRequiredService<IOptions<PlatformOptions>>().Value.UploadIdleSeconds);
+            http.Request.Body = new IdleTimeoutStream(http.Request.Body, idle);
+            return await next(context);
+        });
+
+    /// <summary>A request body whose reads fail with a 408 when no byte arrives for <c>idle</c>.</summary>
+    private sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : Stream
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(idle);
+            try { return await inner.ReadAsync(buffer, timeout.Token); }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new Microsoft.AspNetCore.Http.BadHttpRequestException($"The upload sent no data for {idle.TotalSeconds:0} s; it was cut off.", StatusCodes.Status408RequestTimeout);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Upload bodies are read asynchronously.");
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace DatasetPlatform.Grains.Import;
+
+/// <summary>
+/// Bounds the imports a silo runs at once (DP_MAX_CONCURRENT_IMPORTS, "Silo:MaxConcurrentImports"): each holds database
+/// connections and a core for its duration. An import beyond the limit waits, still queued, for a slot; it is never failed.
+/// </summary>
+public sealed partial class ImportGate(IConfiguration configuration, ILogger<ImportGate> logger)
+{
+    public const int DefaultSlots = 4;
+
+    private readonly SemaphoreSlim _slots = new(SlotsFrom(configuration), SlotsFrom(configuration));
+
+    public int Slots { get; } = SlotsFrom(configuration);
+
+    public static int SlotsFrom(IConfiguration configuration) => Math.Max(1,
+        configuration.GetValue<int?>("DP_MAX_CONCURRENT_IMPORTS") ?? configuration.GetValue<int?>("Silo:MaxConcurrentImports") ?? DefaultSlots);
+
+    /// <summary>Waits for a free slot; dispose the result to give it back.</summary>
+    public async Task<IDisposable> EnterAsync(long jobId, CancellationToken cancellationToken)
+    {
+        if (!_slots.Wait(0))
+        {
+            LogWaiting(jobId, Slots);
+            await _slots.WaitAsync(cancellationToken);
+        }
+        return new Slot(_slots);
+    }
+
+    private sealed class Slot(SemaphoreSlim slots) : IDisposable
+    {
+        private int _released;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) slots.Release();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} waits for a free import slot ({Slots} running)")]
+    private partial void LogWaiting(long jobId, int slots);
+}
