@@ -77,6 +77,21 @@ public sealed class BlockBodyLimitTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task A_small_body_of_many_tiny_values_is_refused_before_it_is_parsed()
+    {
+        var http = platform.Client().Http;
+        var name = await CreateAsync(http, new() { ["Name"] = "string", ["Age"] = "integer" });
+        // 60 KB of request but 30,000 values (each would cost memory in a parsed document): far more than 1000 records of 2 columns need.
+        var nested = "{\"blockNumber\": 0, \"records\": [{\"Name\": [" + string.Join(",", Enumerable.Repeat("0", 30_000)) + "]}]}";
+        var errors = await ErrorsOfAsync(await PatchAsync(http, name, nested));
+        Assert.StartsWith("Too many values", errors.GetProperty("records")[0].GetString());
+        // A nested value within that bound is stored as its JSON text.
+        await ApiClient.ExpectJsonAsync(await PatchAsync(http, name, """{"blockNumber": 0, "records": [{"Name": [1, 2, 3], "Age": 4}]}"""), HttpStatusCode.OK);
+        var record = Assert.Single((await ApiClient.ExpectJsonAsync(await http.GetAsync($"/Dataset/{name}/data"), HttpStatusCode.OK)).EnumerateArray());
+        Assert.Equal("[1,2,3]", record.GetProperty("Name").GetString());
+    }
+
+    [Fact]
     public async Task Unknown_repeated_and_too_many_fields_are_400s_that_name_the_record()
     {
         var http = platform.Client().Http;

@@ -11,11 +11,15 @@ public sealed class BlockBody : IDisposable
 {
     private readonly JsonDocument? _document;
 
-    private BlockBody(JsonDocument? document, string? jsonError)
+    private BlockBody(JsonDocument? document, string? jsonError, bool tooManyValues = false)
     {
         _document = document;
         JsonError = jsonError;
+        TooManyValues = tooManyValues;
     }
+
+    /// <summary>The body holds more JSON values than the limit given to <see cref="ReadAsync"/>; it was not parsed into a document.</summary>
+    public bool TooManyValues { get; }
 
     /// <summary>The parsed body; null when it is not JSON (see <see cref="JsonError"/>).</summary>
     public JsonElement? Json => _document?.RootElement;
@@ -23,7 +27,9 @@ public sealed class BlockBody : IDisposable
     public string? JsonError { get; }
 
     /// <summary>Reads the body; null when it is larger than <paramref name="maxBytes"/>.</summary>
-    public static async Task<BlockBody?> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    /// <param name="maxValues">How many JSON tokens the body may hold. Counted before a document is built, because a document
+    /// costs memory per token (a 16 MB body of tiny values would take some 200 MB as a document).</param>
+    public static async Task<BlockBody?> ReadAsync(HttpRequest request, long maxBytes, long maxValues, CancellationToken cancellationToken)
     {
         if (request.ContentLength > maxBytes) return null;
         // Kestrel's own limit (30 MB by default) must not cut a body the configured limit allows, nor let a larger one through.
@@ -38,6 +44,7 @@ public sealed class BlockBody : IDisposable
         }
         try
         {
+            if (CountTokens(buffer.WrittenSpan, maxValues) > maxValues) return new BlockBody(null, null, tooManyValues: true);
             // Parsed over the buffer itself, not a copy of it.
             return new BlockBody(JsonDocument.Parse(buffer.WrittenMemory), null);
         }
@@ -45,6 +52,15 @@ public sealed class BlockBody : IDisposable
         {
             return new BlockBody(null, e.Message);
         }
+    }
+
+    /// <summary>Tokens of the JSON text, counting stops past <paramref name="limit"/>; no allocation. Throws JsonException when the text is not JSON.</summary>
+    private static long CountTokens(ReadOnlySpan<byte> json, long limit)
+    {
+        var reader = new Utf8JsonReader(json);
+        long tokens = 0;
+        while (tokens <= limit && reader.Read()) tokens++;
+        return tokens;
     }
 
     /// <summary>A top-level field of a JSON object body.</summary>

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Text;
 using System.Text.Json;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
@@ -116,8 +115,12 @@ public static class BlocksApi
         if (dataset.Completed) return Problems.BadRequest($"Dataset '{name}' has been completed; it accepts no more blocks.");
 
         var maxBytes = options.Value.MaxBlockBodyBytes;
-        using var body = await BlockBody.ReadAsync(request, maxBytes, cancellationToken);
+        var columns = BlockRecords.ColumnsOf(dataset);
+        using var body = await BlockBody.ReadAsync(request, maxBytes, BlockRecords.MaxJsonTokens(columns.Count), cancellationToken);
         if (body is null) return Problems.TooLarge($"A block body may be at most {maxBytes} bytes (MAX_BLOCK_BODY_BYTES); send fewer records per block.");
+        if (body.TooManyValues)
+            return Problems.BadRequest($"The block holds more JSON values than {BlockRecords.MaxRecords} records of {columns.Count} columns need.",
+                new Dictionary<string, string[]> { ["records"] = ["Too many values: nested arrays or objects, or more fields than columns."] });
         if (body.Json is null) return Problems.BadRequest($"The body is not valid JSON: {body.JsonError}");
         var errors = new Dictionary<string, string[]>();
         var blockNumber = body.Field("blockNumber") is { ValueKind: JsonValueKind.Number } number && number.TryGetInt32(out var b) && b >= 0 ? b : (int?)null;
@@ -129,7 +132,7 @@ public static class BlocksApi
         else if (records.Value.GetArrayLength() == 0) errors["records"] = ["A block needs at least one record."];
         if (errors.Count > 0) return Problems.BadRequest("The block is not valid.", errors);
 
-        var validation = BlockRecords.Validate(BlockRecords.ColumnsOf(dataset), records!.Value, maxBytes);
+        var validation = BlockRecords.Validate(columns, records!.Value, maxBytes);
         if (validation.TooLarge)
             return Problems.TooLarge($"The block's records take more than {maxBytes} bytes once stored (each value with its column name, MAX_BLOCK_BODY_BYTES); "
                 + "send fewer records per block.");

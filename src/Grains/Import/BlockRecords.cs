@@ -44,6 +44,12 @@ public static class BlockRecords
         return LoadPlan.Build([.. manifest.Where(e => !e.Ignore).Select(e => e.SourceName)], manifest, [], Rules, firstFreeOrdinal: 0).Columns;
     }
 
+    /// <summary>
+    /// JSON tokens a block body may hold: what <see cref="MaxRecords"/> records of every column take (a property name and a value
+    /// each, brackets), four times over for nested values and envelope. A bound on the parsed document, which costs memory per token.
+    /// </summary>
+    public static long MaxJsonTokens(int columns) => 64 + MaxRecords * (8L + 4L * 2 * Math.Max(columns, 1));
+
     /// <summary>Problems listed in a 400 at most; the rest are only counted, so a hostile block cannot make the answer huge.</summary>
     public const int MaxListedProblems = 100;
 
