@@ -142,6 +142,59 @@ public sealed class BadInputCorpusTests(PlatformFixture platform, ITestOutputHel
         Assert.Empty((await api.GetJsonAsync($"/datasets/{datasetId}/processes")).EnumerateArray());
     }
 
+    /// <summary>A manifest that cannot be a manifest is a 400 naming the problem; nothing is queued and the data stays.</summary>
+    [Theory]
+    [InlineData("{not json", "not valid JSON")]
+    [InlineData("{\"sourceName\":\"Date\"}", "JSON array")]
+    [InlineData("[1]", "entry 0 must be an object")]
+    [InlineData("[{\"dataType\":\"Date\"}]", "no sourceName")]
+    [InlineData("[{\"sourceName\":\"Date\",\"dataType\":\"Moment\"}]", "unknown dataType 'Moment'")]
+    [InlineData("[{\"sourceName\":\"Date\",\"dataType\":\"Date\"},{\"sourceName\":\"date\",\"dataType\":\"String\"}]", "more than once")]
+    [InlineData("[{\"sourceName\":\"Date\",\"dataType\":\"Date\",\"dateFormat\":\"%Q\"}]", "%Q")]
+    public async Task A_malformed_manifest_is_a_400_and_nothing_is_queued(string manifest, string expected)
+    {
+        var target = await PrepareAsync(UploadDoor.AlphacastPut);
+        var api = platform.Client();
+        var processes = (await api.GetJsonAsync($"/datasets/{target.Id}/processes")).GetArrayLength();
+        var response = await api.UploadAsync(target.Id!.Value, Baseline, manifest);
+        Assert.Contains(expected, await ApiClient.ExpectProblemAsync(response, HttpStatusCode.BadRequest));
+        Assert.Equal(processes, (await api.GetJsonAsync($"/datasets/{target.Id}/processes")).GetArrayLength());
+        await AssertUnchangedAsync(target);
+    }
+
+    /// <summary>A manifest that parses but does not fit the file fails the process naming the column; nothing is loaded.</summary>
+    [Theory]
+    [InlineData("[{\"sourceName\":\"Day\",\"dataType\":\"Date\",\"isEntity\":true}]", "Data has no Date column 'Day'")]
+    [InlineData("[{\"sourceName\":\"Date\",\"dataType\":\"Date\",\"isEntity\":true},{\"sourceName\":\"Region\",\"dataType\":\"String\",\"isEntity\":true}]",
+        "Missing entity column(s): Region")]
+    [InlineData("[{\"sourceName\":\"Date\",\"dataType\":\"Date\",\"isEntity\":true,\"dateFormat\":\"%d/%m/%Y\"}]", "is not a valid date for format '%d/%m/%Y'")]
+    [InlineData("[{\"sourceName\":\"Date\",\"dataType\":\"Date\",\"isEntity\":true},{\"sourceName\":\"Country\",\"dataType\":\"Short Integer\"}]",
+        "column 'Country': 'USA' is not a valid Short Integer")]
+    public async Task A_manifest_that_does_not_fit_the_file_fails_the_process(string manifest, string expected)
+    {
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        var process = await api.UploadAndWaitAsync(datasetId, Baseline, manifest);
+        Assert.Equal("Error", process.GetProperty("status").GetString());
+        Assert.Contains(expected, process.GetProperty("statusDescription").GetString());
+        Assert.Equal("", await api.DownloadAsync(datasetId));
+    }
+
+    /// <summary>A V4 schema that cannot be one is a 400 naming the problem, and the dataset keeps its schema.</summary>
+    [Theory]
+    [InlineData("{\"fields\": {}}", "declares no fields")]
+    [InlineData("{\"strict\": true}", "needs a 'fields' object")]
+    [InlineData("{\"fields\": {\"a\": {\"type\": \"uuid\"}}}", "unknown type 'uuid'")]
+    [InlineData("{\"fields\": {\"a\": {\"type\": \"string\"}, \"A\": {\"type\": \"string\"}}}", "more than once")]
+    public async Task A_malformed_v4_schema_is_a_400(string schema, string expected)
+    {
+        var target = await PrepareAsync(UploadDoor.PresignedPut);
+        var response = await TokenClient().PutAsync($"/datasets/{target.Id}/schema", new StringContent(schema, Encoding.UTF8, "application/json"));
+        Assert.Contains(expected, await ApiClient.ExpectProblemAsync(response, HttpStatusCode.BadRequest));
+        var ok = await SendAsync(target, Encoding.UTF8.GetBytes($"{BadInputCorpus.Header}\n2021-03-01,UY,3\n"), "after.csv");
+        Assert.True(ok.Accepted, ok.Message);
+    }
+
     /// <summary>A header far wider than the limit fails at once (no work that grows with the square of the width).</summary>
     [Theory]
     [InlineData(UploadDoor.AlphacastPut)]

@@ -199,7 +199,8 @@ internal static class CopyRows
         {
             case FieldKind.Text:
                 // PostgreSQL text cannot hold NUL; say so here, with the row and column, rather than fail the whole COPY later.
-                if (value.Contains('\0')) return "the value contains a NUL character (0x00), which text cannot hold";
+                if (value.IndexOfAny('\0', EncodingErrors.InvalidByteMarker) is var bad and >= 0)
+                    return value[bad] == '\0' ? "the value contains a NUL character (0x00), which text cannot hold" : EncodingErrors.InvalidByteMessage;
                 encoder.WriteText(value);
                 return null;
             case FieldKind.Float:
@@ -249,5 +250,6 @@ internal static class CopyRows
         return false;
     }
 
-    private static string Clip(ReadOnlySpan<char> value) => value.Length <= 60 ? value.ToString() : string.Concat(value[..57], "...");
+    private static string Clip(ReadOnlySpan<char> value) =>
+        (value.Length <= 60 ? value.ToString() : string.Concat(value[..57], "...")).Replace(EncodingErrors.InvalidByteMarker, '\uFFFD');
 }

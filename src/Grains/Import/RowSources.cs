@@ -25,8 +25,9 @@ internal static class RowSourceFactory
     public static async Task<IRowSource?> OpenAsync(Stream stream, IReadOnlyList<string> schemaColumns, bool strictFields, ImportLimits limits,
         CancellationToken cancellationToken)
     {
-        // Strict UTF-8: a byte that is not UTF-8 fails the import (naming where) instead of loading as U+FFFD. A BOM may say UTF-16.
-        var text = new StreamReader(stream, CsvSniffer.StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        // A byte that is not UTF-8 is decoded as a marker the field encoder refuses with its row and column, instead of loading
+        // as U+FFFD (the decoder reads ahead by 64 KB, so an exception could not say where). A BOM may say UTF-16.
+        var text = new StreamReader(stream, EncodingErrors.MarkingUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
         var first = new char[1];
         while (true)
         {
@@ -224,9 +225,18 @@ internal sealed class BoundedLineReader(TextReader text, int maxChars)
     }
 }
 
-/// <summary>The message of a file that is not valid in the encoding it is read with.</summary>
+/// <summary>How bytes that are not valid in the file's encoding are reported.</summary>
 internal static class EncodingErrors
 {
+    /// <summary>What <see cref="MarkingUtf8"/> decodes an invalid byte sequence to: a noncharacter, which no real text holds.</summary>
+    public const char InvalidByteMarker = '\uFFFF';
+
+    /// <summary>UTF-8 that decodes invalid bytes to <see cref="InvalidByteMarker"/>, so the value holding them can be named.</summary>
+    public static Encoding MarkingUtf8 { get; } =
+        Encoding.GetEncoding("utf-8", EncoderFallback.ExceptionFallback, new DecoderReplacementFallback(InvalidByteMarker.ToString()));
+
+    public const string InvalidByteMessage = "the value holds bytes that are not UTF-8 text (save the file as UTF-8; Latin-1 and other single-byte encodings are read only by the versioned-datasets upload)";
+
     public static ImportFailure NotUtf8(DecoderFallbackException e, string where)
     {
         var bytes = e.BytesUnknown is { Length: > 0 } unknown ? $" (byte {string.Join(" ", unknown.Select(b => $"0x{b:X2}"))})" : "";
@@ -320,6 +330,8 @@ internal sealed class CsvRowSource : IRowSource
             length += name.Length;
             if (name.Contains('\0'))
                 return $"Column {i + 1} of the header contains a NUL character; the file may be UTF-16 without a byte order mark. Save it as UTF-8.";
+            if (name.Contains(EncodingErrors.InvalidByteMarker))
+                return $"Column {i + 1} of the header: {EncodingErrors.InvalidByteMessage}.";
         }
         return length > limits.MaxHeaderChars
             ? $"The header's column names are {length} characters long in all; the limit is {limits.MaxHeaderChars} (MAX_HEADER_CHARS)."

@@ -115,7 +115,9 @@ public static class TypeInference
         private bool _allInteger = true, _allNumber = true, _allBoolean = true, _allDate = true;
         private int _dateFormat = -1;
         private bool _mixedDateFormats;
-        private readonly HashSet<string> _distinct = [];
+        // Hashes, not strings: up to 50 values per column of up to MAX_FIELD_CHARS each would otherwise be held for the
+        // whole scan (a few compressible megabytes could pin gigabytes); a 64-bit collision only blurs category vs object.
+        private readonly HashSet<ulong> _distinct = [];
         private bool _tooManyDistinct;
         private readonly HashSet<ValueKind> _kinds = [];
 
@@ -137,7 +139,7 @@ public static class TypeInference
             }
             if (!_tooManyDistinct)
             {
-                _distinct.Add(raw.Trim().ToString());
+                _distinct.Add(System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes(raw.Trim())));
                 if (_distinct.Count > CategoryCap) { _tooManyDistinct = true; _distinct.Clear(); }
             }
         }

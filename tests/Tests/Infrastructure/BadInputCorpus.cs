@@ -82,9 +82,11 @@ public static class BadInputCorpus
         new("trailing-delimiter", "data.csv", () => Utf8($"{Header}\n2021-01-01,USA,7,\n"), Everywhere(Expectation.Loaded("2021-01-01"))),
         new("nul-byte", "data.csv", () => Utf8($"{Header}\n2021-01-01,U\0SA,1\n"), Everywhere(Expectation.Refused("Row 1", "Country", "NUL"))),
         new("invalid-utf8", "data.csv", () => Concat(Utf8($"{Header}\n2021-01-01,US"), [0xC3, 0x28], Utf8(",1\n")),
-            door => IsVersioned(door) ? Expectation.Loaded("USÃ(") : Expectation.Refused("not valid UTF-8", "0xC3")),
+            door => IsVersioned(door) ? Expectation.Loaded("USÃ(") : Expectation.Refused("Row 1", "Country", "not UTF-8")),
+        new("invalid-utf8-in-header", "data.csv", () => Concat(Utf8("Date,Count"), [0xFF], Utf8("ry,Value\n2021-01-01,USA,1\n")),
+            door => IsVersioned(door) ? Expectation.Loaded("Countÿry") : Expectation.Refused("Column 2 of the header", "not UTF-8")),
         new("latin1", "data.csv", () => Concat(Utf8($"{Header}\n2021-01-01,Bogot"), [0xE1], Utf8(",1\n")),
-            door => IsVersioned(door) ? Expectation.Loaded("Bogotá") : Expectation.Refused("not valid UTF-8")),
+            door => IsVersioned(door) ? Expectation.Loaded("Bogotá") : Expectation.Refused("Row 1", "Country", "not UTF-8")),
         new("utf16-with-bom", "data.csv", () => Encoding.Unicode.GetPreamble().Concat(Encoding.Unicode.GetBytes($"{Header}\n2021-01-01,Zürich,1\n")).ToArray(),
             Everywhere(Expectation.Loaded("Zürich"))),
         new("utf16-without-bom", "data.csv", () => Encoding.Unicode.GetBytes($"{Header}\n2021-01-01,Zürich,1\n"), Everywhere(Expectation.Refused("UTF-16"))),
@@ -141,8 +143,8 @@ public static class BadInputCorpus
             door => door == UploadDoor.PresignedPut ? Expectation.Refused("more than 1596 fields") : null),
         new("json-bomb", "data.jsonl.gz", () => GzipOfRepeated("", _ => "{\"Date\":\"2021-01-01\",\"Country\":\"USA\",\"Value\":1}\n", 40L << 20, CompressionLevel.SmallestSize),
             door => door == UploadDoor.PresignedPut ? Expectation.Refused("MAX_EXPANSION_RATIO") : null),
-        new("json-not-utf8", "data.jsonl", () => Concat(Utf8("{\"Country\":\"Bogot"), [0xE1], Utf8("\"}\n")),
-            door => door == UploadDoor.PresignedPut ? Expectation.Refused("not valid UTF-8", "line 1") : null),
+        new("json-not-utf8", "data.jsonl", () => Concat(Utf8("{\"Date\":\"2021-01-01\",\"Country\":\"Bogot"), [0xE1], Utf8("\"}\n")),
+            door => door == UploadDoor.PresignedPut ? Expectation.Refused("Row 1", "Country", "not UTF-8") : null),
     ];
 
     public static IEnumerable<object[]> CasesByDoor() =>
