@@ -112,4 +112,31 @@ public sealed class UploadValidationTests(PlatformFixture platform)
         Assert.Equal("Processed", done.GetProperty("status").GetString());
         Assert.Equal("Country,Date,Value\nUSA,2020-01-01,1\nARG,2020-01-01,2\n", await api.DownloadAsync(datasetId));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_create_body_past_one_mebibyte_is_a_413_and_creates_nothing(bool announceLength)
+    {
+        var api = platform.Client();
+        var repositoryId = await api.CreateRepositoryAsync();
+        var name = $"too-big-{Guid.NewGuid():N}";
+        var json = $"{{\"name\":\"{name}\",\"repositoryId\":{repositoryId},\"description\":\"{new string('x', (1 << 20) + 16)}\"}}";
+        HttpContent content = announceLength
+            ? new StringContent(json, System.Text.Encoding.UTF8, "application/json")
+            : new StreamContent(new UnknownLengthStream(System.Text.Encoding.UTF8.GetBytes(json)));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        var response = await api.Http.PostAsync("/datasets", content);
+        var detail = await ApiClient.ExpectProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Contains("larger than", detail);
+        var datasets = await api.GetJsonAsync($"/datasets?repositoryId={repositoryId}");
+        Assert.DoesNotContain(datasets.EnumerateArray(), d => d.GetProperty("name").GetString() == name);
+    }
+
+    /// <summary>A body sent chunked, so the server cannot refuse it by its Content-Length and must count what arrives.</summary>
+    private sealed class UnknownLengthStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
 }

@@ -26,14 +26,16 @@ public sealed class RequestFields
             foreach (var (key, value) in form) fields._form[key] = [.. value.Select(v => v ?? "")];
             return fields;
         }
-        // Small JSON bodies only (uploads never come through here); refuse anything past 1 MiB rather than buffer it.
+        // Small JSON bodies only (uploads never come through here); refuse anything past 1 MiB rather than buffer it,
+        // as a 413 like every other size limit (the exception handler maps BadHttpRequestException to its status code).
+        if (request.ContentLength > MaxJsonBytes) throw TooLarge();
         using var body = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
         while ((read = await request.Body.ReadAsync(chunk)) > 0)
         {
             body.Write(chunk, 0, read);
-            if (body.Length > MaxJsonBytes) throw new JsonException($"The request body is larger than {MaxJsonBytes} bytes.");
+            if (body.Length > MaxJsonBytes) throw TooLarge();
         }
         if (body.Length == 0 || body.ToArray().All(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')) return fields;
         body.Position = 0;
@@ -45,6 +47,9 @@ public sealed class RequestFields
         }
         return fields;
     }
+
+    private static BadHttpRequestException TooLarge() =>
+        new($"The request body is larger than {MaxJsonBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
 
     public bool Has(string name) => _json.ContainsKey(name) || _form.ContainsKey(name);
 
