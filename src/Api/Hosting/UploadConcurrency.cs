@@ -52,22 +52,41 @@ public static class UploadConcurrency
         {
             var http = context.HttpContext;
             var idle = TimeSpan.FromSeconds(http.RequestServices.GetRequiredService<IOptions<PlatformOptions>>().Value.UploadIdleSeconds);
-            http.Request.Body = new IdleTimeoutStream(http.Request.Body, idle);
+            using var body = new IdleTimeoutStream(http.Request.Body, idle, http.RequestAborted);
+            http.Request.Body = body;
             return await next(context);
         });
 
     /// <summary>A request body whose reads fail with a 408 when no byte arrives for <c>idle</c>.</summary>
-    private sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : Stream
+    /// <remarks>One timer for the whole body, re-armed by each read, rather than a timer per read.</remarks>
+    private sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, CancellationToken aborted) : Stream
     {
+        private readonly CancellationTokenSource _silence = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(idle);
-            try { return await inner.ReadAsync(buffer, timeout.Token); }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            _silence.CancelAfter(idle);
+            try
             {
-                throw new Microsoft.AspNetCore.Http.BadHttpRequestException($"The upload sent no data for {idle.TotalSeconds:0} s; it was cut off.", StatusCodes.Status408RequestTimeout);
+                if (!cancellationToken.CanBeCanceled || cancellationToken == aborted) return await inner.ReadAsync(buffer, _silence.Token);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _silence.Token);
+                return await inner.ReadAsync(buffer, linked.Token);
             }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !aborted.IsCancellationRequested)
+            {
+                throw new Microsoft.AspNetCore.Http.BadHttpRequestException($"The upload sent no data for {idle.TotalSeconds:0} s; it was cut off.",
+                    StatusCodes.Status408RequestTimeout);
+            }
+            finally
+            {
+                _silence.CancelAfter(Timeout.InfiniteTimeSpan); // the time between reads is the handler's (a database write), not the client's
+            }
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _silence.Dispose();
+            base.Dispose(disposing);
         }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

@@ -7,13 +7,21 @@ namespace DatasetPlatform.Grains.Import;
 /// Bounds the imports a silo runs at once (DP_MAX_CONCURRENT_IMPORTS, "Silo:MaxConcurrentImports"): each holds database
 /// connections and a core for its duration. An import beyond the limit waits, still queued, for a slot; it is never failed.
 /// </summary>
-public sealed partial class ImportGate(IConfiguration configuration, ILogger<ImportGate> logger)
+public sealed partial class ImportGate
 {
     public const int DefaultSlots = 4;
 
-    private readonly SemaphoreSlim _slots = new(SlotsFrom(configuration), SlotsFrom(configuration));
+    private readonly SemaphoreSlim _slots;
+    private readonly ILogger<ImportGate> _logger;
 
-    public int Slots { get; } = SlotsFrom(configuration);
+    public ImportGate(IConfiguration configuration, ILogger<ImportGate> logger)
+    {
+        Slots = SlotsFrom(configuration);
+        _slots = new SemaphoreSlim(Slots, Slots);
+        _logger = logger;
+    }
+
+    public int Slots { get; }
 
     public static int SlotsFrom(IConfiguration configuration) => Math.Max(1,
         configuration.GetValue<int?>("DP_MAX_CONCURRENT_IMPORTS") ?? configuration.GetValue<int?>("Silo:MaxConcurrentImports") ?? DefaultSlots);
