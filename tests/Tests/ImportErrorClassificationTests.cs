@@ -79,7 +79,9 @@ public sealed class ImportErrorClassificationTests(PlatformFixture platform)
         var table = "retry_probe_" + Guid.NewGuid().ToString("N")[..8];
         var role = "limited_" + Guid.NewGuid().ToString("N")[..8];
         await ExecuteAsync(admin, $"CREATE TABLE {table} (id int PRIMARY KEY, v int); INSERT INTO {table} VALUES (1, 0), (2, 0)");
-        await ExecuteAsync(admin, $"CREATE ROLE {role} LOGIN PASSWORD 'probe' CONNECTION LIMIT 0");
+        // Only a superuser may create roles; the service's own role (platform.ConnectionString) may not.
+        await using (var superuser = await OpenAsync(platform.SuperuserConnectionString))
+            await ExecuteAsync(superuser, $"CREATE ROLE {role} LOGIN PASSWORD 'probe' CONNECTION LIMIT 0");
         try
         {
             var limited = new NpgsqlConnectionStringBuilder(platform.ConnectionString) { Username = role, Password = "probe", Pooling = false }.ConnectionString;
@@ -113,7 +115,9 @@ public sealed class ImportErrorClassificationTests(PlatformFixture platform)
         }
         finally
         {
-            await ExecuteAsync(admin, $"DROP TABLE {table}; DROP ROLE {role}");
+            await ExecuteAsync(admin, $"DROP TABLE {table}");
+            await using var superuser = await OpenAsync(platform.SuperuserConnectionString);
+            await ExecuteAsync(superuser, $"DROP ROLE {role}");
         }
         // The database starting up answers new connections with 57P03; it cannot be provoked on a running server.
         Assert.True(ImportErrors.IsTransient(new PostgresException("the database system is starting up", "FATAL", "FATAL", "57P03")));

@@ -31,6 +31,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
 {
     private ImportLimits Limits => importLimits.Value;
 
+    /// <summary>
+    /// Set-based statements over a whole upload (merge, duplicate check, closing a version, ANALYZE) grow with the data: at
+    /// 10M rows they run for longer than Npgsql's 30 s default, and a client-side timeout would be retried as an outage
+    /// until the job failed. They have no client-side limit; a silo that dies takes its connection and transaction with it.
+    /// </summary>
+    private const int NoCommandTimeout = 0;
+
     /// <summary>The platform's own meter (exported at /metrics next to Orleans' and ASP.NET Core's).</summary>
     public const string MeterName = "DatasetPlatform";
     private static readonly System.Diagnostics.Metrics.Meter Meter = new(MeterName);
@@ -163,7 +170,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         {
             // Same block number again: the earlier records of that block end with this version.
             replaced = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL AND _block = @block",
-                new { version, block }, transaction);
+                new { version, block }, transaction, NoCommandTimeout);
         }
 
         var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
@@ -172,7 +179,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
-        if (!direct) await connection.ExecuteAsync("ANALYZE pg_temp.dp_stage", transaction: transaction);
+        if (!direct) await connection.ExecuteAsync("ANALYZE pg_temp.dp_stage", transaction: transaction, commandTimeout: NoCommandTimeout);
 
         if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage");
 
@@ -309,7 +316,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
-        var closed = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction);
+        var closed = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction, NoCommandTimeout);
         CopyResult copied;
         var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false);
         if (parquet is not null)
@@ -327,7 +334,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
             await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}");
-        var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns);
+        var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
+            cancellationToken, NoCommandTimeout);
 
         var result = new
         {
@@ -380,7 +388,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         try
         {
             await using var connection = await dataSource.OpenConnectionAsync();
-            await connection.ExecuteAsync($"ANALYZE {table}");
+            await connection.ExecuteAsync($"ANALYZE {table}", commandTimeout: NoCommandTimeout);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
         {
@@ -490,7 +498,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         var keys = StoredColumns.InOutputOrder(plan.Columns).Where(c => c.IsKey).ToList();
         var keyList = string.Join(", ", keys.Select(k => k.Physical));
         var examples = new List<string>();
-        await using (var command = new NpgsqlCommand($"SELECT {keyList}, count(*) FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1 LIMIT 10", connection, transaction))
+        await using (var command = new NpgsqlCommand($"SELECT {keyList}, count(*) FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1 LIMIT 10", connection, transaction)
+            { CommandTimeout = NoCommandTimeout })
         await using (var reader = await command.ExecuteReaderAsync())
         {
             while (await reader.ReadAsync())
@@ -501,7 +510,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         }
         if (examples.Count == 0) return;
         var duplicated = await connection.ExecuteScalarAsync<long>(
-            $"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1) d", transaction: transaction);
+            $"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1) d", transaction: transaction, commandTimeout: NoCommandTimeout);
         throw new ImportFailure(JobStatus.Failed, $"{duplicated} rows are duplicated. First 10 rows as example: {string.Join("; ", examples)}");
     }
 
@@ -533,16 +542,16 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}, t.ctid AS _live
             FROM pg_temp.dp_stage s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
             WHERE t.ctid IS NULL{changedTest}
-            """, parameters, transaction);
+            """, parameters, transaction, NoCommandTimeout);
         long updated = 0;
         if (changedTest.Length > 0)
             updated = await connection.ExecuteAsync(
-                $"UPDATE {table} t SET _vt = @v FROM pg_temp.dp_diff d WHERE d._live IS NOT NULL AND t.ctid = d._live", parameters, transaction);
+                $"UPDATE {table} t SET _vt = @v FROM pg_temp.dp_diff d WHERE d._live IS NOT NULL AND t.ctid = d._live", parameters, transaction, NoCommandTimeout);
         var inserted = await connection.ExecuteAsync(
             $"""
             INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns})
             SELECT @v, {string.Join(", ", loaded)}{absentColumns} FROM pg_temp.dp_diff
-            """, parameters, transaction) - updated;
+            """, parameters, transaction, NoCommandTimeout) - updated;
 
         long deleted = 0;
         if (deleteMissing)
@@ -551,7 +560,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
                 $"""
                 UPDATE {table} t SET _vt = @v
                 WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
-                """, parameters, transaction);
+                """, parameters, transaction, NoCommandTimeout);
         }
         return new MergeCounts(inserted, updated, deleted);
     }

@@ -76,6 +76,9 @@ public sealed class PlatformFixture : IAsyncLifetime
         return ServiceConnectionString(name);
     }
 
+    /// <summary>The test database as the server's superuser: for tests that need what the service's role may not do (create roles).</summary>
+    public string SuperuserConnectionString => new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = _databaseName }.ConnectionString;
+
     private string ServiceConnectionString(string database) => new NpgsqlConnectionStringBuilder(_serverConnectionString)
     {
         Database = database,
