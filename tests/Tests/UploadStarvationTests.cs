@@ -106,6 +106,84 @@ public sealed class UploadStarvationTests(TightLimitsService service, ITestOutpu
     }
 
     [Fact]
+    public async Task While_clients_that_do_not_read_saturate_the_download_limit_other_routes_answer_in_time_and_excess_downloads_get_429()
+    {
+        // A download holds a database connection (its COPY) for as long as its client takes to read; before downloads were
+        // bounded, twice the pool of clients that never read took every connection and the whole API answered 500/503.
+        var api = service.Client(TimeSpan.FromSeconds(30));
+        var repositoryId = await api.CreateRepositoryAsync();
+        var big = await api.CreateDatasetAsync(repositoryId);
+        // Long column names make the JSON download ~30x the upload: far more than the socket buffers between the service and a client.
+        var names = Enumerable.Range(0, 40).Select(i => $"a_rather_long_column_name_that_every_json_row_repeats_{i:D2}").ToList();
+        var csv = new StringBuilder("Date,Country," + string.Join(",", names) + "\n");
+        for (var row = 0; row < 12_000; row++) csv.Append($"2021-01-01,C{row}").Append(string.Concat(Enumerable.Repeat(",1", names.Count))).Append('\n');
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(big, csv.ToString(), ApiClient.DateCountryManifest)).GetProperty("status").GetString());
+        var routes = new[] { "/repositories", $"/datasets/{big}", $"/datasets/{big}/date-stats", "/health/ready" };
+
+        var readers = new List<StalledReader>();
+        try
+        {
+            for (var i = 0; i < 2 * TightLimitsService.PoolSize; i++)
+                readers.Add(await StalledReader.StartAsync(service.HttpPort, $"/datasets/{big}/data?$format=json", service.AdminKey));
+            var during = new List<(string Route, TimeSpan Took, HttpStatusCode Status)>();
+            var window = Stopwatch.StartNew();
+            while (window.Elapsed < SaturationWindow) during.AddRange(await MeasureRoundAsync(api, routes));
+            output.WriteLine($"while {readers.Count} clients do not read their downloads ({during.Count} requests): {Describe(during)}");
+            Assert.All(during, d => Assert.True(d.Status == HttpStatusCode.OK && d.Took < RouteDeadline,
+                $"{d.Route} answered {(int)d.Status} after {d.Took.TotalMilliseconds:F0} ms while downloads were saturated"));
+
+            // Exactly the downloads beyond the limit were refused at once, with a ProblemDetails 429 and Retry-After.
+            var heads = await Task.WhenAll(readers.Select(r => r.HeadAsync()));
+            var refused = heads.Where(h => h.StartsWith("HTTP/1.1 429", StringComparison.Ordinal)).ToList();
+            Assert.Equal(2 * TightLimitsService.PoolSize - TightLimitsService.MaxConcurrentDownloads, refused.Count);
+            Assert.All(refused, h => Assert.Contains("Retry-After:", h, StringComparison.OrdinalIgnoreCase));
+            Assert.All(refused, h => Assert.Contains("concurrent downloads", h));
+            Assert.Equal(TightLimitsService.MaxConcurrentDownloads, heads.Count(h => h.StartsWith("HTTP/1.1 200", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            foreach (var reader in readers) reader.Dispose();
+        }
+        // The clients went away: once the service notices, their queries end and the download slots come back.
+        HttpResponseMessage full;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((full = await api.Http.GetAsync($"/datasets/{big}/data?$format=json")).StatusCode == HttpStatusCode.TooManyRequests)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The download slots never came back after their clients went away.");
+            await Task.Delay(100);
+        }
+        Assert.Equal(HttpStatusCode.OK, full.StatusCode);
+        Assert.Equal(12_000, (await full.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    /// <summary>A client that sends a GET and then reads only the response's first bytes, holding the connection open.</summary>
+    private sealed class StalledReader : IDisposable
+    {
+        private readonly System.Net.Sockets.TcpClient _tcp;
+        private StalledReader(System.Net.Sockets.TcpClient tcp) => _tcp = tcp;
+
+        public static async Task<StalledReader> StartAsync(int port, string pathAndQuery, string key)
+        {
+            var tcp = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+            await tcp.ConnectAsync("127.0.0.1", port);
+            var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes(key + ":"));
+            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"GET {pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {auth}\r\n\r\n"));
+            return new StalledReader(tcp);
+        }
+
+        /// <summary>The first bytes of the response (status line, headers, and for a refusal its small body).</summary>
+        public async Task<string> HeadAsync()
+        {
+            var buffer = new byte[2048];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var read = await _tcp.GetStream().ReadAsync(buffer, timeout.Token);
+            return Encoding.UTF8.GetString(buffer, 0, read);
+        }
+
+        public void Dispose() => _tcp.Dispose();
+    }
+
+    [Fact]
     public async Task An_upload_that_stalls_after_some_chunks_is_cut_off_and_leaves_nothing_while_a_fast_one_of_many_chunks_is_kept()
     {
         var api = service.Client();

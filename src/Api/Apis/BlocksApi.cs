@@ -41,7 +41,7 @@ public static class BlocksApi
         group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery()
             .WithSummary("Uploads a block {blockNumber, records} of up to 1000 records; the same block number replaces that block")
             .WithDescription(RecordsNotKeys);
-        group.MapGet("/{name}/data", Download).WithSummary("The records in ascending block number, then submission order");
+        group.MapGet("/{name}/data", Download).WithSummary("The records in ascending block number, then submission order").RequireDownloadSlot();
         return app;
     }
 

@@ -17,7 +17,7 @@ public static class DataApi
 {
     public static IEndpointRouteBuilder MapDataApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/datasets/{id:long}/data", Download).WithTags("Data");
+        app.MapGet("/datasets/{id:long}/data", Download).WithTags("Data").RequireDownloadSlot();
         return app;
     }
 

@@ -32,7 +32,7 @@ public static class VersionedDatasetsApi
         group.MapGet("/{id}", Get);
         group.MapDelete("/{id}", Delete);
         group.MapGet("/{id}/columns", Columns);
-        group.MapGet("/{id}/download", Download);
+        group.MapGet("/{id}/download", Download).RequireDownloadSlot();
         group.MapGet("/{id}/quality", GetQuality);
         group.MapGet("/{id}/versions", ListVersions);
         group.MapPost("/{id}/versions", UploadVersion).DisableAntiforgery().RequireUploadSlot();

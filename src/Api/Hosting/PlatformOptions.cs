@@ -31,6 +31,13 @@ public sealed class PlatformOptions
     /// </summary>
     [Range(1, 10_000)] public int MaxConcurrentUploads { get; set; } = 16;
 
+    /// <summary>
+    /// Row downloads (CSV/TSV/JSON/XLSX data, seed-004 downloads, Data8 reads) this gateway process streams at once
+    /// (DP_MAX_CONCURRENT_DOWNLOADS); one more is answered 429 with Retry-After. Each holds a database connection for as long
+    /// as its client takes to read, so clients that read slowly or not at all could otherwise take the whole pool.
+    /// </summary>
+    [Range(1, 10_000)] public int MaxConcurrentDownloads { get; set; } = 8;
+
     /// <summary>The Retry-After of that 429, in seconds (DP_UPLOAD_RETRY_AFTER_SECONDS).</summary>
     [Range(1, 3600)] public int UploadRetryAfterSeconds { get; set; } = 5;
 

@@ -30,6 +30,7 @@ public static class PlatformSetup
         ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
         ["DP_MAX_CONCURRENT_UPLOADS"] = "Platform:MaxConcurrentUploads",
         ["DP_UPLOAD_RETRY_AFTER_SECONDS"] = "Platform:UploadRetryAfterSeconds",
+        ["DP_MAX_CONCURRENT_DOWNLOADS"] = "Platform:MaxConcurrentDownloads",
         ["DP_MIN_UPLOAD_RATE"] = "Platform:MinUploadBytesPerSecond",
         ["DP_MIN_UPLOAD_RATE_GRACE_SECONDS"] = "Platform:MinUploadRateGraceSeconds",
         ["DP_REQUEST_HEADERS_TIMEOUT_SECONDS"] = "Platform:RequestHeadersTimeoutSeconds",
@@ -70,7 +71,7 @@ public static class PlatformSetup
         var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
 
         var pools = DatabasePoolOptions.From(builder.Configuration);
-        pools.Validate(options.Mode == "gateway" ? 0 : ImportGate.SlotsFrom(builder.Configuration));
+        pools.Validate(options.Mode == "gateway" ? 0 : ImportGate.SlotsFrom(builder.Configuration), options.MaxConcurrentDownloads);
         var dataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.MaxPoolSize);
         var orleansDataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.OrleansPoolSize, "datasetplatform-orleans");
         await SchemaBootstrapper.ApplyAsync(dataSource);

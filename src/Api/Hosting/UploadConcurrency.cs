@@ -17,6 +17,9 @@ public static class UploadConcurrency
 {
     public const string Policy = "uploads";
 
+    /// <summary>The concurrency limit of row downloads (<see cref="PlatformOptions.MaxConcurrentDownloads"/>).</summary>
+    public const string DownloadPolicy = "downloads";
+
     public static void AddUploadLimits(this WebApplicationBuilder builder, PlatformOptions options)
     {
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -31,16 +34,30 @@ public static class UploadConcurrency
                 concurrency.PermitLimit = options.MaxConcurrentUploads;
                 concurrency.QueueLimit = 0; // an upload waiting in memory for a slot would hold its client's connection all the same
             });
+            // A download holds a database connection until its client has read it all; bounded like uploads, so slow readers
+            // cannot take the pool from the rest of the API.
+            limiter.AddConcurrencyLimiter(DownloadPolicy, concurrency =>
+            {
+                concurrency.PermitLimit = options.MaxConcurrentDownloads;
+                concurrency.QueueLimit = 0;
+            });
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             limiter.OnRejected = async (context, _) =>
             {
                 context.HttpContext.Response.Headers.RetryAfter = options.UploadRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                await Problems.Create(StatusCodes.Status429TooManyRequests, "Too many uploads", "too-many-uploads",
-                    $"This server is receiving its limit of {options.MaxConcurrentUploads} concurrent uploads; retry in {options.UploadRetryAfterSeconds} s.")
+                var download = context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName == DownloadPolicy;
+                await (download
+                    ? Problems.Create(StatusCodes.Status429TooManyRequests, "Too many downloads", "too-many-downloads",
+                        $"This server is sending its limit of {options.MaxConcurrentDownloads} concurrent downloads; retry in {options.UploadRetryAfterSeconds} s.")
+                    : Problems.Create(StatusCodes.Status429TooManyRequests, "Too many uploads", "too-many-uploads",
+                        $"This server is receiving its limit of {options.MaxConcurrentUploads} concurrent uploads; retry in {options.UploadRetryAfterSeconds} s."))
                     .ExecuteAsync(context.HttpContext);
             };
         });
     }
+
+    /// <summary>Counts the endpoint's requests against the concurrent-download limit for as long as each runs.</summary>
+    public static RouteHandlerBuilder RequireDownloadSlot(this RouteHandlerBuilder endpoint) => endpoint.RequireRateLimiting(DownloadPolicy);
 
     /// <summary>
     /// Counts the endpoint's requests against the concurrent-upload limit for as long as each runs, and fails a read of

@@ -45,14 +45,16 @@ public sealed class DatabasePoolOptions
 
     /// <summary>Refuses to start with sizes that would let uploads and imports take the whole main pool.</summary>
     /// <param name="importSlots">Imports this process may run at once (0 for a gateway without a silo).</param>
-    public void Validate(int importSlots)
+    /// <param name="downloadSlots">Downloads this process streams at once, one connection each (0 for a silo without a gateway).</param>
+    public void Validate(int importSlots, int downloadSlots = 0)
     {
         if (MaxPoolSize < 1 || OrleansPoolSize < 1 || UploadConnections < 1)
             throw new InvalidOperationException("DP_DB_POOL_SIZE, DP_DB_ORLEANS_POOL_SIZE and DP_DB_UPLOAD_CONNECTIONS must each be at least 1.");
-        var left = MaxPoolSize - UploadConnections - importSlots * ConnectionsPerImport;
+        var left = MaxPoolSize - UploadConnections - importSlots * ConnectionsPerImport - downloadSlots;
         if (left < MinReserved)
             throw new InvalidOperationException(
                 $"The database pool is too small for its limits: DP_DB_POOL_SIZE={MaxPoolSize} less DP_DB_UPLOAD_CONNECTIONS={UploadConnections} " +
-                $"less {ConnectionsPerImport} per import slot (DP_MAX_CONCURRENT_IMPORTS={importSlots}) leaves {left}; the rest of the API needs at least {MinReserved}.");
+                $"less {ConnectionsPerImport} per import slot (DP_MAX_CONCURRENT_IMPORTS={importSlots}) less DP_MAX_CONCURRENT_DOWNLOADS={downloadSlots} " +
+                $"leaves {left}; the rest of the API needs at least {MinReserved}.");
     }
 }
