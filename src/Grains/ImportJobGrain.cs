@@ -114,9 +114,11 @@ public sealed partial class ImportJobGrain(
             }
             catch (Exception e)
             {
-                // The runner fails the job itself for everything but outages; this is an error it could not even record.
-                LogRunFailed(e, JobId);
-                return false;
+                // The runner fails the job itself for everything but outages; this is an error it could not even record. Left
+                // pending, it would fail alike on every restart and hold its dataset's queue forever: fail it with a reason that
+                // quotes nothing of the file.
+                LogUnrecordedFailure(e, JobId);
+                return await TryFailAsync($"Internal error while importing: {ImportErrors.Describe(e)}");
             }
         }
     }
@@ -140,6 +142,9 @@ public sealed partial class ImportJobGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId} still failed on transient errors after {Retries} retries; failing it")]
     private partial void LogTransientRetriesExhausted(Exception exception, long jobId, int retries);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId} failed with an error the import could not record; failing it with that error")]
+    private partial void LogUnrecordedFailure(Exception exception, long jobId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId} could not be run nor its failure recorded; it stays pending and will be started again")]
     private partial void LogRunFailed(Exception exception, long jobId);

@@ -39,6 +39,11 @@ public sealed class CrossSiteRequestTests(PlatformFixture platform)
             origin: "https://other.localhost", fetchSite: "same-site")), HttpStatusCode.Forbidden);
         await ApiClient.ExpectProblemAsync(await admin.Http.SendAsync(Request(HttpMethod.Post, "/repositories", ApiClient.Form(("name", name)), origin: "null")),
             HttpStatusCode.Forbidden);
+        // Another application on the same host but another port is another origin (old browser: Origin only).
+        var ownHost = admin.Http.BaseAddress!;
+        Assert.True(ownHost.IsDefaultPort, "the test server is addressed without a port");
+        await ApiClient.ExpectProblemAsync(await admin.Http.SendAsync(Request(HttpMethod.Post, "/repositories", ApiClient.Form(("name", name)),
+            origin: $"{ownHost.Scheme}://{ownHost.Host}:8080")), HttpStatusCode.Forbidden);
 
         Assert.DoesNotContain((await admin.GetJsonAsync("/keys?limit=1000")).EnumerateArray(), k => k.GetProperty("name").GetString() == name);
         Assert.DoesNotContain((await admin.GetJsonAsync("/repositories?limit=1000")).EnumerateArray(), r => r.GetProperty("name").GetString() == name);

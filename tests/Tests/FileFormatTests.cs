@@ -109,4 +109,32 @@ public sealed class FileFormatTests(PlatformFixture platform)
         using var alphaZip = new ZipArchive(new MemoryStream(await alphacast.Content.ReadAsByteArrayAsync()));
         Assert.NotNull(alphaZip.GetEntry("xl/worksheets/sheet1.xml"));
     }
+
+    [Fact]
+    public async Task Xlsx_of_a_wide_dataset_is_bounded_in_cells_not_only_rows()
+    {
+        // 200 columns x 30 rows: under the row limit, over the cell limit; the workbook would be built whole before sending.
+        const int width = 200, rows = 30;
+        Assert.True(rows <= PlatformFixture.MaxXlsxRows && (long)width * rows > PlatformFixture.MaxXlsxCells);
+        var csv = new StringBuilder(string.Join(",", Enumerable.Range(0, width).Select(c => $"col{c}")) + "\n");
+        for (var r = 0; r < rows; r++) csv.Append(string.Join(",", Enumerable.Range(0, width).Select(c => r * width + c))).Append('\n');
+        var wideId = await UploadAsync(Encoding.UTF8.GetBytes(csv.ToString()), "wide.csv");
+
+        var refused = await ApiClient.ExpectProblemAsync(await Bearer().GetAsync($"/api/datasets/{wideId}/download?format=xlsx"), HttpStatusCode.BadRequest);
+        Assert.Contains("MAX_XLSX_CELLS", refused);
+        await using var connection = new Npgsql.NpgsqlConnection(platform.ConnectionString);
+        await connection.OpenAsync();
+        await using var lookup = new Npgsql.NpgsqlCommand("SELECT id FROM dp.datasets WHERE uid = @uid", connection);
+        lookup.Parameters.AddWithValue("uid", Guid.Parse(wideId));
+        var numericId = (long)(await lookup.ExecuteScalarAsync())!;
+        await ApiClient.ExpectProblemAsync(await platform.Client().Http.GetAsync($"/datasets/{numericId}/data?$format=xlsx"), HttpStatusCode.BadRequest);
+        // Fewer rows, or fewer columns, fit.
+        Assert.Equal(HttpStatusCode.OK, (await platform.Client().Http.GetAsync($"/datasets/{numericId}/data?$format=xlsx&$top=10")).StatusCode);
+        var narrow = await platform.Client().Http.GetAsync($"/datasets/{numericId}/data?$format=xlsx&$select=col0,col199");
+        Assert.Equal(HttpStatusCode.OK, narrow.StatusCode);
+        using var zip = new ZipArchive(new MemoryStream(await narrow.Content.ReadAsByteArrayAsync()));
+        using var sheet = new StreamReader(zip.GetEntry("xl/worksheets/sheet1.xml")!.Open());
+        var xml = System.Xml.Linq.XDocument.Parse(await sheet.ReadToEndAsync());
+        Assert.Equal(rows + 1, xml.Descendants().Count(e => e.Name.LocalName == "row"));
+    }
 }

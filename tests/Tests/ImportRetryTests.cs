@@ -107,4 +107,22 @@ public sealed class ImportRetryTests(PlatformFixture platform)
         Assert.Contains("transient", retry.Message);
         Assert.Equal("57P01", Assert.IsType<PostgresException>(retry.Exception).SqlState);
     }
+
+    [Fact]
+    public async Task A_failure_whose_reason_quotes_a_nul_byte_is_recorded_and_the_queue_moves_on()
+    {
+        // The reason quotes the bad value, NUL included; PostgreSQL text and jsonb refuse NUL, so recording the failure
+        // failed too and the job stayed processing at the head of its dataset's queue, restarted forever.
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        var process = await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2021-01-01,USA,1\u00002\n", ApiClient.DateCountryManifest);
+        Assert.Equal("Error", process.GetProperty("status").GetString());
+        var reason = process.GetProperty("statusDescription").GetString()!;
+        Assert.Contains("Row 1", reason);
+        Assert.Contains("not a valid", reason);
+        Assert.DoesNotContain('\0', reason);
+
+        // The next upload is not stuck behind it.
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, Baseline, ApiClient.DateCountryManifest)).GetProperty("status").GetString());
+    }
 }

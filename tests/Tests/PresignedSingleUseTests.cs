@@ -63,6 +63,32 @@ public sealed class PresignedSingleUseTests(TightLimitsService service) : IClass
         Assert.Equal("prompt,score\nretried,4\n", await service.Client().DownloadAsync(datasetId));
     }
 
+    [Fact]
+    public async Task A_put_that_lost_a_committed_chunk_is_refused_not_acknowledged()
+    {
+        // Chunks commit without waiting for the WAL flush; only the job's commit is synchronous. A chunk lost in between (the
+        // database crashed and came back while the client kept sending) must fail the upload, never become a 200 whose
+        // file silently misses a part. Losing it is simulated by deleting the committed first chunk mid-upload.
+        var (datasetId, importId, url) = await UploadUrlAsync();
+        var records = new StringBuilder();
+        for (var i = 0; records.Length < 3 * (1 << 20); i++) records.Append($"{{\"prompt\":\"{new string('p', 200)} {i}\",\"score\":{i}}}\n");
+        var body = Encoding.UTF8.GetBytes(records.ToString());
+        await using var upload = await SlowUpload.StartAsync(service.HttpPort, "PUT", url, Ndjson, body, 2 * (1 << 20) + 10, 256, TimeSpan.FromMilliseconds(125));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await service.ScalarAsync(
+            "WITH lost AS (DELETE FROM dp.staged_file_chunks c USING dp.import_jobs j WHERE j.id = @id AND c.file_id = j.upload_file_id AND c.seq = 0 RETURNING 1) "
+            + "SELECT count(*) FROM lost", importId) == 0)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The upload's first chunk was never written.");
+            await Task.Delay(20);
+        }
+        await upload.FinishAsync();
+
+        var response = await upload.Response.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(response.Status == 409 && response.Body.Contains("lost"), $"The PUT answered {response.Status}: {response.Body}");
+        Assert.Equal(0, await service.ScalarAsync("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @id AND status <> 'uninitialised'", datasetId));
+    }
+
     private static readonly Dictionary<string, string> Ndjson = new() { ["Content-Type"] = "application/x-ndjson" };
 
     private static byte[] RecordsOf(string prompt) =>

@@ -62,7 +62,7 @@ public static class DataApi
         try { prepared = await rows.PrepareAsync(query, context.RequestAborted); }
         catch (RowQueryException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["query"] = [e.Message] }); }
 
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, $"dataset-{id}");
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value, $"dataset-{id}");
 
         return await StreamedDownload.RunAsync(context, async cancellationToken =>
         {

@@ -193,7 +193,7 @@ public static class VersionedDatasetsApi
         try { prepared = await rows.PrepareAsync(query, context.RequestAborted); }
         catch (RowQueryException e) { return Problems.NotFound(e.Message); }
         var fileName = $"{SafeFileName(dataset!.Name)}{(at is null ? "" : $"-v{at}")}";
-        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value.MaxXlsxRows, fileName);
+        if (xlsx) return await XlsxDownload.WriteAsync(context, rows, prepared, options.Value, fileName);
         return await StreamedDownload.RunAsync(context, cancellationToken =>
         {
             context.Response.ContentType = "text/csv; charset=utf-8";

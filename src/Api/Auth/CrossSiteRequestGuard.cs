@@ -56,13 +56,15 @@ public sealed class CrossSiteRequestGuard(RequestDelegate next)
     }
 
     /// <summary>
-    /// Same host (and port, when the Host header names one) as the request was addressed to. The scheme is not compared, so a
-    /// TLS-terminating proxy in front of the gateway does not turn its own pages into strangers. "null" (sandboxed frames,
-    /// file: pages) is foreign.
+    /// Same host and port as the request was addressed to. The scheme is not compared, so a TLS-terminating proxy in front of
+    /// the gateway does not turn its own pages into strangers; a Host header without a port means the scheme's default port,
+    /// so the origin must name none either (another application on the same host's port 8080 is another origin).
+    /// "null" (sandboxed frames, file: pages) is foreign.
     /// </summary>
     private static bool IsOwnOrigin(string origin, HttpRequest request)
     {
         if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || !request.Host.HasValue) return false;
-        return uri.Host.Equals(request.Host.Host, StringComparison.OrdinalIgnoreCase) && (request.Host.Port is not { } port || uri.Port == port);
+        return uri.Host.Equals(request.Host.Host, StringComparison.OrdinalIgnoreCase)
+            && (request.Host.Port is { } port ? uri.Port == port : uri.IsDefaultPort);
     }
 }

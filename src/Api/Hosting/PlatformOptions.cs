@@ -63,6 +63,12 @@ public sealed class PlatformOptions
     [Range(1, 1_048_575)] public int MaxXlsxRows { get; set; } = 100_000;
 
     /// <summary>
+    /// Most cells (rows x columns) served as XLSX (MAX_XLSX_CELLS). The row limit alone lets a 1,596-column dataset build a
+    /// workbook of 160 million cells in a temporary file before the first byte is sent; this bounds that work and disk.
+    /// </summary>
+    [Range(1, long.MaxValue)] public long MaxXlsxCells { get; set; } = 10_000_000;
+
+    /// <summary>
     /// Items per page of a list when the client gives no ?limit (DP_PAGE_SIZE). Large, because the Alphacast SDK reads
     /// GET /repositories and /datasets as one array and looks datasets up by name in it.
     /// </summary>

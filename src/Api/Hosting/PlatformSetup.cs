@@ -23,6 +23,7 @@ public static class PlatformSetup
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
+        ["MAX_XLSX_CELLS"] = "Platform:MaxXlsxCells",
         ["DP_PAGE_SIZE"] = "Platform:DefaultPageSize",
         ["DP_MAX_PAGE_SIZE"] = "Platform:MaxPageSize",
         ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",

@@ -461,7 +461,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
     };
 
     private static string ErrorsJson(IEnumerable<RowError> errors) =>
-        JsonSerializer.Serialize(errors.Select(e => new { row = e.Row, column = e.Column, message = e.Message }));
+        JsonSerializer.Serialize(errors.Select(e => new { row = e.Row, column = e.Column is null ? null : Storable(e.Column), message = Storable(e.Message) }));
+
+    /// <summary>
+    /// Text fit for a text or jsonb column: reasons quote the file's values and names, and PostgreSQL refuses NUL in both,
+    /// which made recording the failure fail too and left the job processing forever.
+    /// </summary>
+    private static string Storable(string text) => text.Replace('\0', '\uFFFD');
 
     private static async Task EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad)
     {
@@ -586,7 +592,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
             """,
             new
             {
-                jobId, status = failure.Status, message = failure.Message, errors = ErrorsJson(failure.Errors.Take(CopyRows.MaxRecordedErrors)),
+                jobId, status = failure.Status, message = Storable(failure.Message), errors = ErrorsJson(failure.Errors.Take(CopyRows.MaxRecordedErrors)),
                 errorCount = Math.Max(failure.Rejected, failure.Errors.Count), rowsRead,
             });
     }

@@ -38,6 +38,9 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>The XLSX row limit of the test service (MAX_XLSX_ROWS), small so the refusal is cheap to test.</summary>
     public const int MaxXlsxRows = 50;
 
+    /// <summary>The XLSX cell limit of the test service (MAX_XLSX_CELLS): the widest dataset's few test rows fit, 200 x 30 does not.</summary>
+    public const long MaxXlsxCells = 5000;
+
     /// <summary>Warnings and errors the service logged (every restart included).</summary>
     public LogSink Logs { get; } = new();
 
@@ -123,6 +126,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["DP_DATA_DIR"] = _dataDir,
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
+            ["MAX_XLSX_CELLS"] = MaxXlsxCells.ToString(),
             ["MAX_BLOCK_BODY_BYTES"] = MaxBlockBodyBytes.ToString(),
             ["MAX_RECORD_CHARS"] = MaxRecordChars.ToString(),
             ["MAX_FIELD_CHARS"] = MaxFieldChars.ToString(),
