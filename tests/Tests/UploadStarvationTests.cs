@@ -244,7 +244,7 @@ public sealed class UploadStarvationTests(TightLimitsService service, ITestOutpu
         var fileId = Guid.NewGuid();
         await service.ScalarAsync(
             $"""
-            INSERT INTO dp.staged_files (id, dataset_id, file_name, complete, touched_at) VALUES ('{fileId}', {datasetId}, 'tasks.jsonl', false, now() - interval '2 hours');
+            INSERT INTO dp.staged_files (id, dataset_id, file_name, complete, touched_at) VALUES ('{fileId}', {datasetId}, 'tasks.jsonl', false, now());
             INSERT INTO dp.staged_file_chunks (file_id, seq, data) VALUES ('{fileId}', 0, '\x41');
             UPDATE dp.import_jobs SET upload_file_id = '{fileId}' WHERE id = {importId};
             SELECT 1
@@ -252,6 +252,8 @@ public sealed class UploadStarvationTests(TightLimitsService service, ITestOutpu
         using var anonymous = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{service.HttpPort}") };
         var path = new Uri(url.GetProperty("upload_url").GetString()!).PathAndQuery;
         Assert.Equal(HttpStatusCode.Conflict, (await anonymous.PutAsync(path, new StringContent("{}\n"))).StatusCode);
+        // Aged only now: the sweep runs every second, and must not release the URL before the PUT above saw it claimed.
+        await service.ScalarAsync($"UPDATE dp.staged_files SET touched_at = now() - interval '2 hours' WHERE id = '{fileId}'; SELECT 1");
 
         await PollUntilAsync(async () => await service.ScalarAsync("SELECT count(*) FROM dp.staged_files WHERE dataset_id = @id", datasetId) == 0,
             "the abandoned upload was never swept");
