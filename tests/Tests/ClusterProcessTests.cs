@@ -33,12 +33,14 @@ public sealed class ClusterProcessTests(PlatformFixture platform)
             ["DP_SILO_PORT"] = port.ToString(),
             ["DP_GATEWAY_PORT"] = PlatformFixture.FreePort().ToString(),
         })).ToList();
+        // All three at once, as run.sh and the deploy files do: the gateway waits (not ready) until a silo is active.
+        var httpPort = PlatformFixture.FreePort();
+        var startingGateway = ServiceProcess.StartAsync(httpPort, new Dictionary<string, string>(shared) { ["DP_MODE"] = "gateway" });
         ServiceProcess? gateway = null;
         try
         {
             await Task.WhenAll(starting);
-            var httpPort = PlatformFixture.FreePort();
-            gateway = await ServiceProcess.StartAsync(httpPort, new Dictionary<string, string>(shared) { ["DP_MODE"] = "gateway" });
+            gateway = await startingGateway;
 
             // Both silos joined the cluster the variables name, and the gateway is not a member (it hosts no grains).
             await using (var connection = new NpgsqlConnection(connectionString))
@@ -70,7 +72,8 @@ public sealed class ClusterProcessTests(PlatformFixture platform)
         }
         finally
         {
-            gateway?.Dispose();
+            try { (await startingGateway).Dispose(); }
+            catch (Exception) { /* it failed to start (and was killed) */ }
             foreach (var silo in starting)
             {
                 try { (await silo).Dispose(); }
