@@ -1,18 +1,85 @@
 #!/usr/bin/env bash
-# Runs DatasetPlatform on this machine: a private PostgreSQL (unless DP_POSTGRES is set), the schema,
-# one process hosting a silo and the REST gateway. Ctrl-C stops everything; data stays in $DP_DATA_DIR.
+# Runs DatasetPlatform on this machine: a private PostgreSQL (unless DP_POSTGRES is set), the schema, and either
+#   ./run.sh                          one process hosting a silo and the REST gateway (the default), or
+#   ./run.sh --silos N [--gateways M] a cluster: N src/Silo processes and M gateways (DP_MODE=gateway, default 1) on
+#                                     DP_HTTP_PORT, DP_HTTP_PORT+1, ...; pids in $DP_DATA_DIR/cluster/{silo,gateway}-<i>.pid.
+# Ctrl-C (or SIGTERM) stops everything; data stays in $DP_DATA_DIR.
 set -euo pipefail
 cd "$(dirname "$0")"
+silos=0 gateways=1
+while (($#)); do
+  case $1 in
+    --silos) silos=${2:?--silos needs a number}; shift 2 ;;
+    --gateways) gateways=${2:?--gateways needs a number}; shift 2 ;;
+    *) echo "usage: ./run.sh [--silos N [--gateways M]]" >&2; exit 2 ;;
+  esac
+done
+[[ $silos =~ ^[0-9]+$ && $gateways =~ ^[0-9]+$ ]] || { echo "run.sh: --silos and --gateways take whole numbers" >&2; exit 2; }
+if ((silos > 0 && gateways < 1)); then echo "run.sh: a cluster needs at least one gateway" >&2; exit 2; fi
+
 export DP_DATA_DIR="${DP_DATA_DIR:-$PWD/.data}"
 DP_DATA_DIR="$(mkdir -p "$DP_DATA_DIR" && cd "$DP_DATA_DIR" && pwd)"
 DP_HTTP_PORT="${DP_HTTP_PORT:-5080}"
 source scripts/postgres.sh
 
+children=()
+stop_all() {
+  trap - EXIT INT TERM
+  local pid
+  # SIGTERM first: silos leave the cluster in order and hand their imports back; then wait for each.
+  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -f "$DP_DATA_DIR"/cluster/*.pid
+  [ -z "${own_postgres:-}" ] || dp_postgres_down "$DP_DATA_DIR/pg"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 if [ -z "${DP_POSTGRES:-}" ]; then
   dp_postgres_up "$DP_DATA_DIR/pg" "${DP_PG_SERVICE_PORT:-54329}" datasetplatform durable
-  trap 'dp_postgres_down "$DP_DATA_DIR/pg"' EXIT
+  own_postgres=1
 fi
 
+# Build once, then run the built assemblies: a `dotnet run` host would stay resident next to each process (~125 MB each).
 dotnet build src/Api/Api.csproj -c Release -v quiet -nologo
-echo "DatasetPlatform: http://localhost:$DP_HTTP_PORT"
-dotnet run --project src/Api/Api.csproj -c Release --no-build --no-launch-profile -- --urls "http://localhost:$DP_HTTP_PORT"
+api_dll=src/Api/bin/Release/net10.0/DatasetPlatform.Api.dll
+if ((silos == 0)); then
+  echo "DatasetPlatform: http://localhost:$DP_HTTP_PORT"
+  dotnet "$api_dll" --urls "http://localhost:$DP_HTTP_PORT" &
+  children+=($!)
+  wait "${children[0]}"
+  exit
+fi
+
+dotnet build src/Silo/Silo.csproj -c Release -v quiet -nologo
+silo_dll=src/Silo/bin/Release/net10.0/DatasetPlatform.Silo.dll
+export DP_CLUSTER_ID="${DP_CLUSTER_ID:-datasetplatform}" DP_SERVICE_ID="${DP_SERVICE_ID:-datasetplatform}"
+export DP_ADVERTISED_ADDRESS="${DP_ADVERTISED_ADDRESS:-127.0.0.1}"
+silo_port=${DP_SILO_PORT:-11111} gateway_port=${DP_GATEWAY_PORT:-30000} health_port=${DP_HEALTH_PORT:-$((DP_HTTP_PORT + 100))}
+mkdir -p "$DP_DATA_DIR/cluster"
+rm -f "$DP_DATA_DIR"/cluster/*.pid
+for ((i = 1; i <= silos; i++)); do
+  DP_SILO_PORT=$((silo_port + i - 1)) DP_GATEWAY_PORT=$((gateway_port + i - 1)) DP_HEALTH_PORT=$((health_port + i - 1)) \
+    dotnet "$silo_dll" > >(sed -u "s/^/[silo-$i] /") 2>&1 &
+  children+=($!)
+  echo $! >"$DP_DATA_DIR/cluster/silo-$i.pid"
+  echo "silo-$i: pid $!, Orleans ports $((silo_port + i - 1))/$((gateway_port + i - 1)), health http://localhost:$((health_port + i - 1))/health/ready"
+done
+for ((j = 1; j <= gateways; j++)); do
+  port=$((DP_HTTP_PORT + j - 1))
+  DP_MODE=gateway dotnet "$api_dll" --urls "http://localhost:$port" > >(sed -u "s/^/[gateway-$j] /") 2>&1 &
+  children+=($!)
+  echo $! >"$DP_DATA_DIR/cluster/gateway-$j.pid"
+  echo "gateway-$j: pid $!, DatasetPlatform: http://localhost:$port"
+  if ((j == 1)); then
+    # The first gateway alone mints the bootstrap key (two at once would each mint one); the others start once it is ready.
+    until curl -fs -o /dev/null "http://localhost:$port/health/ready"; do
+      kill -0 "${children[-1]}" 2>/dev/null || { echo "run.sh: gateway-1 exited during start-up" >&2; exit 1; }
+      sleep 0.5
+    done
+  fi
+done
+# Run until a process ends (or Ctrl-C); then stop the rest.
+wait -n "${children[@]}" || true
+echo "run.sh: a process of the cluster exited; stopping the others" >&2

@@ -15,53 +15,13 @@ public static class PlatformSetup
 {
     public const string AdminPolicy = "admin";
 
-    // Environment variable names the README documents, mapped onto configuration keys.
-    private static readonly Dictionary<string, string> EnvironmentKeys = new()
-    {
-        ["DP_POSTGRES"] = "Platform:Postgres",
-        ["DP_DATA_DIR"] = "Platform:DataDir",
-        ["DP_MODE"] = "Platform:Mode",
-        ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
-        ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",
-        ["MAX_XLSX_CELLS"] = "Platform:MaxXlsxCells",
-        ["DP_PAGE_SIZE"] = "Platform:DefaultPageSize",
-        ["DP_MAX_PAGE_SIZE"] = "Platform:MaxPageSize",
-        ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",
-        ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "Reads:StatementTimeoutSeconds",
-        ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
-        ["DP_MAX_CONCURRENT_UPLOADS"] = "Platform:MaxConcurrentUploads",
-        ["DP_UPLOAD_RETRY_AFTER_SECONDS"] = "Platform:UploadRetryAfterSeconds",
-        ["DP_MAX_CONCURRENT_DOWNLOADS"] = "Platform:MaxConcurrentDownloads",
-        ["DP_MIN_UPLOAD_RATE"] = "Platform:MinUploadBytesPerSecond",
-        ["DP_MIN_UPLOAD_RATE_GRACE_SECONDS"] = "Platform:MinUploadRateGraceSeconds",
-        ["DP_REQUEST_HEADERS_TIMEOUT_SECONDS"] = "Platform:RequestHeadersTimeoutSeconds",
-        ["DP_UPLOAD_IDLE_SECONDS"] = "Platform:UploadIdleSeconds",
-        ["DP_MAX_CONCURRENT_IMPORTS"] = "Silo:MaxConcurrentImports",
-        ["DP_DB_POOL_SIZE"] = "Database:MaxPoolSize",
-        ["DP_DB_ORLEANS_POOL_SIZE"] = "Database:OrleansPoolSize",
-        ["DP_DB_UPLOAD_CONNECTIONS"] = "Database:UploadConnections",
-        ["DP_CLUSTER_ID"] = "Silo:ClusterId",
-        ["DP_SERVICE_ID"] = "Silo:ServiceId",
-        ["DP_SILO_PORT"] = "Silo:SiloPort",
-        ["DP_GATEWAY_PORT"] = "Silo:GatewayPort",
-        ["DP_ADVERTISED_ADDRESS"] = "Silo:AdvertisedAddress",
-        ["DP_LISTEN_ON_ALL_INTERFACES"] = "Silo:ListenOnAllInterfaces",
-        ["DP_IMPORT_TRANSIENT_RETRIES"] = "Import:TransientRetries",
-        ["DP_IMPORT_RETRY_MAX_DELAY_SECONDS"] = "Import:MaxRetryDelaySeconds",
-        ["DP_IMPORT_MAX_CRASHES"] = "Import:MaxCrashes",
-    };
-
     /// <summary>
     /// Everything the gateway needs: the data source (schema applied before Orleans starts, since membership lives
     /// in it), a co-hosted silo or a cluster client, authentication and ProblemDetails.
     /// </summary>
     public static async Task AddPlatformAsync(this WebApplicationBuilder builder)
     {
-        var overrides = EnvironmentKeys.Concat(Grains.Import.ImportLimits.EnvironmentKeys)
-            .Select(pair => (pair.Value, Value: builder.Configuration[pair.Key]))
-            .Where(pair => !string.IsNullOrEmpty(pair.Value))
-            .ToDictionary(pair => pair.Item1, pair => pair.Value);
-        builder.Configuration.AddInMemoryCollection(overrides);
+        builder.Configuration.AddPlatformEnvironment();
 
         var options = builder.Configuration.GetSection(PlatformOptions.Section).Get<PlatformOptions>() ?? new PlatformOptions();
         if (string.IsNullOrWhiteSpace(options.Postgres))

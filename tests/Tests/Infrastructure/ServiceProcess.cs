@@ -1,3 +1,5 @@
+extern alias silo;
+
 using System.Diagnostics;
 using System.Text;
 
@@ -13,10 +15,18 @@ public sealed class ServiceProcess : IDisposable
 
     public string Output { get { lock (_output) return _output.ToString(); } }
 
-    public static async Task<ServiceProcess> StartAsync(int httpPort, IDictionary<string, string> environment)
+    /// <summary>The gateway binary (src/Api): embedded silo, or a cluster client with DP_MODE=gateway.</summary>
+    public static Task<ServiceProcess> StartAsync(int httpPort, IDictionary<string, string> environment) =>
+        StartAsync(typeof(Program).Assembly.Location, ["--urls", $"http://127.0.0.1:{httpPort}"], environment, httpPort);
+
+    /// <summary>The silo binary (src/Silo), ready once its health endpoint (on <paramref name="healthPort"/>) says so.</summary>
+    public static Task<ServiceProcess> StartSiloAsync(int healthPort, IDictionary<string, string> environment) =>
+        StartAsync(typeof(silo::DatasetPlatform.Silo.SiloHealth).Assembly.Location, [],
+            new Dictionary<string, string>(environment) { ["DP_HEALTH_PORT"] = healthPort.ToString() }, healthPort);
+
+    private static async Task<ServiceProcess> StartAsync(string dll, string[] arguments, IDictionary<string, string> environment, int probePort)
     {
-        var dll = typeof(Program).Assembly.Location;
-        var info = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{httpPort}"])
+        var info = new ProcessStartInfo("dotnet", [dll, .. arguments])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
@@ -30,7 +40,7 @@ public sealed class ServiceProcess : IDisposable
         service._process.BeginOutputReadLine();
         service._process.BeginErrorReadLine();
 
-        using var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        using var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{probePort}"), Timeout = TimeSpan.FromSeconds(10) };
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
@@ -39,7 +49,7 @@ public sealed class ServiceProcess : IDisposable
             {
                 if ((await probe.GetAsync("/health/ready")).IsSuccessStatusCode) return service;
             }
-            catch (HttpRequestException) { }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             await Task.Delay(200);
         }
         service.Kill();
