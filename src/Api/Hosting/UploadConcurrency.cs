@@ -1,3 +1,4 @@
+using DatasetPlatform.Grains;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using DatasetPlatform.Api.Apis;
@@ -76,7 +77,7 @@ public static class UploadConcurrency
 
     /// <summary>A request body whose reads fail with a 408 when no byte arrives for <c>idle</c>.</summary>
     /// <remarks>One timer for the whole body, re-armed by each read, rather than a timer per read.</remarks>
-    private sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, CancellationToken aborted) : Stream
+    private sealed class IdleTimeoutStream(Stream inner, TimeSpan idle, CancellationToken aborted) : ForwardOnlyReadStream
     {
         private readonly CancellationTokenSource _silence = CancellationTokenSource.CreateLinkedTokenSource(aborted);
 
@@ -110,14 +111,5 @@ public static class UploadConcurrency
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Upload bodies are read asynchronously.");
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -7,7 +7,7 @@ namespace DatasetPlatform.Grains.Import;
 /// or grows more than <see cref="ImportLimits.MaxExpansionRatio"/> times the compressed bytes consumed so far: a bomb stops
 /// after a few megabytes of work, not after gigabytes. Corrupt or truncated compressed data fails the import too, with its reason.
 /// </summary>
-internal sealed class BoundedDecompressionStream(Stream decompressor, Func<long> compressedBytesRead, ImportLimits limits, string format) : Stream
+internal sealed class BoundedDecompressionStream(Stream decompressor, Func<long> compressedBytesRead, ImportLimits limits, string format) : ForwardOnlyReadStream
 {
     private long _total;
 
@@ -55,13 +55,5 @@ internal sealed class BoundedDecompressionStream(Stream decompressor, Func<long>
         base.Dispose(disposing);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _total; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

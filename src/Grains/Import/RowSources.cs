@@ -424,7 +424,7 @@ internal static class UploadDecoder
     }
 
     /// <summary>Replays bytes already read (the sniffed prefix) before the rest of the stream.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ForwardOnlyReadStream
     {
         private ReadOnlyMemory<byte> _prefix = prefix;
 
@@ -454,20 +454,11 @@ internal static class UploadDecoder
             base.Dispose(disposing);
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 
 /// <summary>Counts bytes read through it, for progress reporting.</summary>
-internal sealed class CountingStream(Stream inner, Action<long> onRead) : Stream
+internal sealed class CountingStream(Stream inner, Action<long> onRead) : ForwardOnlyReadStream
 {
     private long _total;
 
@@ -491,13 +482,5 @@ internal sealed class CountingStream(Stream inner, Action<long> onRead) : Stream
         base.Dispose(disposing);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _total; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -199,7 +199,7 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
     }
 
     /// <summary>Concatenates the chunk rows of one query into one forward-only stream.</summary>
-    private sealed class ChunkReadStream(NpgsqlConnection connection, NpgsqlCommand command, NpgsqlDataReader reader) : Stream
+    private sealed class ChunkReadStream(NpgsqlConnection connection, NpgsqlCommand command, NpgsqlDataReader reader) : ForwardOnlyReadStream
     {
         private Stream? _current;
         private bool _done;
@@ -255,15 +255,6 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
             base.Dispose(disposing);
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 
