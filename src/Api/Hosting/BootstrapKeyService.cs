@@ -15,9 +15,8 @@ internal sealed partial class BootstrapKeyService(KeyStore keys, IOptions<Platfo
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var keyFile = Path.GetFullPath(Path.Combine(options.Value.DataDir, "bootstrap-key.txt"));
-        if (!await keys.AnyAdminAsync())
+        if (await keys.CreateBootstrapAdminIfNoneAsync() is { } issued)
         {
-            var issued = await keys.CreateAsync("bootstrap admin", isAdmin: true, createdBy: null);
             Directory.CreateDirectory(Path.GetDirectoryName(keyFile)!);
             await File.WriteAllTextAsync(keyFile, issued.Key + Environment.NewLine, cancellationToken);
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);

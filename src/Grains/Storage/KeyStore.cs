@@ -16,12 +16,35 @@ public sealed class KeyStore(NpgsqlDataSource dataSource)
 {
     public async Task<IssuedKey> CreateAsync(string name, bool isAdmin, string? createdBy)
     {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await InsertAsync(connection, null, name, isAdmin, createdBy);
+    }
+
+    /// <summary>
+    /// Mints the first admin key when there is no active admin key, or returns null. Gateways that start together on an
+    /// empty database (a Kubernetes Deployment) serialize on an advisory lock, so exactly one of them mints it.
+    /// </summary>
+    public async Task<IssuedKey?> CreateBootstrapAdminIfNoneAsync()
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtext('dp.bootstrap-admin-key'))", transaction: transaction);
+        var any = await connection.ExecuteScalarAsync<bool>(
+            "SELECT EXISTS (SELECT 1 FROM dp.api_keys WHERE is_admin AND revoked_at IS NULL)", transaction: transaction);
+        if (any) return null;
+        var issued = await InsertAsync(connection, transaction, "bootstrap admin", isAdmin: true, createdBy: null);
+        await transaction.CommitAsync();
+        return issued;
+    }
+
+    private static async Task<IssuedKey> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string name, bool isAdmin,
+        string? createdBy)
+    {
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var secret = Base64Url(RandomNumberGenerator.GetBytes(24));
-        await using var connection = await dataSource.OpenConnectionAsync();
         await connection.ExecuteAsync(
             "INSERT INTO dp.api_keys (id, secret_hash, name, is_admin, created_by) VALUES (@id, @hash, @name, @isAdmin, @createdBy)",
-            new { id, hash = Hash(secret), name, isAdmin, createdBy });
+            new { id, hash = Hash(secret), name, isAdmin, createdBy }, transaction);
         return new IssuedKey(id, $"dp_{id}_{secret}", name, isAdmin);
     }
 
@@ -74,12 +97,6 @@ public sealed class KeyStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         return await connection.ExecuteAsync("UPDATE dp.api_keys SET revoked_at = now() WHERE id = @id AND revoked_at IS NULL", new { id }) > 0;
-    }
-
-    public async Task<bool> AnyAdminAsync()
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        return await connection.ExecuteScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM dp.api_keys WHERE is_admin AND revoked_at IS NULL)");
     }
 
     public static bool TrySplit(string presented, out string id, out string secret)
