@@ -6,7 +6,7 @@ namespace DatasetPlatform.Grains.Hosting;
 /// How a process shares PostgreSQL connections, so that no kind of work can take them all: Orleans' membership,
 /// reminders and grain state get a pool of their own; in the main pool, upload chunk writes and running imports each
 /// take a bounded share and the rest of the API keeps at least <see cref="MinReserved"/> connections.
-/// Read from the "Database" section; the environment variables named on each property override it.
+/// Read from the "Database" section (the environment variables named on each property map onto it).
 /// </summary>
 public sealed class DatabasePoolOptions
 {
@@ -25,23 +25,9 @@ public sealed class DatabasePoolOptions
     /// <summary>Connections one running import holds at most: its load transaction and the reader of its staged file (plus one spare).</summary>
     public const int ConnectionsPerImport = 3;
 
-    private static readonly (string Key, string Environment)[] Keys =
-    [
-        ("Database:MaxPoolSize", "DP_DB_POOL_SIZE"),
-        ("Database:OrleansPoolSize", "DP_DB_ORLEANS_POOL_SIZE"),
-        ("Database:UploadConnections", "DP_DB_UPLOAD_CONNECTIONS"),
-    ];
-
-    public static DatabasePoolOptions From(IConfiguration configuration)
-    {
-        var options = new DatabasePoolOptions();
-        int Read(int index, int fallback) =>
-            configuration.GetValue<int?>(Keys[index].Environment) ?? configuration.GetValue<int?>(Keys[index].Key) ?? fallback;
-        options.MaxPoolSize = Read(0, options.MaxPoolSize);
-        options.OrleansPoolSize = Read(1, options.OrleansPoolSize);
-        options.UploadConnections = Read(2, options.UploadConnections);
-        return options;
-    }
+    /// <summary>The "Database" section, onto which <see cref="PlatformEnvironment"/> has already mapped the DP_DB_* variables.</summary>
+    public static DatabasePoolOptions From(IConfiguration configuration) =>
+        configuration.GetSection("Database").Get<DatabasePoolOptions>() ?? new DatabasePoolOptions();
 
     /// <summary>Refuses to start with sizes that would let uploads and imports take the whole main pool.</summary>
     /// <param name="importSlots">Imports this process may run at once (0 for a gateway without a silo).</param>

@@ -23,7 +23,7 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
     /// How long an unfinished upload's staged file may go untouched before it counts as abandoned (DP_ABANDONED_UPLOAD_MINUTES).
     /// A live upload touches it with every 1 MiB chunk, which at the slowest accepted rate (1 KB/s) takes 17 minutes.
     /// </summary>
-    private int AbandonedUploadMinutes => configuration.GetValue<int?>("DP_ABANDONED_UPLOAD_MINUTES") ?? configuration.GetValue("Silo:AbandonedUploadMinutes", 60);
+    private int AbandonedUploadMinutes => configuration.GetValue("Silo:AbandonedUploadMinutes", 60); // DP_ABANDONED_UPLOAD_MINUTES, via PlatformEnvironment
 
     public async Task Execute(CancellationToken cancellationToken)
     {

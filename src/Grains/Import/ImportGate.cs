@@ -23,8 +23,9 @@ public sealed partial class ImportGate
 
     public int Slots { get; }
 
-    public static int SlotsFrom(IConfiguration configuration) => Math.Max(1,
-        configuration.GetValue<int?>("DP_MAX_CONCURRENT_IMPORTS") ?? configuration.GetValue<int?>("Silo:MaxConcurrentImports") ?? DefaultSlots);
+    /// <summary>"Silo:MaxConcurrentImports", onto which <c>PlatformEnvironment</c> maps DP_MAX_CONCURRENT_IMPORTS.</summary>
+    public static int SlotsFrom(IConfiguration configuration) =>
+        Math.Max(1, configuration.GetValue<int?>("Silo:MaxConcurrentImports") ?? DefaultSlots);
 
     /// <summary>Waits for a free slot; dispose the result to give it back.</summary>
     public async Task<IDisposable> EnterAsync(long jobId, CancellationToken cancellationToken)
