@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 
 namespace DatasetPlatform.Api.Apis;
@@ -34,14 +33,7 @@ public sealed class BlockBody : IDisposable
         if (request.ContentLength > maxBytes) return null;
         // Kestrel's own limit (30 MB by default) must not cut a body the configured limit allows, nor let a larger one through.
         UploadLimit.Apply(request.HttpContext, maxBytes);
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 64 * 1024, maxBytes) + 1);
-        while (true)
-        {
-            var read = await request.Body.ReadAsync(buffer.GetMemory(16 * 1024), cancellationToken);
-            if (read == 0) break;
-            buffer.Advance(read);
-            if (buffer.WrittenCount > maxBytes) return null;
-        }
+        if (await BoundedRequestBody.ReadAsync(request, maxBytes, cancellationToken) is not { } buffer) return null;
         try
         {
             if (CountTokens(buffer.WrittenSpan, maxValues) > maxValues) return new BlockBody(null, null, tooManyValues: true);

@@ -28,18 +28,9 @@ public sealed class RequestFields
         }
         // Small JSON bodies only (uploads never come through here); refuse anything past 1 MiB rather than buffer it,
         // as a 413 like every other size limit (the exception handler maps BadHttpRequestException to its status code).
-        if (request.ContentLength > MaxJsonBytes) throw TooLarge();
-        using var body = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk)) > 0)
-        {
-            body.Write(chunk, 0, read);
-            if (body.Length > MaxJsonBytes) throw TooLarge();
-        }
-        if (body.Length == 0 || body.ToArray().All(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t')) return fields;
-        body.Position = 0;
-        using var document = await JsonDocument.ParseAsync(body);
+        var body = await BoundedRequestBody.ReadAsync(request, MaxJsonBytes, request.HttpContext.RequestAborted) ?? throw TooLarge();
+        if (body.WrittenSpan.IndexOfAnyExcept(" \n\r\t"u8) < 0) return fields;
+        using var document = JsonDocument.Parse(body.WrittenMemory);
         fields.RawJson = document.RootElement.Clone();
         if (fields.RawJson.Value.ValueKind == JsonValueKind.Object)
         {

@@ -1,7 +1,7 @@
-using DatasetPlatform.Grains;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using DatasetPlatform.Api.Apis;
+using DatasetPlatform.Grains;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
