@@ -66,6 +66,7 @@ public sealed partial class ImportJobGrain(
             }
             else
             {
+                LogRunStarting(JobId, job.DatasetId, Environment.ProcessId, attempts.State.Crashes);
                 attempts.State.Running = true;
                 attempts.State.LastStartedUtc = DateTime.UtcNow;
                 await attempts.WriteStateAsync();
@@ -136,6 +137,9 @@ public sealed partial class ImportJobGrain(
             return false;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId} starting in process {ProcessId} ({Crashes} earlier runs cut short)")]
+    private partial void LogRunStarting(long jobId, long datasetId, int processId, int crashes);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId} hit a transient error (retry {Retry} of {Retries} in {DelaySeconds} s)")]
     private partial void LogTransientError(Exception exception, long jobId, int retry, int retries, double delaySeconds);

@@ -39,7 +39,9 @@ public static class PlatformHosting
     public static NpgsqlDataSource CreateDataSource(string connectionString, int maxPoolSize, string applicationName = "datasetplatform")
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { MaxPoolSize = maxPoolSize };
-        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = applicationName;
+        // The process id in the name lets an operator (and the cluster tests) tell from pg_stat_activity which process of a
+        // cluster runs a statement, e.g. which silo is loading an import right now.
+        if (string.IsNullOrEmpty(builder.ApplicationName)) builder.ApplicationName = $"{applicationName}/{Environment.ProcessId}";
         // Detect a dead peer (e.g. a silo that vanished mid-import) on both sides, so its locks and transaction go away
         // in about a minute rather than the operating system's default two hours.
         if (builder.KeepAlive == 0) builder.KeepAlive = 30;
