@@ -5,19 +5,33 @@ using Microsoft.Extensions.Logging;
 namespace DatasetPlatform.Grains;
 
 /// <summary>
-/// Serializes a dataset's imports. The queue itself is durable in the catalog (jobs still queued or
-/// processing, by id); this grain only decides which one runs. A reminder exists while work is pending,
-/// so after a silo crash the grain comes back and picks the queue up again; a watchdog timer re-pokes the
-/// running job, which restarts it if the silo that ran it died.
+/// Serializes a dataset's imports and is the only writer of its state. The queue itself is durable in the catalog (jobs
+/// still queued or processing, by position); this grain only decides which one runs. A change to the dataset takes a
+/// position in the same order and waits here, in memory, until every job before it has finished; the pump applies it
+/// before it starts the next job. A reminder exists while work is pending, so after a silo crash the grain comes back and
+/// picks the queue up again; a watchdog timer re-pokes the running job, which restarts it if the silo that ran it died.
+/// A change waiting in a silo that dies is lost, and its caller is told so (<see cref="DatasetChangeOutcome.Lost"/>).
 /// </summary>
-public sealed partial class DatasetGrain(JobStore jobs, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain, IRemindable
+public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, VersionStore versions, QueuePositions queue, ILogger<DatasetGrain> logger)
+    : Grain, IDatasetGrain, IRemindable
 {
     private const string QueueReminder = "import-queue";
     private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromSeconds(5);
+    /// <summary>A job grain on a silo that just died must not hold this grain (and every call to it) for the whole response timeout.</summary>
+    private static readonly TimeSpan StartCallTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>How long a delete waits for whoever holds the dataset (an import, a download) before ending their session.</summary>
+    private static readonly TimeSpan DeletePatience = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(15);
+    /// <summary>How long the outcome of a change that was Pending is kept for a caller that comes back for it.</summary>
+    private static readonly TimeSpan OutcomeKept = TimeSpan.FromMinutes(2);
 
     private long? _running;
     private IGrainTimer? _watchdog;
     private bool _reminderRegistered;
+    /// <summary>Changes by ticket (queue position): pending ones, and finished ones until their caller collects them.</summary>
+    private readonly SortedDictionary<long, PendingChange> _changes = [];
+    /// <summary>One signal per job somebody waits for, set when the job finishes.</summary>
+    private readonly Dictionary<long, TaskCompletionSource> _jobWaiters = [];
 
     private long DatasetId => this.GetPrimaryKeyLong();
 
@@ -25,6 +39,7 @@ public sealed partial class DatasetGrain(JobStore jobs, ILogger<DatasetGrain> lo
 
     public Task NotifyFinished(long jobId)
     {
+        WakeWaiters(jobId);
         if (_running == jobId) _running = null;
         return PumpAsync();
     }
@@ -33,16 +48,108 @@ public sealed partial class DatasetGrain(JobStore jobs, ILogger<DatasetGrain> lo
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => PumpAsync();
 
+    public async Task<JobWaitOutcome> WaitForJob(long jobId, TimeSpan maxWait)
+    {
+        // Listen before looking, so a finish between the look and the wait is not missed.
+        if (!_jobWaiters.TryGetValue(jobId, out var finished))
+            _jobWaiters[jobId] = finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var outcome = await LookAtJobAsync(jobId);
+        if (outcome == JobWaitOutcome.Running)
+        {
+            await Task.WhenAny(finished.Task, Task.Delay(Cap(maxWait)));
+            outcome = await LookAtJobAsync(jobId);
+        }
+        if (outcome != JobWaitOutcome.Running) WakeWaiters(jobId);
+        return outcome;
+    }
+
+    public async Task<DatasetChangeResult> Create(DatasetDefinition definition)
+    {
+        try
+        {
+            await datasets.CreateAsync(DatasetId, definition);
+            return new DatasetChangeResult(DatasetChangeOutcome.Applied);
+        }
+        catch (DatasetNameTakenException)
+        {
+            return new DatasetChangeResult(DatasetChangeOutcome.NameTaken);
+        }
+    }
+
+    public Task<DatasetChangeResult> ChangeManifest(ManifestChange change) =>
+        SubmitAsync(() => datasets.ChangeManifestAsync(DatasetId, change, dataset =>
+            change.ManifestJson is null ? DatasetChangeOutcome.Applied
+            : dataset.IsBlocks && dataset.CurrentVersion is not null ? DatasetChangeOutcome.ColumnsFixed
+            : dataset.ManifestLocked && change.Locked != false ? DatasetChangeOutcome.ManifestLocked
+            : DatasetChangeOutcome.Applied));
+
+    public Task<DatasetChangeResult> SetCompleted(bool completed) =>
+        SubmitAsync(() => datasets.SetCompletedAsync(DatasetId, completed, dataset =>
+            dataset.Completed && !completed ? DatasetChangeOutcome.CannotReopen : DatasetChangeOutcome.Applied));
+
+    public async Task<DatasetChangeResult> WaitForChange(long ticket, TimeSpan maxWait)
+    {
+        if (!_changes.TryGetValue(ticket, out var change)) return new DatasetChangeResult(DatasetChangeOutcome.Lost, ticket);
+        await Task.WhenAny(change.Done.Task, Task.Delay(Cap(maxWait)));
+        return Collect(ticket, change) ?? new DatasetChangeResult(DatasetChangeOutcome.Pending, ticket);
+    }
+
+    public async Task<bool> Delete()
+    {
+        var (existed, ended) = await datasets.DeleteAsync(DatasetId, DeletePatience);
+        if (existed) LogDeleted(DatasetId, _running, ended.Count);
+        // Whatever waited on this dataset learns it is gone: waiters look at the catalog again, pending changes find nothing.
+        foreach (var change in _changes.Values.Where(c => !c.Done.Task.IsCompleted)) change.Finish(DatasetChangeOutcome.NotFound);
+        foreach (var jobId in _jobWaiters.Keys.ToList()) WakeWaiters(jobId);
+        // The running import finds its job gone when it next looks (at once if its session was ended) and reports back; nothing
+        // is left to start.
+        _running = null;
+        _watchdog?.Dispose();
+        _watchdog = null;
+        await UnregisterReminderAsync();
+        return existed;
+    }
+
+    public Task SaveVersionReport(VersionReport report) => versions.SaveReportAsync(DatasetId, report);
+
+    /// <summary>Queues a change at a new position after every job committed so far, applies it if nothing is before it, and says which.</summary>
+    private async Task<DatasetChangeResult> SubmitAsync(Func<Task<DatasetChangeOutcome>> apply)
+    {
+        foreach (var stale in _changes.Where(c => c.Value.FinishedUtc < DateTime.UtcNow - OutcomeKept).Select(c => c.Key).ToList()) _changes.Remove(stale);
+        var ticket = await queue.TakeAsync();
+        var change = new PendingChange(apply);
+        _changes.Add(ticket, change);
+        try
+        {
+            await PumpAsync();
+        }
+        catch when (!change.Done.Task.IsCompleted)
+        {
+            _changes.Remove(ticket); // its caller learns it failed: it must not apply later
+            throw;
+        }
+        return Collect(ticket, change) ?? new DatasetChangeResult(DatasetChangeOutcome.Pending, ticket);
+    }
+
+    /// <summary>The outcome of a finished change, which is then forgotten; null while it is pending. A change that failed rethrows.</summary>
+    private DatasetChangeResult? Collect(long ticket, PendingChange change)
+    {
+        if (!change.Done.Task.IsCompleted) return null;
+        _changes.Remove(ticket);
+        return new DatasetChangeResult(change.Done.Task.GetAwaiter().GetResult(), ticket);
+    }
+
     private async Task PumpAsync()
     {
         // A job that committed late with an earlier queue position must not overtake the one already running.
         if (_running is { } running && await jobs.GetAsync(running) is { } current && !JobStatus.IsTerminal(current.Status))
         {
-            await GrainFactory.GetGrain<IImportJobGrain>(running).Start();
+            await StartJobAsync(running);
             return;
         }
-        var next = await jobs.NextPendingAsync(DatasetId);
-        if (next is null)
+        var head = await queue.HeadAsync(DatasetId);
+        await ApplyChangesBeforeAsync(head?.Position ?? long.MaxValue);
+        if (head is not { JobId: var next })
         {
             _running = null;
             _watchdog?.Dispose();
@@ -55,12 +162,57 @@ public sealed partial class DatasetGrain(JobStore jobs, ILogger<DatasetGrain> lo
             await this.RegisterOrUpdateReminder(QueueReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
             _reminderRegistered = true;
         }
-        if (_running != next) LogStartingJob(DatasetId, next.Value);
+        if (_running != next) LogStartingJob(DatasetId, next);
         _running = next;
-        // Start is idempotent and returns at once: a live job keeps running, a job whose silo died restarts.
-        await GrainFactory.GetGrain<IImportJobGrain>(next.Value).Start();
+        await StartJobAsync(next);
         _watchdog ??= this.RegisterGrainTimer(_ => PumpAsync(), new GrainTimerCreationOptions(WatchdogPeriod, WatchdogPeriod) { KeepAlive = true });
     }
+
+    /// <summary>Applies, in order, the pending changes whose position is before <paramref name="position"/> (the head of the queue).</summary>
+    private async Task ApplyChangesBeforeAsync(long position)
+    {
+        foreach (var (ticket, change) in _changes.Where(c => c.Key < position && !c.Value.Done.Task.IsCompleted).ToList())
+        {
+            try
+            {
+                change.Finish(await change.Apply());
+            }
+            catch (Exception e)
+            {
+                // Its caller gets the error; the queue goes on.
+                LogChangeFailed(e, DatasetId, ticket);
+                change.Fail(e);
+            }
+        }
+    }
+
+    /// <summary>Start is idempotent and returns at once: a live job keeps running, a job whose silo died restarts.</summary>
+    private async Task StartJobAsync(long jobId)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IImportJobGrain>(jobId).Start().WaitAsync(StartCallTimeout);
+        }
+        catch (Exception e)
+        {
+            LogStartFailed(e, DatasetId, jobId); // the watchdog pokes it again
+        }
+    }
+
+    private async Task<JobWaitOutcome> LookAtJobAsync(long jobId) => await jobs.GetAsync(jobId) switch
+    {
+        null => JobWaitOutcome.Gone,
+        { } job when job.DatasetId != DatasetId => JobWaitOutcome.Gone,
+        { } job when JobStatus.IsTerminal(job.Status) => JobWaitOutcome.Finished,
+        _ => JobWaitOutcome.Running,
+    };
+
+    private void WakeWaiters(long jobId)
+    {
+        if (_jobWaiters.Remove(jobId, out var finished)) finished.TrySetResult();
+    }
+
+    private static TimeSpan Cap(TimeSpan wait) => wait < TimeSpan.Zero ? TimeSpan.Zero : wait > LongestWait ? LongestWait : wait;
 
     private async Task UnregisterReminderAsync()
     {
@@ -69,6 +221,34 @@ public sealed partial class DatasetGrain(JobStore jobs, ILogger<DatasetGrain> lo
         _reminderRegistered = false;
     }
 
+    private sealed class PendingChange(Func<Task<DatasetChangeOutcome>> apply)
+    {
+        public Func<Task<DatasetChangeOutcome>> Apply { get; } = apply;
+        public TaskCompletionSource<DatasetChangeOutcome> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public DateTime? FinishedUtc { get; private set; }
+
+        public void Finish(DatasetChangeOutcome outcome)
+        {
+            FinishedUtc = DateTime.UtcNow;
+            Done.TrySetResult(outcome);
+        }
+
+        public void Fail(Exception exception)
+        {
+            FinishedUtc = DateTime.UtcNow;
+            Done.TrySetException(exception);
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Dataset {DatasetId}: running import {JobId}")]
     private partial void LogStartingJob(long datasetId, long jobId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Dataset {DatasetId} deleted (import {RunningJobId} was running; {EndedSessions} database sessions holding it were ended)")]
+    private partial void LogDeleted(long datasetId, long? runningJobId, int endedSessions);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Dataset {DatasetId}: the change at queue position {Ticket} failed")]
+    private partial void LogChangeFailed(Exception exception, long datasetId, long ticket);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dataset {DatasetId}: import {JobId} did not answer its start (in time); the watchdog starts it again")]
+    private partial void LogStartFailed(Exception exception, long datasetId, long jobId);
 }

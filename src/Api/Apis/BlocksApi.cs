@@ -46,7 +46,7 @@ public static class BlocksApi
     }
 
     public static async Task<Results<Created<BlockDatasetResponse>, ProblemHttpResult>> Create(HttpRequest request, ClaimsPrincipal user, KeyStore keys,
-        DatasetStore datasets, DatasetAccess access)
+        DatasetStore datasets, DatasetAccess access, IGrainFactory grains)
     {
         var caller = Caller.From(user);
         var fields = await RequestFields.ReadAsync(request);
@@ -72,14 +72,13 @@ public static class BlocksApi
         {
             repositoryId = await keys.HomeRepositoryAsync(caller.KeyId, caller.Name);
         }
-        try
-        {
-            var manifest = Manifest.ToJson(Manifest.Validate(entries));
-            var row = await datasets.CreateAsync(repositoryId, name!, "", null, null, input ? "blocks" : "table", caller.KeyId);
-            await datasets.SetSchemaAsync(row.Id, manifest, strict: true);
-            return TypedResults.Created($"/Dataset/{Uri.EscapeDataString(name!)}", await DescribeAsync((await datasets.GetAsync(row.Id))!, datasets));
-        }
-        catch (DatasetNameTakenException e) { return Problems.Conflict(e.Message); }
+        var definition = new DatasetDefinition(repositoryId, name!, "", null, null, input ? "blocks" : "table", caller.KeyId,
+            Manifest.ToJson(Manifest.Validate(entries)), SchemaStrict: true);
+        var id = await datasets.NextIdAsync();
+        var outcome = await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(id).Create(definition), GrainCalls.ChangeTimeout);
+        if (outcome.Outcome == DatasetChangeOutcome.NameTaken) return Problems.Conflict(new DatasetNameTakenException(name!).Message);
+        if (Problems.ForChange(outcome.Outcome, name!) is { } refused) return refused;
+        return TypedResults.Created($"/Dataset/{Uri.EscapeDataString(name!)}", await DescribeAsync((await datasets.GetAsync(id))!, datasets));
     }
 
     public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Get(string name, ClaimsPrincipal user, DatasetStore datasets)
@@ -90,7 +89,7 @@ public static class BlocksApi
 
     /// <summary>PUT {completed: true} completes an input dataset; no more blocks are accepted after that.</summary>
     public static async Task<Results<Ok<BlockDatasetResponse>, ProblemHttpResult>> Update(string name, HttpRequest request, ClaimsPrincipal user,
-        DatasetStore datasets)
+        DatasetStore datasets, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var (dataset, problem) = await FindAsync(name, Caller.From(user), datasets, RepositoryRole.Write);
         if (problem is not null) return problem;
@@ -101,7 +100,9 @@ public static class BlocksApi
         if (completed is null)
             return Problems.BadRequest("Send {\"completed\": true}.", new Dictionary<string, string[]> { ["completed"] = ["Must be true or false."] });
         if (dataset!.Completed && completed == false) return Problems.BadRequest("A completed dataset cannot be reopened.");
-        await datasets.SetCompletedAsync(dataset.Id, completed.Value);
+        // Applied after the blocks sent before it, which are still stored.
+        var outcome = await GrainCalls.ChangeAsync(grains, dataset.Id, grain => grain.SetCompleted(completed.Value), cancellationToken);
+        if (Problems.ForChange(outcome, $"'{name}'") is { } refused) return refused;
         return TypedResults.Ok(await DescribeAsync((await datasets.GetAsync(dataset.Id))!, datasets));
     }
 
@@ -153,7 +154,7 @@ public static class BlocksApi
         }
         await Enqueue.NotifyAsync(grains, dataset.Id, jobId, loggers);
 
-        var finished = await jobs.WaitForFinishAsync(jobId, BlockWait, cancellationToken);
+        var finished = await GrainCalls.WaitForJobAsync(grains, jobs, dataset.Id, jobId, BlockWait, loggers.CreateLogger(typeof(BlocksApi)), cancellationToken);
         if (finished is null) return Problems.NotFound($"Dataset '{name}' was deleted while the block was being stored.");
         if (finished.Status is JobStatus.Complete or JobStatus.Skipped)
             return TypedResults.Ok(new BlockStoredResponse(dataset.Id, blockNumber!.Value, validation.Records, jobId));

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Analysis;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
@@ -35,7 +36,7 @@ public static class DatasetInsightsApi
         IReadOnlyList<UpstreamItem> Upstream);
 
     public static async Task<Results<JsonHttpResult<AnalyzeResponse>, ProblemHttpResult>> Analyze(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, DatasetAnalyzer analyzer, CancellationToken cancellationToken)
+        VersionStore versions, DatasetAnalyzer analyzer, IGrainFactory grains, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -45,7 +46,7 @@ public static class DatasetInsightsApi
             return TypedResults.Json(new AnalyzeResponse(JsonNode.Parse(cached), null), VersionedDatasetsApi.SnakeCase);
         // Versions never change, so their statistics are computed once and kept with them.
         var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(version.Columns), v, cancellationToken);
-        await versions.SaveAnalysisAsync(version.Id, statistics.ToJsonString());
+        await GrainCalls.KeepReportAsync(grains, dataset.Id, new VersionReport(version.Id, VersionReportKind.Analysis, statistics.ToJsonString()), loggers);
         return TypedResults.Json(new AnalyzeResponse(statistics, null), VersionedDatasetsApi.SnakeCase);
     }
 

@@ -1,7 +1,9 @@
+using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
@@ -30,7 +32,7 @@ public static class DatasetsApi
     }
 
     public static async Task<Results<Created<DatasetResponse>, ProblemHttpResult>> Create(HttpRequest request, ClaimsPrincipal user, DatasetAccess access,
-        DatasetStore datasets)
+        DatasetStore datasets, IGrainFactory grains)
     {
         var caller = Caller.From(user);
         var fields = await RequestFields.ReadAsync(request);
@@ -48,21 +50,14 @@ public static class DatasetsApi
 
         var (_, _, problem) = await access.ResolveRepositoryAsync(repositoryId, caller, RepositoryRole.Write);
         if (problem is not null) return problem;
-        try
-        {
-            var row = await datasets.CreateAsync(repositoryId, name!, fields.String("description") ?? "", fields.String("sourceName"), fields.String("sourceUrl"),
-                mode, caller.KeyId);
-            if (blockColumns.Count > 0)
-            {
-                await datasets.SetSchemaAsync(row.Id, Manifest.ToJson(Manifest.Validate(blockColumns)), strict: true);
-                row = (await datasets.GetAsync(row.Id))!;
-            }
-            return TypedResults.Created($"/datasets/{row.Id}", DatasetResponse.From(row, RepositoryRole.Admin));
-        }
-        catch (DatasetNameTakenException e)
-        {
-            return Problems.Conflict(e.Message);
-        }
+        var schema = blockColumns.Count > 0 ? Manifest.ToJson(Manifest.Validate(blockColumns)) : null;
+        var definition = new DatasetDefinition(repositoryId, name!, fields.String("description") ?? "", fields.String("sourceName"), fields.String("sourceUrl"),
+            mode, caller.KeyId, schema, SchemaStrict: schema is not null);
+        var id = await datasets.NextIdAsync();
+        var outcome = await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(id).Create(definition), GrainCalls.ChangeTimeout);
+        if (outcome.Outcome == DatasetChangeOutcome.NameTaken) return Problems.Conflict(new DatasetNameTakenException(name!).Message);
+        if (Problems.ForChange(outcome.Outcome, name!) is { } refused) return refused;
+        return TypedResults.Created($"/datasets/{id}", DatasetResponse.From((await datasets.GetAsync(id))!, RepositoryRole.Admin));
     }
 
     /// <summary>A bare array (the Alphacast SDK reads one), paged with ?limit&amp;offset; X-Total-Count and Link say what is left.</summary>
@@ -82,11 +77,13 @@ public static class DatasetsApi
         return problem ?? (Results<Ok<DatasetResponse>, ProblemHttpResult>)TypedResults.Ok(DatasetResponse.From(dataset!, role));
     }
 
-    public static async Task<Results<Ok<DatasetResponse>, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, DatasetAccess access, DatasetStore datasets)
+    /// <summary>Deletes at once through the dataset's grain: a running import is ended, queued ones never run.</summary>
+    public static async Task<Results<Ok<DatasetResponse>, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, DatasetAccess access, IGrainFactory grains)
     {
         var (dataset, role, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Admin);
         if (problem is not null) return problem;
-        await datasets.DeleteAsync(id);
+        if (!await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(id).Delete(), GrainCalls.ChangeTimeout))
+            return Problems.NotFound($"Dataset {id} does not exist or is not accessible to this key.");
         return TypedResults.Ok(DatasetResponse.From(dataset!, role));
     }
 
@@ -103,7 +100,7 @@ public static class DatasetsApi
     /// (`locked`/`lock` in the body or query). A locked manifest can only be unlocked, not replaced.
     /// </summary>
     public static async Task<Results<Ok<ManifestResponse>, ProblemHttpResult>> PutManifest(long id, HttpRequest request, ClaimsPrincipal user,
-        DatasetAccess access, DatasetStore datasets)
+        DatasetAccess access, DatasetStore datasets, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
         if (problem is not null) return problem;
@@ -131,12 +128,12 @@ public static class DatasetsApi
             IReadOnlyList<ManifestEntry> manifest;
             try { manifest = Manifest.Parse(manifestText); }
             catch (ManifestException e) { return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["manifest"] = [e.Message] }); }
-            await datasets.SetManifestAsync(id, Manifest.ToJson(manifest), locked);
+            manifestText = Manifest.ToJson(manifest);
         }
-        else
-        {
-            await datasets.SetLockedAsync(id, locked!.Value);
-        }
+        // Applied after the uploads sent before it (and checked again then: the dataset may have changed meanwhile).
+        var change = new ManifestChange(manifestText, locked);
+        var outcome = await GrainCalls.ChangeAsync(grains, id, grain => grain.ChangeManifest(change), cancellationToken);
+        if (Problems.ForChange(outcome, id.ToString(CultureInfo.InvariantCulture)) is { } refused) return refused;
         var updated = await datasets.GetAsync(id);
         return TypedResults.Ok(new ManifestResponse(id, updated!.Manifest is null ? [] : Manifest.Parse(updated.Manifest), updated.ManifestLocked));
     }
@@ -150,7 +147,7 @@ public static class DatasetsApi
 
     /// <summary>Shortcut that writes a manifest from a date column, its format and the entity columns (SDK initialize_columns).</summary>
     public static async Task<Results<Ok<ColumnsResponse>, ProblemHttpResult>> InitializeColumns(long id, HttpRequest request, ClaimsPrincipal user,
-        DatasetAccess access, DatasetStore datasets)
+        DatasetAccess access, DatasetStore datasets, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
         if (problem is not null) return problem;
@@ -167,7 +164,9 @@ public static class DatasetsApi
         ];
         try { Manifest.Validate(entries); }
         catch (ManifestException e) { return Problems.BadRequest(e.Message); }
-        await datasets.SetManifestAsync(id, Manifest.ToJson(entries), locked: null);
+        var change = new ManifestChange(Manifest.ToJson(entries));
+        var outcome = await GrainCalls.ChangeAsync(grains, id, grain => grain.ChangeManifest(change), cancellationToken);
+        if (Problems.ForChange(outcome, id.ToString(CultureInfo.InvariantCulture)) is { } refused) return refused;
         return TypedResults.Ok(ColumnsOf((await datasets.GetAsync(id))!));
     }
 

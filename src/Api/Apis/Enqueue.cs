@@ -10,7 +10,7 @@ public static partial class Enqueue
 {
     public static async Task NotifyAsync(IGrainFactory grains, long datasetId, long jobId, ILoggerFactory loggers)
     {
-        try { await grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(jobId); }
+        try { await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(jobId), GrainCalls.SignalTimeout); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             LogSignalLost(loggers.CreateLogger("DatasetPlatform.Api.Enqueue"), e, jobId, datasetId);

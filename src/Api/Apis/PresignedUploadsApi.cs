@@ -174,7 +174,7 @@ public static class PresignedUploadsApi
 
     /// <summary>Sets the dataset's schema: the manifest array of the Alphacast surface, or {strict, fields: {name: {type, label}}}.</summary>
     public static async Task<Results<Ok<SchemaResponse>, ProblemHttpResult>> PutSchema(long id, HttpRequest request, ClaimsPrincipal user,
-        DatasetAccess access, DatasetStore datasets)
+        DatasetAccess access, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Write);
         if (problem is not null) return problem;
@@ -193,7 +193,10 @@ public static class PresignedUploadsApi
         {
             return Problems.BadRequest(e.Message, new Dictionary<string, string[]> { ["schema"] = [e.Message] });
         }
-        await datasets.SetSchemaAsync(id, Manifest.ToJson(entries), strict);
+        // Applied after the uploads sent before it (and checked again then: the dataset may have changed meanwhile).
+        var change = new ManifestChange(Manifest.ToJson(entries), Strict: strict);
+        var outcome = await GrainCalls.ChangeAsync(grains, id, grain => grain.ChangeManifest(change), cancellationToken);
+        if (Problems.ForChange(outcome, id.ToString(CultureInfo.InvariantCulture)) is { } refused) return refused;
         return TypedResults.Ok(new SchemaResponse(id.ToString(CultureInfo.InvariantCulture), strict,
             entries.ToDictionary(e => e.SourceName, e => new SchemaField(e.Dtype, e.Label))));
     }

@@ -39,7 +39,13 @@ public static class ProcessesApi
         var job = await jobs.GetAsync(processId);
         if (job is null || job.DatasetId != id) return Problems.NotFound($"Process {processId} does not exist in dataset {id}.");
         // Rows and bytes done so far live in the running job grain, not in the catalog.
-        var progress = job.Status == JobStatus.Processing ? await grains.GetGrain<IImportJobGrain>(processId).GetProgress() : null;
+        ImportProgress? progress = null;
+        if (job.Status == JobStatus.Processing)
+        {
+            // Optional: a job grain on a silo that just died must not hold the answer, which the catalog gives anyway.
+            try { progress = await GrainCalls.CallAsync(() => grains.GetGrain<IImportJobGrain>(processId).GetProgress(), GrainCalls.ReadTimeout); }
+            catch (ClusterUnavailableException) { }
+        }
         return TypedResults.Ok(ProcessResponse.From(job, progress));
     }
 }

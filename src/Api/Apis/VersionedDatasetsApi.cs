@@ -96,7 +96,8 @@ public static class VersionedDatasetsApi
         if (outcome.Problem is not null)
         {
             // A first upload that cannot be read leaves no empty dataset behind (but one still processing is kept).
-            if (outcome.Problem.StatusCode == StatusCodes.Status422UnprocessableEntity) await datasets.DeleteAsync(dataset.Id);
+            if (outcome.Problem.StatusCode == StatusCodes.Status422UnprocessableEntity)
+                await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(dataset.Id).Delete(), GrainCalls.ChangeTimeout);
             return outcome.Problem;
         }
         var version = await versions.GetAsync(dataset.Id, outcome.Job!.VersionProduced!.Value);
@@ -153,12 +154,14 @@ public static class VersionedDatasetsApi
         return TypedResults.Json(new DetailResponse(Detail(dataset, current, project?.Repository), preview, previewError), SnakeCase);
     }
 
+    /// <summary>Deletes at once through the dataset's grain: a running import is ended, queued ones never run.</summary>
     public static async Task<Results<JsonHttpResult<DeletedResponse>, ProblemHttpResult>> Delete(string id, ClaimsPrincipal user, DatasetAccess access,
-        DatasetStore datasets)
+        IGrainFactory grains)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Admin);
         if (problem is not null) return problem;
-        await datasets.DeleteAsync(dataset!.Id);
+        if (!await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(dataset!.Id).Delete(), GrainCalls.ChangeTimeout))
+            return Problems.NotFound($"Dataset {id} does not exist or is not accessible to this key.");
         return TypedResults.Json(new DeletedResponse(true), SnakeCase);
     }
 
@@ -203,7 +206,8 @@ public static class VersionedDatasetsApi
     }
 
     public static async Task<Results<JsonHttpResult<QualityResponse>, ProblemHttpResult>> GetQuality(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, NpgsqlDataSource dataSource, IOptions<ReadOptions> readOptions, CancellationToken cancellationToken)
+        VersionStore versions, NpgsqlDataSource dataSource, IOptions<ReadOptions> readOptions, IGrainFactory grains, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -217,7 +221,7 @@ public static class VersionedDatasetsApi
             var report = await QualityReport.ComputeAsync(session.Connection, session.Transaction, dataset.TableName, v, StoredColumns.FromJson(version.Columns), null,
                 cancellationToken, session.TimeoutSeconds + 30);
             quality = JsonSerializer.Serialize(report);
-            await versions.SaveQualityAsync(version.Id, quality);
+            await GrainCalls.KeepReportAsync(grains, dataset.Id, new VersionReport(version.Id, VersionReportKind.Quality, quality), loggers);
         }
         return TypedResults.Json(new QualityResponse(JsonDocument.Parse(quality).RootElement.Clone()), SnakeCase);
     }
@@ -310,7 +314,7 @@ public static class VersionedDatasetsApi
         CancellationToken cancellationToken)
     {
         await Enqueue.NotifyAsync(grains, datasetId, job.Id, loggers);
-        var finished = await jobs.WaitForFinishAsync(job.Id, ImportWait, cancellationToken);
+        var finished = await GrainCalls.WaitForJobAsync(grains, jobs, datasetId, job.Id, ImportWait, loggers.CreateLogger(typeof(VersionedDatasetsApi)), cancellationToken);
         if (finished is null) return (null, Problems.NotFound("The dataset was deleted while the upload was processed."));
         if (finished.Status == JobStatus.Complete && finished.VersionProduced is not null) return (finished, null);
         if (!JobStatus.IsTerminal(finished.Status))

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.Features;
 using OpenTelemetry.Metrics;
+using Orleans.Configuration;
 using Orleans.Dashboard;
 
 namespace DatasetPlatform.Api.Hosting;
@@ -38,7 +39,10 @@ public static class PlatformSetup
         await SchemaBootstrapper.ApplyAsync(dataSource);
         builder.Services.AddPlatformStorage(dataSource, pools);
 
-        if (options.Mode == "gateway") builder.UseOrleansClient(client => client.UsePlatformClient(orleansDataSource, endpoints));
+        // A gateway's calls each carry a short timeout of their own (GrainCalls); the client's bounds whatever outlives them.
+        if (options.Mode == "gateway")
+            builder.UseOrleansClient(client => client.UsePlatformClient(orleansDataSource, endpoints)
+                .Configure<ClientMessagingOptions>(o => o.ResponseTimeout = GrainCalls.ClientResponseTimeout));
         else builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: true));
         builder.AddUploadLimits(options);
 
@@ -65,6 +69,7 @@ public static class PlatformSetup
         });
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<ReadFailureExceptionHandler>();
+        builder.Services.AddExceptionHandler<ClusterUnavailableExceptionHandler>();
         builder.Services.AddOpenApi();
         builder.Services.AddHostedService<BootstrapKeyService>();
         builder.Services.AddHostedService<DatabaseRoleCheck>();

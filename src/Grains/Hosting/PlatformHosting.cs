@@ -62,6 +62,7 @@ public static class PlatformHosting
         services.AddSingleton<DatasetStore>();
         services.AddSingleton<StagingStore>();
         services.AddSingleton<JobStore>();
+        services.AddSingleton<QueuePositions>();
         services.AddSingleton<RowReader>();
         services.AddOptions<ImportLimits>().BindConfiguration(ImportLimits.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ImportRunner>();

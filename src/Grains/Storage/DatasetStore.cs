@@ -1,3 +1,4 @@
+using DatasetPlatform.Grains.Abstractions;
 using Dapper;
 using Npgsql;
 
@@ -8,21 +9,36 @@ public sealed class DatasetNameTakenException(string name) : Exception($"A datas
 /// <summary>Dataset catalog rows. Row data is handled by the import pipeline and <see cref="RowReader"/>.</summary>
 public sealed class DatasetStore(NpgsqlDataSource dataSource)
 {
-    public async Task<DatasetRow> CreateAsync(long repositoryId, string name, string description, string? sourceName, string? sourceUrl,
-        string mode, string? createdBy)
+    /// <summary>
+    /// A new dataset id from the catalog's own sequence: the caller then creates the dataset through that id's grain
+    /// (<see cref="CreateAsync"/>), so the grain that owns the dataset is the one that writes its row.
+    /// </summary>
+    public async Task<long> NextIdAsync()
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return await connection.ExecuteScalarAsync<long>("SELECT nextval(pg_get_serial_sequence('dp.datasets', 'id'))");
+    }
+
+    /// <summary>Inserts the catalog row under <paramref name="id"/> (from <see cref="NextIdAsync"/>), with its schema if it has one.</summary>
+    public async Task CreateAsync(long id, DatasetDefinition definition)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         try
         {
-            return await connection.QuerySingleAsync<DatasetRow>(
+            await connection.ExecuteAsync(
                 """
-                INSERT INTO dp.datasets (repository_id, name, description, source_name, source_url, mode, created_by)
-                VALUES (@repositoryId, @name, @description, @sourceName, @sourceUrl, @mode, @createdBy) RETURNING *
-                """, new { repositoryId, name, description, sourceName, sourceUrl, mode, createdBy });
+                INSERT INTO dp.datasets (id, repository_id, name, description, source_name, source_url, mode, created_by, manifest, schema_strict)
+                VALUES (@id, @RepositoryId, @Name, @Description, @SourceName, @SourceUrl, @Mode, @CreatedBy, @ManifestJson::jsonb, @SchemaStrict)
+                """,
+                new
+                {
+                    id, definition.RepositoryId, definition.Name, definition.Description, definition.SourceName, definition.SourceUrl, definition.Mode,
+                    definition.CreatedBy, definition.ManifestJson, definition.SchemaStrict,
+                });
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
-            throw new DatasetNameTakenException(name);
+            throw new DatasetNameTakenException(definition.Name);
         }
     }
 
@@ -155,47 +171,83 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
             "SELECT row_count FROM dp.dataset_versions WHERE dataset_id = @id AND version = @version", new { id = dataset.Id, version = dataset.CurrentVersion });
     }
 
-    public async Task SetCompletedAsync(long id, bool completed)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("UPDATE dp.datasets SET completed = @completed, updated_at = now() WHERE id = @id", new { id, completed });
-    }
+    /// <summary>
+    /// Sets the completed flag under the row's lock, if <paramref name="decide"/> (the dataset grain's rule, given the locked
+    /// row) answers Applied; NotFound when the dataset is gone.
+    /// </summary>
+    public Task<DatasetChangeOutcome> SetCompletedAsync(long id, bool completed, Func<DatasetRow, DatasetChangeOutcome> decide) =>
+        ChangeAsync(id, decide, "UPDATE dp.datasets SET completed = @completed, updated_at = now() WHERE id = @id", new { id, completed });
 
-    public async Task SetManifestAsync(long id, string manifestJson, bool? locked)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync(
+    /// <summary>Replaces the manifest and/or sets its lock or strictness (null members stay) under the row's lock, as <see cref="SetCompletedAsync"/>.</summary>
+    public Task<DatasetChangeOutcome> ChangeManifestAsync(long id, ManifestChange change, Func<DatasetRow, DatasetChangeOutcome> decide) =>
+        ChangeAsync(id, decide,
             """
-            UPDATE dp.datasets SET manifest = @manifestJson::jsonb, manifest_locked = COALESCE(@locked, manifest_locked), updated_at = now()
+            UPDATE dp.datasets SET manifest = COALESCE(@ManifestJson::jsonb, manifest), manifest_locked = COALESCE(@Locked, manifest_locked),
+                schema_strict = COALESCE(@Strict, schema_strict), updated_at = now()
             WHERE id = @id
-            """, new { id, manifestJson, locked });
-    }
+            """, new { id, change.ManifestJson, change.Locked, change.Strict });
 
-    public async Task SetSchemaAsync(long id, string manifestJson, bool strict)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync(
-            "UPDATE dp.datasets SET manifest = @manifestJson::jsonb, schema_strict = @strict, updated_at = now() WHERE id = @id",
-            new { id, manifestJson, strict });
-    }
-
-    public async Task SetLockedAsync(long id, bool locked)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("UPDATE dp.datasets SET manifest_locked = @locked, updated_at = now() WHERE id = @id", new { id, locked });
-    }
-
-    /// <summary>Removes the dataset: its row table, and (by cascade) its jobs, staged files and versions.</summary>
-    public async Task<bool> DeleteAsync(long id)
+    private async Task<DatasetChangeOutcome> ChangeAsync(long id, Func<DatasetRow, DatasetChangeOutcome> decide, string updateSql, object parameters)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
-        // Lock the catalog row first: an import holds it for its whole transaction, so a delete waits for it.
-        var exists = await connection.ExecuteScalarAsync<long?>("SELECT id FROM dp.datasets WHERE id = @id FOR UPDATE", new { id }, transaction);
-        if (exists is null) return false;
-        await connection.ExecuteAsync($"DROP TABLE IF EXISTS {DataTables.QualifiedName(id)}", transaction: transaction);
-        await connection.ExecuteAsync("DELETE FROM dp.datasets WHERE id = @id", new { id }, transaction);
+        var row = await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM dp.datasets WHERE id = @id FOR NO KEY UPDATE", new { id }, transaction);
+        if (row is null) return DatasetChangeOutcome.NotFound;
+        var outcome = decide(row);
+        if (outcome != DatasetChangeOutcome.Applied) return outcome;
+        await connection.ExecuteAsync(updateSql, parameters, transaction);
         await transaction.CommitAsync();
-        return true;
+        return outcome;
+    }
+
+    /// <summary>
+    /// Removes the dataset: its row table, and (by cascade) its jobs, staged files and versions. The catalog row's lock comes
+    /// first, and a running import holds it for its whole transaction, as a download holds the table: whoever still blocks
+    /// the delete after <paramref name="patience"/> has their session terminated (an import then finds its job gone and
+    /// ends; a download is cut off), so a delete never waits for an import of hours. Returns whether the dataset existed
+    /// and the sessions that were ended.
+    /// </summary>
+    public async Task<(bool Existed, IReadOnlyList<int> EndedSessions)> DeleteAsync(long id, TimeSpan patience)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        using var done = new CancellationTokenSource();
+        var blockers = EndBlockersAsync(connection.ProcessID, patience, done.Token);
+        bool existed;
+        try
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            existed = await connection.ExecuteScalarAsync<long?>("SELECT id FROM dp.datasets WHERE id = @id FOR UPDATE", new { id }, transaction) is not null;
+            if (existed)
+            {
+                await connection.ExecuteAsync($"DROP TABLE IF EXISTS {DataTables.QualifiedName(id)}", transaction: transaction);
+                await connection.ExecuteAsync("DELETE FROM dp.datasets WHERE id = @id", new { id }, transaction);
+                await transaction.CommitAsync();
+            }
+        }
+        finally
+        {
+            await done.CancelAsync();
+        }
+        return (existed, await blockers);
+    }
+
+    /// <summary>After <paramref name="patience"/>, terminates the sessions that block <paramref name="pid"/>, until cancelled.</summary>
+    private async Task<IReadOnlyList<int>> EndBlockersAsync(int pid, TimeSpan patience, CancellationToken done)
+    {
+        var ended = new List<int>();
+        try
+        {
+            await Task.Delay(patience, done);
+            await using var connection = await dataSource.OpenConnectionAsync(done);
+            while (!done.IsCancellationRequested)
+            {
+                ended.AddRange(await connection.QueryAsync<int>(
+                    "SELECT b FROM unnest(pg_blocking_pids(@pid)) AS b WHERE pg_terminate_backend(b)", new { pid }));
+                await Task.Delay(TimeSpan.FromMilliseconds(200), done);
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (NpgsqlException) { } // the delete itself goes on; at worst it waits for its blockers
+        return ended;
     }
 }

@@ -63,23 +63,6 @@ public sealed class JobStore(NpgsqlDataSource dataSource, StagingStore staging)
             """, new { datasetId, fileName, format, expiresAt, createdBy });
     }
 
-    /// <summary>
-    /// Polls the catalog until the job is finished (terminal) or <paramref name="timeout"/> passes; returns the last row
-    /// seen (null when the job is gone). For the synchronous surfaces: block PATCH, seed 004 uploads.
-    /// </summary>
-    public async Task<ImportJobRow?> WaitForFinishAsync(long id, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
-        {
-            var job = await GetAsync(id);
-            if (job is null || Abstractions.JobStatus.IsTerminal(job.Status) || DateTime.UtcNow > deadline) return job;
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 250));
-        }
-    }
-
     public async Task<ImportJobRow?> GetAsync(long id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();

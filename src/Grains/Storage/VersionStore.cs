@@ -1,3 +1,4 @@
+using DatasetPlatform.Grains.Abstractions;
 using Dapper;
 using Npgsql;
 
@@ -54,15 +55,13 @@ public sealed class VersionStore(NpgsqlDataSource dataSource)
         return await connection.QuerySingleOrDefaultAsync<VersionRow>($"{Select} WHERE v.id = @id", new { id });
     }
 
-    public async Task SaveQualityAsync(Guid id, string qualityJson)
+    /// <summary>Keeps a computed report with a version of <paramref name="datasetId"/>; a version that is gone is left alone.</summary>
+    public async Task SaveReportAsync(long datasetId, VersionReport report)
     {
+        // The column comes from a fixed pair, never from the caller's text.
+        var column = report.Kind == VersionReportKind.Quality ? "quality" : "analysis";
         await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("UPDATE dp.dataset_versions SET quality = @qualityJson::jsonb WHERE id = @id", new { id, qualityJson });
-    }
-
-    public async Task SaveAnalysisAsync(Guid id, string analysisJson)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync("UPDATE dp.dataset_versions SET analysis = @analysisJson::jsonb WHERE id = @id", new { id, analysisJson });
+        await connection.ExecuteAsync($"UPDATE dp.dataset_versions SET {column} = @json::jsonb WHERE id = @id AND dataset_id = @datasetId",
+            new { id = report.VersionId, json = report.Json, datasetId });
     }
 }
