@@ -94,9 +94,6 @@ public sealed class GrainClusterFixture : IAsyncLifetime
             ["Database:MaxPoolSize"] = "16",
             ["Database:UploadConnections"] = "2",
             ["Database:OrleansPoolSize"] = "4",
-            // A killed silo is declared dead after two missed probes of 2 s (production: three of 5 s).
-            ["Silo:Membership:ProbeTimeout"] = "00:00:02",
-            ["Silo:Membership:NumMissedProbesLimit"] = "2",
         }));
         builder.AddSiloBuilderConfigurator<PlatformSiloConfigurator>();
         builder.AddClientBuilderConfigurator<PlatformClientConfigurator>();
