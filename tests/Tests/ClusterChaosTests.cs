@@ -26,7 +26,10 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
     /// <summary>Rows of the big upload: enough for its import to run several seconds on two busy cores.</summary>
     private const int BigRows = 400_000;
 
-    /// <summary>Generous, for two shared cores: failure detection alone takes Orleans about 15-20 s.</summary>
+    /// <summary>
+    /// Generous, for two shared cores: kill to rerun took 8-15 s here (the dead silo declared so after 4-8 s), but a dataset
+    /// grain that died with the silo waits for the silos' sweep (30 s) or its reminder (1 min), and busy cores stretch it all.
+    /// </summary>
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(3);
 
     [Fact]
@@ -42,7 +45,7 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
 
             // The big import first, then a first small upload to every other dataset while it runs.
             var bigFile = await WriteBigCsvAsync(cluster.DataDir);
-            Log($"cluster up and datasets made");
+            Log("cluster up and datasets made");
             var bigJob = (await SendAsync(api, big, Upload.Big(bigFile), Stopwatch.StartNew())).ProcessId!.Value;
             var sinceStart = Stopwatch.StartNew();
             var firstRound = Task.WhenAll(datasets.Skip(1).Select(d => SendAsync(api, d, Upload.Small(d.Uploads.Count), sinceStart)));
@@ -98,8 +101,7 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
 
             var checking = Stopwatch.StartNew();
             foreach (var dataset in datasets.Concat(lateDatasets)) await AssertEndedInOrderWithExpectedRowsAsync(api, dataset);
-            Log($"checked in {checking.Elapsed.TotalSeconds:F1} s; since the kill {sinceKill.Elapsed.TotalSeconds:F1} s; outputs "
-                + string.Join(", ", cluster.Silos.Concat(cluster.Gateways).Select(p => p.Output.Length / 1024 + " KiB")));
+            Log($"all {datasets.Count + lateDatasets.Count} datasets checked in {checking.Elapsed.TotalSeconds:F1} s");
         }
         catch (Exception e)
         {
