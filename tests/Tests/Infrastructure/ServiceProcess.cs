@@ -1,7 +1,6 @@
 extern alias silo;
 
 using System.Diagnostics;
-using System.Text;
 
 namespace DatasetPlatform.Tests.Infrastructure;
 
@@ -9,11 +8,27 @@ namespace DatasetPlatform.Tests.Infrastructure;
 public sealed class ServiceProcess : IDisposable
 {
     private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly List<(DateTime At, string Line)> _lines = [];
 
     private ServiceProcess(Process process) => _process = process;
 
-    public string Output { get { lock (_output) return _output.ToString(); } }
+    public string Output { get { lock (_lines) return string.Join('\n', _lines.Select(l => l.Line)); } }
+
+    /// <summary>When the process last wrote a line containing <paramref name="text"/> (UTC, as the test saw it), or null.</summary>
+    public DateTime? LastLineWith(string text)
+    {
+        lock (_lines)
+        {
+            for (var i = _lines.Count - 1; i >= 0; i--)
+                if (_lines[i].Line.Contains(text, StringComparison.Ordinal)) return _lines[i].At;
+        }
+        return null;
+    }
+
+    /// <summary>The operating system's process id (what the service puts in its PostgreSQL application_name and its logs).</summary>
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
 
     /// <summary>The gateway binary (src/Api): embedded silo, or a cluster client with DP_MODE=gateway.</summary>
     public static Task<ServiceProcess> StartAsync(int httpPort, IDictionary<string, string> environment) =>
@@ -41,7 +56,8 @@ public sealed class ServiceProcess : IDisposable
         service._process.BeginErrorReadLine();
 
         using var probe = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{probePort}"), Timeout = TimeSpan.FromSeconds(10) };
-        var deadline = DateTime.UtcNow.AddSeconds(90);
+        // Generous: on two cores shared with other builds a silo has been seen to need over 90 s to join its cluster.
+        var deadline = DateTime.UtcNow.AddSeconds(180);
         while (DateTime.UtcNow < deadline)
         {
             if (service._process.HasExited) throw new InvalidOperationException("The service exited during start-up:\n" + service.Output);
@@ -59,7 +75,7 @@ public sealed class ServiceProcess : IDisposable
     private void Append(string? line)
     {
         if (line is null) return;
-        lock (_output) _output.AppendLine(line);
+        lock (_lines) _lines.Add((DateTime.UtcNow, line));
     }
 
     /// <summary>SIGKILL: no graceful shutdown, no chance to finish or roll back anything itself.</summary>
