@@ -1,0 +1,40 @@
+namespace DatasetPlatform.LoadTest;
+
+/// <summary>One run's settings: a scenario (with any override applied) and where and how to run it.</summary>
+public sealed record LoadTestOptions(Scenario Scenario)
+{
+    /// <summary>Give up waiting for imports (and stop retrying busy answers) this long after the load started.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Run the two-stream psql \copy baseline against this PostgreSQL (embedded mode: the harness started it).</summary>
+    public PsqlSettings? CopyBaseline { get; init; }
+
+    /// <summary>Rows of each of the two \copy streams; null: half the scenario's rows, between 100k and 1M.</summary>
+    public long? CopyRowsPerStream { get; init; }
+
+    /// <summary>Chaos: these processes are killed (SIGKILL) once <see cref="KillAfter"/> of the uploads are acknowledged.</summary>
+    public IReadOnlyList<int> KillPids { get; init; } = [];
+
+    public double KillAfter { get; init; } = 1.0 / 3;
+
+    /// <summary>What is under load, for the report: "embedded (one process)", the URLs, silo count.</summary>
+    public string Target { get; init; } = "";
+
+    public string Silos { get; init; } = "unknown";
+
+    /// <summary>A remark for the results file (e.g. that the machine was shared).</summary>
+    public string? Note { get; init; }
+}
+
+/// <summary>How to reach PostgreSQL with psql (the variables scripts/postgres.sh exports).</summary>
+public sealed record PsqlSettings(string Bin, string Host, string Port, string User, string Password, string Database)
+{
+    /// <summary>From DP_PG_BIN, DP_PG_HOST, DP_PG_PORT, DP_PG_USER, DP_PG_PASSWORD, DP_PG_DB; null when any is missing.</summary>
+    public static PsqlSettings? FromEnvironment()
+    {
+        string? Get(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+        var (bin, port, user, password, db) = (Get("DP_PG_BIN"), Get("DP_PG_PORT"), Get("DP_PG_USER"), Get("DP_PG_PASSWORD"), Get("DP_PG_DB"));
+        if (bin is null || port is null || user is null || password is null || db is null) return null;
+        return new PsqlSettings(bin, Get("DP_PG_HOST") ?? "127.0.0.1", port, user, password, db);
+    }
+}
