@@ -121,12 +121,14 @@ public sealed class GrainClusterFixture : IAsyncLifetime
         if (_database is not null) await _database.DisposeAsync();
     }
 
-    /// <summary>A new dataset in a new repository, as POST /datasets makes one.</summary>
+    /// <summary>A new dataset in a new repository, as POST /datasets makes one (an id from the catalog, then its grain creates it).</summary>
     public async Task<long> NewDatasetAsync()
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];
         var repository = await _repositories.CreateAsync("repo " + suffix, "repo-" + suffix, "grain tests", "Private", null, _keyId);
-        return (await Datasets.CreateAsync(repository.Id, "ds " + suffix, "d", null, null, "table", _keyId)).Id;
+        var id = await Datasets.NextIdAsync();
+        var created = await Grains.GetGrain<IDatasetGrain>(id).Create(new DatasetDefinition(repository.Id, "ds " + suffix, "d", null, null, "table", _keyId));
+        return created.Outcome == DatasetChangeOutcome.Applied ? id : throw new InvalidOperationException($"Creating the dataset: {created.Outcome}");
     }
 
     /// <summary>
