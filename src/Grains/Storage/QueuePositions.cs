@@ -17,14 +17,17 @@ public sealed class QueuePositions(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// The head of the dataset's queue: the oldest job not finished yet and its position (long.MaxValue for a job that
-    /// has none, which sorts last).
+    /// The head of the dataset's queue: a job already processing (it started; a job that committed later with an earlier
+    /// position must not overtake it, even when a new activation of the dataset grain asks), else the oldest job not
+    /// finished yet; with its position (long.MaxValue for a job that has none, which sorts last). A processing head reports
+    /// position 0, so no pending change applies while it runs.
     /// </summary>
     public async Task<(long JobId, long Position)?> HeadAsync(long datasetId)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var head = await connection.QueryAsync<(long Id, long? Seq)>(
-            "SELECT id, queue_seq FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') ORDER BY queue_seq, id LIMIT 1",
+            "SELECT id, CASE WHEN status = 'processing' THEN 0 ELSE queue_seq END FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') "
+            + "ORDER BY status = 'processing' DESC, queue_seq, id LIMIT 1",
             new { datasetId });
         return head.Select(h => ((long, long)?)(h.Id, h.Seq ?? long.MaxValue)).FirstOrDefault();
     }
