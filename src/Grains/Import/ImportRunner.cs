@@ -26,7 +26,7 @@ public sealed class ImportProgressCounter
 /// all in one transaction that also records the job's outcome. Either the rows, the new version and the
 /// job's result commit together, or nothing does, so running a job again after a crash is safe.
 /// </summary>
-public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
+public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFileStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
     ImportGate gate, ILogger<ImportRunner> logger)
 {
     private ImportLimits Limits => importLimits.Value;
