@@ -482,7 +482,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
         // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little.
         if (dataset.IsBlocks)
-            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ds_{dataset.Id}_live_blocks ON {dataset.TableName} (_block) WHERE _vt IS NULL",
+            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS {DataTables.LiveBlocksIndexName(dataset.Id)} ON {dataset.TableName} (_block) WHERE _vt IS NULL",
                 transaction: transaction);
         if (newColumns.Length > 0)
         {
