@@ -219,6 +219,13 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
             Assert.Contains($"/dev/tcp/127.0.0.1/{GatewayHttpPort}", gateway.Healthcheck!.Test.Last());
             Assert.Contains("/health/ready", gateway.Healthcheck.Test.Last());
         }
+        // PostgreSQL admits every process's pools at their largest (defaults: nothing in the file lowers them).
+        Assert.All(silos.Concat(gateways), s => Assert.DoesNotContain(s.Value.Environment.Keys, k => k.StartsWith("DP_DB_")));
+        var pools = new DatabasePoolOptions();
+        var needed = (silos.Count + gateways.Count) * (pools.MaxPoolSize + pools.OrleansPoolSize) + gateways.Count; // + each gateway's revocation listener
+        var maxConnections = int.Parse(compose.Services["postgres"].Command!.Single(a => a.StartsWith("max_connections="))["max_connections=".Length..]);
+        Assert.True(maxConnections >= needed, $"max_connections={maxConnections}, the processes may open {needed}");
+
         // nginx spreads over exactly the gateways, on the port they listen on.
         var upstream = UpstreamServer().Matches(File.ReadAllText(DeployFiles.Path("nginx.conf"))).Select(m => (m.Groups[1].Value, int.Parse(m.Groups[2].Value)));
         Assert.Equal(gateways.Select(g => (g.Key, GatewayHttpPort)).Order(), upstream.Order());
