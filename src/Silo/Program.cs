@@ -2,6 +2,7 @@ using DatasetPlatform.Grains.Hosting;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Silo;
+using Orleans.Hosting;
 
 // A silo without a gateway, for cluster mode: several of these plus gateways started with DP_MODE=gateway. Configured through
 // the same variables as the gateway (PlatformEnvironment). With DP_HEALTH_PORT set it serves /health/live and /health/ready
@@ -16,13 +17,20 @@ else web.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(healthPort.Valu
 var connectionString = builder.Configuration["Platform:Postgres"] is { Length: > 0 } configured ? configured
     : throw new InvalidOperationException("Set DP_POSTGRES to an Npgsql connection string.");
 var endpoints = builder.Configuration.GetSection("Silo").Get<SiloEndpointOptions>() ?? new SiloEndpointOptions();
+// In a Kubernetes pod (and only there): Orleans' Kubernetes hosting, the pod IP advertised.
+var kubernetes = KubernetesHosting.IsEnabled(builder.Configuration, Environment.GetEnvironmentVariable);
+if (kubernetes) endpoints = KubernetesHosting.InPod(endpoints, builder.Configuration, Environment.GetEnvironmentVariable);
 var pools = DatabasePoolOptions.From(builder.Configuration);
 pools.Validate(ImportGate.SlotsFrom(builder.Configuration));
 var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize);
 var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools.OrleansPoolSize, "datasetplatform-orleans");
 await SchemaBootstrapper.ApplyAsync(dataSource);
 builder.Services.AddPlatformStorage(dataSource, pools);
-builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: false));
+builder.UseOrleans(silo =>
+{
+    silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: false);
+    if (kubernetes) silo.UseKubernetesHosting();
+});
 
 if (healthPort is null)
 {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Tests.Infrastructure;
 using Npgsql;
 
@@ -65,7 +66,7 @@ public sealed class CrashRecoveryTests(PlatformFixture platform)
 
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var count = new NpgsqlCommand($"SELECT count(*) FROM dp_data.ds_{datasetId}", connection);
+        await using var count = new NpgsqlCommand($"SELECT count(*) FROM {DataTables.QualifiedName(datasetId)}", connection);
         Assert.Equal((long)Rows, (long)(await count.ExecuteScalarAsync())!); // no leftovers of the killed attempt
         Directory.Delete(dataDir, recursive: true);
     }

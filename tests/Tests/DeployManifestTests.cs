@@ -7,6 +7,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting.Kubernetes;
 
 namespace DatasetPlatform.Tests;
 
@@ -56,8 +57,8 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
     public void Every_manifest_is_a_known_kind_with_known_fields()
     {
         var manifests = LoadManifests();
-        Assert.All(manifests, m => Assert.True(m is V1Deployment or V1Service or V1Secret or V1ConfigMap or V1PodDisruptionBudget or V1NetworkPolicy,
-            $"Unexpected kind {m.GetType().Name}"));
+        Assert.All(manifests, m => Assert.True(m is V1Deployment or V1Service or V1Secret or V1ConfigMap or V1PodDisruptionBudget or V1NetworkPolicy
+            or V1Namespace or V1ServiceAccount or V1Role or V1RoleBinding, $"Unexpected kind {m.GetType().Name}"));
         Assert.Equal(2, manifests.OfType<V1Deployment>().Count());
         foreach (var deployment in manifests.OfType<V1Deployment>())
         {
@@ -83,7 +84,7 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
             .Concat(DeployFiles.ReadCompose().Services.Where(s => s.Key != "postgres").SelectMany(s => s.Value.Environment.Keys))
             .Concat(DockerfileEnvironment().Keys)
             .Distinct().ToList();
-        var unknown = set.Except(PlatformEnvironment.Keys.Keys).Except(FrameworkVariables).ToList();
+        var unknown = set.Except(PlatformEnvironment.Keys.Keys).Except(FrameworkVariables).Except(KubernetesHosting.PodVariables).ToList();
         Assert.True(unknown.Count == 0, "Set by deploy files but read by no process: " + string.Join(", ", unknown));
         Assert.Contains("DP_POSTGRES", set);
     }
@@ -94,7 +95,13 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
         var manifests = LoadManifests();
         var silo = Container(manifests, "datasetplatform-silo");
         var variables = Environment(silo, manifests);
-        Assert.Equal("status.podIP", silo.Env.Single(e => e.Name == "DP_ADVERTISED_ADDRESS").ValueFrom.FieldRef.FieldPath);
+        // Orleans' Kubernetes hosting reads the pod's name, namespace and IP; the silo advertises that IP (KubernetesHosting.InPod).
+        string FieldPath(string variable) => Assert.Single(silo.Env, e => e.Name == variable).ValueFrom.FieldRef.FieldPath;
+        Assert.Equal("metadata.name", FieldPath(KubernetesHostingOptions.PodNameEnvironmentVariable));
+        Assert.Equal("metadata.namespace", FieldPath(KubernetesHostingOptions.PodNamespaceEnvironmentVariable));
+        Assert.Equal("status.podIP", FieldPath(KubernetesHostingOptions.PodIPEnvironmentVariable));
+        Assert.Equal("true", variables["DP_KUBERNETES"]);
+        Assert.DoesNotContain("DP_ADVERTISED_ADDRESS", variables.Keys); // it would win over the pod IP
         Assert.Equal("dotnet", silo.Command[0]);
         Assert.EndsWith("DatasetPlatform.Silo.dll", silo.Command[1]);
         int Port(string name) => Assert.Single(silo.Ports, p => p.Name == name).ContainerPort;
@@ -113,6 +120,40 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
         var labels = Assert.Single(DeployFiles.ReadKustomization().Labels);
         Assert.True(labels.IncludeTemplates);
         Assert.Equal(partOf.Value, labels.Pairs[partOf.Key]);
+    }
+
+    [Fact]
+    public void Silo_pods_carry_the_labels_and_the_rights_Orleans_Kubernetes_hosting_needs()
+    {
+        var manifests = LoadManifests();
+        var deployment = manifests.OfType<V1Deployment>().Single(d => d.Metadata.Name == "datasetplatform-silo");
+        var variables = Environment(Container(manifests, "datasetplatform-silo"), manifests);
+        // The agent finds the silo pods of its cluster by these labels; they must name the cluster the silo joins.
+        var labels = deployment.Spec.Template.Metadata.Labels;
+        Assert.Equal(variables["DP_SERVICE_ID"], labels[KubernetesHostingOptions.ServiceIdLabel]);
+        Assert.Equal(variables["DP_CLUSTER_ID"], labels[KubernetesHostingOptions.ClusterIdLabel]);
+        // Orleans' own variables would silently override DP_CLUSTER_ID / DP_SERVICE_ID.
+        Assert.DoesNotContain(KubernetesHostingOptions.ClusterIdEnvironmentVariable, variables.Keys);
+        Assert.DoesNotContain(KubernetesHostingOptions.ServiceIdEnvironmentVariable, variables.Keys);
+
+        // The pod runs as a service account bound to a role that allows what the agent calls, and no more.
+        var account = manifests.OfType<V1ServiceAccount>().Single();
+        Assert.Equal(account.Metadata.Name, deployment.Spec.Template.Spec.ServiceAccountName);
+        var binding = manifests.OfType<V1RoleBinding>().Single();
+        var subject = Assert.Single(binding.Subjects);
+        Assert.Equal(("ServiceAccount", account.Metadata.Name), (subject.Kind, subject.Name));
+        var kustomizeNamespace = DeployFiles.ReadKustomization().Namespace;
+        Assert.Equal(kustomizeNamespace, subject.NamespaceProperty); // kustomize sets the namespace of subjects named "default" only
+        Assert.Equal(kustomizeNamespace, manifests.OfType<V1Namespace>().Single().Metadata.Name);
+        var role = manifests.OfType<V1Role>().Single();
+        Assert.Equal(("rbac.authorization.k8s.io", "Role", role.Metadata.Name), (binding.RoleRef.ApiGroup, binding.RoleRef.Kind, binding.RoleRef.Name));
+        var rule = Assert.Single(role.Rules);
+        Assert.Equal([""], rule.ApiGroups);
+        Assert.Equal(["pods"], rule.Resources);
+        // get + patch: its own pod's labels; list + watch: the cluster's pods. delete only with DeleteDefunctSiloPods, which stays off.
+        Assert.Equal(["get", "list", "patch", "watch"], rule.Verbs.Order());
+        // The gateways need no API access.
+        Assert.Null(manifests.OfType<V1Deployment>().Single(d => d.Metadata.Name == "datasetplatform-gateway").Spec.Template.Spec.ServiceAccountName);
     }
 
     [Fact]
@@ -178,6 +219,13 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
             Assert.Contains($"/dev/tcp/127.0.0.1/{GatewayHttpPort}", gateway.Healthcheck!.Test.Last());
             Assert.Contains("/health/ready", gateway.Healthcheck.Test.Last());
         }
+        // PostgreSQL admits every process's pools at their largest (defaults: nothing in the file lowers them).
+        Assert.All(silos.Concat(gateways), s => Assert.DoesNotContain(s.Value.Environment.Keys, k => k.StartsWith("DP_DB_")));
+        var pools = new DatabasePoolOptions();
+        var needed = (silos.Count + gateways.Count) * (pools.MaxPoolSize + pools.OrleansPoolSize) + gateways.Count; // + each gateway's revocation listener
+        var maxConnections = int.Parse(compose.Services["postgres"].Command!.Single(a => a.StartsWith("max_connections="))["max_connections=".Length..]);
+        Assert.True(maxConnections >= needed, $"max_connections={maxConnections}, the processes may open {needed}");
+
         // nginx spreads over exactly the gateways, on the port they listen on.
         var upstream = UpstreamServer().Matches(File.ReadAllText(DeployFiles.Path("nginx.conf"))).Select(m => (m.Groups[1].Value, int.Parse(m.Groups[2].Value)));
         Assert.Equal(gateways.Select(g => (g.Key, GatewayHttpPort)).Order(), upstream.Order());

@@ -1,4 +1,5 @@
 using System.Net;
+using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -21,7 +22,7 @@ public sealed class ImportRetryTests(PlatformFixture platform)
     {
         await using var connection = new NpgsqlConnection(platform.ConnectionString);
         await connection.OpenAsync();
-        await using var rename = new NpgsqlCommand($"ALTER TABLE dp_data.ds_{datasetId} RENAME COLUMN {from} TO {to}", connection);
+        await using var rename = new NpgsqlCommand($"ALTER TABLE {DataTables.QualifiedName(datasetId)} RENAME COLUMN {from} TO {to}", connection);
         await rename.ExecuteNonQueryAsync();
     }
 
@@ -37,7 +38,7 @@ public sealed class ImportRetryTests(PlatformFixture platform)
         var process = await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2021-01-01,USA,3\n", ApiClient.DateCountryManifest);
         var processId = process.GetProperty("id").GetInt64();
         Assert.Equal("Error", process.GetProperty("status").GetString());
-        Assert.Equal($"Internal error while importing: 42703 column \"c2\" of relation \"ds_{datasetId}\" does not exist",
+        Assert.Equal($"Internal error while importing: 42703 column \"c2\" of relation \"{DataTables.LocalName(datasetId)}\" does not exist",
             process.GetProperty("statusDescription").GetString());
 
         // Tried once, logged once as an error with the exception; no retry.

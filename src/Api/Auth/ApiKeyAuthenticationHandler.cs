@@ -26,7 +26,8 @@ public sealed class ApiKeyAuthenticationHandler(
 {
     public const string SchemeName = "ApiKey";
     public const string DashboardPath = "/dashboard";
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
+    /// <summary>How long a verified key is cached: the longest a revocation can go unnoticed while <see cref="RevokedKeyListener"/> is down.</summary>
+    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(30);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -40,7 +41,7 @@ public sealed class ApiKeyAuthenticationHandler(
                 : await keys.VerifyAsync(presented);
             cache.Set(cacheKey, row, CacheFor);
         }
-        // A key revoked through this gateway stops working at once, not when its cache entry expires.
+        // A revoked key stops working at once (revoked here, or announced by RevokedKeyListener), not when its cache entry expires.
         if (row is not null && cache.TryGetValue(RevokedCacheKey(row.Id), out _)) row = null;
         if (row is null) return AuthenticateResult.Fail("Invalid or expired API key or access token.");
         var identity = new ClaimsIdentity(
@@ -53,8 +54,9 @@ public sealed class ApiKeyAuthenticationHandler(
     }
 
     /// <summary>
-    /// Makes this gateway refuse the key (and its access tokens) at once, although verified keys are cached for a while.
-    /// Other gateways of a cluster notice the revocation when their cache entry expires (at most 30 s).
+    /// Makes this gateway refuse the key (and its access tokens) at once, although verified keys are cached for a while: called
+    /// by the gateway that revokes it, and on every gateway by <see cref="RevokedKeyListener"/> when the revocation is announced.
+    /// The mark lasts as long as a cache entry, so it outlives every entry cached before the revocation.
     /// </summary>
     public static void ForgetRevokedKey(IMemoryCache cache, string keyId) => cache.Set(RevokedCacheKey(keyId), true, CacheFor);
 

@@ -73,6 +73,10 @@ public static class PlatformSetup
         builder.Services.AddOpenApi();
         builder.Services.AddHostedService<BootstrapKeyService>();
         builder.Services.AddHostedService<DatabaseRoleCheck>();
+        // One connection of its own (not from the main pool), held open to LISTEN for key revocations made at other gateways.
+        var revocationSource = PlatformHosting.CreateDataSource(options.Postgres, 1, "datasetplatform-revocations");
+        builder.Services.AddHostedService(services => new RevokedKeyListener(revocationSource, services.GetRequiredService<KeyStore>(),
+            services.GetRequiredService<Microsoft.Extensions.Caching.Memory.IMemoryCache>(), services.GetRequiredService<ILogger<RevokedKeyListener>>()));
     }
 
     public static WebApplication UsePlatform(this WebApplication app)

@@ -43,6 +43,7 @@ public static class PlatformEnvironment
         ["DP_ADVERTISED_ADDRESS"] = "Silo:AdvertisedAddress",
         ["DP_LISTEN_ON_ALL_INTERFACES"] = "Silo:ListenOnAllInterfaces",
         ["DP_HEALTH_PORT"] = "Silo:HealthPort",
+        ["DP_KUBERNETES"] = "Silo:Kubernetes",
         ["DP_IMPORT_TRANSIENT_RETRIES"] = "Import:TransientRetries",
         ["DP_IMPORT_RETRY_MAX_DELAY_SECONDS"] = "Import:MaxRetryDelaySeconds",
         ["DP_IMPORT_MAX_CRASHES"] = "Import:MaxCrashes",

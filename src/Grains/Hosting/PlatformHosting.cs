@@ -60,7 +60,7 @@ public static class PlatformHosting
         services.AddSingleton<KeyStore>();
         services.AddSingleton<RepositoryStore>();
         services.AddSingleton<DatasetStore>();
-        services.AddSingleton<StagingStore>();
+        services.AddSingleton<IStagedFileStore, StagingStore>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<QueuePositions>();
         services.AddSingleton<RowReader>();

@@ -26,7 +26,7 @@ public sealed class ImportProgressCounter
 /// all in one transaction that also records the job's outcome. Either the rows, the new version and the
 /// job's result commit together, or nothing does, so running a job again after a crash is safe.
 /// </summary>
-public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
+public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFileStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
     ImportGate gate, ILogger<ImportRunner> logger)
 {
     private ImportLimits Limits => importLimits.Value;
@@ -482,7 +482,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, StagingSto
         }
         // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little.
         if (dataset.IsBlocks)
-            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS ds_{dataset.Id}_live_blocks ON {dataset.TableName} (_block) WHERE _vt IS NULL",
+            await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS {DataTables.LiveBlocksIndexName(dataset.Id)} ON {dataset.TableName} (_block) WHERE _vt IS NULL",
                 transaction: transaction);
         if (newColumns.Length > 0)
         {

@@ -108,18 +108,3 @@ public static class JobSources
     /// <summary>Seed 004 version upload: the file is the whole new version, typed by inference over every value.</summary>
     public const string Version = "version";
 }
-
-public static class DataTables
-{
-    public static string QualifiedName(long datasetId) => $"dp_data.ds_{datasetId}";
-
-    /// <summary>
-    /// The rows of a version: visible from the version that inserted them (_vf) until the one that closed them (_vt).
-    /// Without a version, the current rows. Version numbers are integers, never user text.
-    /// </summary>
-    public static string VisibleAt(int? version) => version is { } v ? $"_vf <= {v} AND (_vt IS NULL OR _vt > {v})" : "_vt IS NULL";
-
-    /// <summary>SQL counting rows equal to an earlier row (first occurrences not counted), over the given physical columns.</summary>
-    public static string DuplicateRowsSql(string table, string where, IEnumerable<string> physicalColumns) =>
-        $"SELECT COALESCE(sum(n - 1), 0)::bigint FROM (SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {string.Join(", ", physicalColumns)} HAVING count(*) > 1) d";
-}

@@ -21,7 +21,7 @@ public sealed record ImportRequest(
 /// Import job rows. The queue of a dataset is "its jobs still queued or processing, by id", so a job is
 /// durably enqueued the moment its row commits, together with its staged file.
 /// </summary>
-public sealed class JobStore(NpgsqlDataSource dataSource, StagingStore staging)
+public sealed class JobStore(NpgsqlDataSource dataSource, IStagedFileStore staging)
 {
     /// <summary>
     /// Starts an upload: its file is staged chunk by chunk (no connection held while the client sends), and the job is
@@ -112,7 +112,7 @@ public sealed record NewDataset(long RepositoryId, string Name, string Descripti
 /// it (and for seed 004 the dataset it creates) is inserted, and the file marked complete, in one short transaction at
 /// the end, so the 201 still means durable. Disposing without a commit deletes the files it staged.
 /// </summary>
-public sealed class UploadSession(NpgsqlDataSource dataSource, StagingStore staging) : IAsyncDisposable
+public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore staging) : IAsyncDisposable
 {
     private readonly List<Guid> _uncommitted = [];
 

@@ -93,10 +93,31 @@ public sealed class KeyStore(NpgsqlDataSource dataSource)
         return ([.. items], total);
     }
 
+    /// <summary>The channel a revocation is announced on (NOTIFY, payload: the key id); every gateway listens to it.</summary>
+    public const string RevocationChannel = "dp_key_revoked";
+
+    /// <summary>
+    /// Revokes the key and announces it on <see cref="RevocationChannel"/> in the same transaction, so every gateway of the
+    /// cluster hears of it when (and only if) it commits and stops accepting the key from its cache of verified keys.
+    /// </summary>
     public async Task<bool> RevokeAsync(string id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return await connection.ExecuteAsync("UPDATE dp.api_keys SET revoked_at = now() WHERE id = @id AND revoked_at IS NULL", new { id }) > 0;
+        await using var transaction = await connection.BeginTransactionAsync();
+        var revoked = await connection.ExecuteAsync("UPDATE dp.api_keys SET revoked_at = now() WHERE id = @id AND revoked_at IS NULL", new { id }, transaction) > 0;
+        if (revoked) await connection.ExecuteAsync("SELECT pg_notify(@channel, @id)", new { channel = RevocationChannel, id }, transaction);
+        await transaction.CommitAsync();
+        return revoked;
+    }
+
+    /// <summary>Ids of the keys revoked within the last <paramref name="window"/> (by the database's clock).</summary>
+    public async Task<IReadOnlyList<string>> RevokedWithinAsync(TimeSpan window, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var ids = await connection.QueryAsync<string>(new CommandDefinition(
+            "SELECT id FROM dp.api_keys WHERE revoked_at > now() - make_interval(secs => @seconds)",
+            new { seconds = window.TotalSeconds }, cancellationToken: cancellationToken));
+        return [.. ids];
     }
 
     public static bool TrySplit(string presented, out string id, out string secret)

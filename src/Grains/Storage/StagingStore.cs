@@ -10,7 +10,8 @@ namespace DatasetPlatform.Grains.Storage;
 public sealed record StagedFile(Guid Id, long ByteCount, byte[] Sha256, string FileName);
 
 /// <summary>
-/// Keeps uploaded files in PostgreSQL (1 MiB bytea chunks) so any silo of a cluster can read them.
+/// The PostgreSQL <see cref="IStagedFileStore"/>: keeps uploaded files in 1 MiB bytea chunks (dp.staged_file_chunks) so any
+/// silo of a cluster can read them.
 /// Writes stream from the request; reads stream chunk by chunk; neither holds a whole file in memory.
 /// </summary>
 /// <remarks>
@@ -20,7 +21,7 @@ public sealed record StagedFile(Guid Id, long ByteCount, byte[] Sha256, string F
 /// incomplete (invisible to imports) until its job commits it; an abandoned one is deleted by its writer, or by the
 /// silos' sweep once it has not been touched for a while (a crashed gateway).
 /// </remarks>
-public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOptions pools)
+public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOptions pools) : IStagedFileStore
 {
     private const int ChunkSize = 1 << 20;
     private readonly SemaphoreSlim _writeSlots = new(pools.UploadConnections, pools.UploadConnections);

@@ -1,4 +1,5 @@
 using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
 using Npgsql;
 
 namespace DatasetPlatform.Tests.Infrastructure;
@@ -39,7 +40,7 @@ public static class BackendProbe
                   AND query LIKE @prefix || '%' AND query LIKE '%' || @table || '%'
                   AND (@wait = '' OR wait_event_type = @wait)
                 LIMIT 1
-                """, ("prefix", prefix), ("table", $"dp_data.ds_{datasetId} "), ("wait", waitEventType ?? ""));
+                """, ("prefix", prefix), ("table", $"{DataTables.QualifiedName(datasetId)} "), ("wait", waitEventType ?? ""));
             if (pid != 0) return pid;
             if (DateTime.UtcNow > until) throw new TimeoutException($"No backend ran '{prefix}...' on dataset {datasetId} in time.");
             await Task.Delay(50);
@@ -63,7 +64,7 @@ public static class BackendProbe
     public static async Task<NpgsqlTransaction> LockTableAsync(NpgsqlConnection holder, long datasetId)
     {
         var transaction = await holder.BeginTransactionAsync();
-        await using var command = new NpgsqlCommand($"LOCK TABLE dp_data.ds_{datasetId} IN ACCESS EXCLUSIVE MODE", holder, transaction);
+        await using var command = new NpgsqlCommand($"LOCK TABLE {DataTables.QualifiedName(datasetId)} IN ACCESS EXCLUSIVE MODE", holder, transaction);
         await command.ExecuteNonQueryAsync();
         return transaction;
     }
@@ -84,7 +85,7 @@ public static class BackendProbe
         string Physical(string name) => columns.Single(c => c.Name == name).Physical;
         await using var insert = new NpgsqlCommand(
             $"""
-            INSERT INTO dp_data.ds_{id} (_vf, {Physical("Date")}, {Physical("Country")}, {Physical("Note")})
+            INSERT INTO {DataTables.QualifiedName(id)} (_vf, {Physical("Date")}, {Physical("Country")}, {Physical("Note")})
             SELECT 0, date '2021-01-01' + (i % 3000), 'E' || i, (SELECT string_agg(md5(i::text || j::text), '') FROM generate_series(1, 32) j)
             FROM generate_series(1, @rows) i
             """, connection) { CommandTimeout = 120 };

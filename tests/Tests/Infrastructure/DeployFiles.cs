@@ -91,6 +91,7 @@ public static class DeployFiles
     {
         public string ApiVersion { get; set; } = "";
         public string Kind { get; set; } = "";
+        public string? Namespace { get; set; }
         public List<KustomizeLabels> Labels { get; set; } = [];
         public List<string> Resources { get; set; } = [];
         public List<KustomizeImage> Images { get; set; } = [];

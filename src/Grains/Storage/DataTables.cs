@@ -1,0 +1,32 @@
+namespace DatasetPlatform.Grains.Storage;
+
+/// <summary>
+/// Where a dataset's rows live: one typed table per dataset, <c>dp_data.ds_{id}</c>, and its one index. Every statement
+/// that names a dataset's table (or the index) gets the name from here, built from the numeric id only, never from user
+/// text; this is the one place to change to move datasets elsewhere, e.g. a schema per dataset for Citus' schema-based
+/// sharding (deploy/README.md, "Past one PostgreSQL").
+/// </summary>
+public static class DataTables
+{
+    /// <summary>The schema holding every dataset's table (created by deploy/sql/002_catalog.sql).</summary>
+    public const string Schema = "dp_data";
+
+    /// <summary>The dataset's table, schema-qualified: what statements name.</summary>
+    public static string QualifiedName(long datasetId) => $"{Schema}.{LocalName(datasetId)}";
+
+    /// <summary>The dataset's table name inside <see cref="Schema"/> (how PostgreSQL's messages name the relation).</summary>
+    public static string LocalName(long datasetId) => $"ds_{datasetId}";
+
+    /// <summary>A block dataset's index of its live rows by block number (created in the table's schema).</summary>
+    public static string LiveBlocksIndexName(long datasetId) => $"{LocalName(datasetId)}_live_blocks";
+
+    /// <summary>
+    /// The rows of a version: visible from the version that inserted them (_vf) until the one that closed them (_vt).
+    /// Without a version, the current rows. Version numbers are integers, never user text.
+    /// </summary>
+    public static string VisibleAt(int? version) => version is { } v ? $"_vf <= {v} AND (_vt IS NULL OR _vt > {v})" : "_vt IS NULL";
+
+    /// <summary>SQL counting rows equal to an earlier row (first occurrences not counted), over the given physical columns.</summary>
+    public static string DuplicateRowsSql(string table, string where, IEnumerable<string> physicalColumns) =>
+        $"SELECT COALESCE(sum(n - 1), 0)::bigint FROM (SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {string.Join(", ", physicalColumns)} HAVING count(*) > 1) d";
+}

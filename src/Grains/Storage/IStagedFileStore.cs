@@ -1,0 +1,34 @@
+namespace DatasetPlatform.Grains.Storage;
+
+/// <summary>
+/// Where the bytes of uploaded files wait between the upload (a gateway) and their import (any silo). The gateway writes
+/// through it (<see cref="UploadSession"/>), the import runner reads through it; nothing else touches staged bytes.
+/// <see cref="StagingStore"/> (PostgreSQL, 1 MiB chunks) is the implementation; an S3-compatible object store would be the
+/// next (see deploy/README.md).
+/// </summary>
+/// <remarks>
+/// A staged file's catalog row (dp.staged_files: its dataset, name, size, hash and "complete" mark) stays in PostgreSQL
+/// whatever holds the bytes, because the mark commits in the same transaction as the job that enqueues the file. A file is
+/// invisible to imports until then, so a writer that fails leaves nothing an import could read.
+/// </remarks>
+public interface IStagedFileStore
+{
+    /// <summary>
+    /// Creates an incomplete staged file (its dataset may not exist yet) and copies <paramref name="content"/> into it.
+    /// Throws <see cref="UploadTooLargeException"/> past <paramref name="maxBytes"/>; on any failure the file is deleted.
+    /// </summary>
+    Task<StagedFile> WriteAsync(long? datasetId, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Copies <paramref name="content"/> into the incomplete staged file <paramref name="id"/> that already exists (a presigned
+    /// URL's claim created it). Throws <see cref="UploadTooLargeException"/> past <paramref name="maxBytes"/> and
+    /// <see cref="StagedFileLostException"/> when the file went away meanwhile; on any failure the file is deleted.
+    /// </summary>
+    Task<StagedFile> WriteChunksAsync(Guid id, string fileName, Stream content, long maxBytes, CancellationToken cancellationToken);
+
+    /// <summary>Deletes staged files that never completed; best effort (the silos' abandoned-upload sweep covers the rest).</summary>
+    Task DeleteIncompleteAsync(IReadOnlyCollection<Guid> ids);
+
+    /// <summary>Opens a complete staged file for one sequential read; the stream holds its resources until disposed.</summary>
+    Task<Stream> OpenReadAsync(Guid fileId, CancellationToken cancellationToken);
+}
