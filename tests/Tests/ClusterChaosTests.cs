@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Tests.Infrastructure;
 using Npgsql;
 using Xunit.Abstractions;
@@ -267,7 +268,7 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
         {
             foreach (var (processId, query) in await cluster.RunningStatementsAsync("COPY"))
             {
-                if (!query.Contains($"dp_data.ds_{datasetId} ", StringComparison.Ordinal)) continue;
+                if (!query.Contains(DataTables.QualifiedName(datasetId) + " ", StringComparison.Ordinal)) continue;
                 return (cluster.Silos.Single(s => s.Id == processId), query);
             }
             await Task.Delay(20);
@@ -297,7 +298,7 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
                 rerunAt = sinceKill.Elapsed.TotalSeconds;
                 rerunProcess = silo.Id;
             }
-            if (copyAgainAt is null && (await cluster.RunningStatementsAsync("COPY")).Any(c => c.ProcessId != victim.Id && c.Query.Contains($"dp_data.ds_{datasetId} ")))
+            if (copyAgainAt is null && (await cluster.RunningStatementsAsync("COPY")).Any(c => c.ProcessId != victim.Id && c.Query.Contains(DataTables.QualifiedName(datasetId) + " ")))
                 copyAgainAt = sinceKill.Elapsed.TotalSeconds;
             await Task.Delay(50);
         }
