@@ -23,11 +23,9 @@ var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools
 await SchemaBootstrapper.ApplyAsync(dataSource);
 builder.Services.AddPlatformStorage(dataSource, pools);
 builder.UseOrleans(silo => silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: false));
-// SIGTERM stops the silo gracefully: it leaves the cluster and deactivates its grains, and a running import is cancelled, rolled
-// back and handed back within Orleans' DeactivationTimeout (30 s, a backstop: measured well under a second). The host waits
-// longer than that, so a slow hand-back is not cut short into a non-graceful stop, and less than Kubernetes'
-// terminationGracePeriodSeconds (60 s in deploy/k8s) before its SIGKILL.
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(45));
+// SIGTERM stops the silo gracefully: it leaves the cluster and deactivates its grains; a running import is cancelled, rolled
+// back and handed back to its queue (ImportJobGrain.OnDeactivateAsync), within Orleans' DeactivationTimeout at most.
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = PlatformHosting.SiloShutdownTimeout);
 
 if (healthPort is null)
 {

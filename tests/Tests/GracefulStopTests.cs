@@ -82,7 +82,8 @@ public sealed class GracefulStopTests(PlatformFixture platform, ITestOutputHelpe
             await UntilAsync(() => Task.FromResult(StartedIn(other)), TimeSpan.FromSeconds(90), "The other silo never started the import.");
             var restart = sinceSigterm.Elapsed;
             var drain = await stopping;
-            Assert.Contains($"Import {jobId}: run cancelled and rolled back in", running.Output);
+            var cancelled = Regex.Match(running.Output, $@"Import {jobId}: run cancelled and rolled back in (\d+) ms");
+            Assert.True(cancelled.Success, "The stopping silo did not log that it cancelled and rolled back the import.");
 
             var done = await api.WaitForProcessAsync(datasetId, jobId, TimeSpan.FromSeconds(240));
             var total = sinceSigterm.Elapsed;
@@ -96,7 +97,12 @@ public sealed class GracefulStopTests(PlatformFixture platform, ITestOutputHelpe
             Assert.DoesNotContain("given up", done.ToString());
 
             output.WriteLine($"first run loaded for {loadingBeforeStop.TotalSeconds:F1} s before SIGTERM (work lost)");
-            output.WriteLine($"SIGTERM -> process {running.Id} exited: {drain.TotalSeconds:F2} s (drain)");
+            output.WriteLine($"SIGTERM -> process {running.Id} exited: {drain.TotalSeconds:F2} s (drain; of it, cancelling and rolling back the import took "
+                + $"{cancelled.Groups[1].Value} ms from its deactivation)");
+            var lines = running.Output.Split('\n');
+            for (var i = 0; i < lines.Length; i++)
+                if (lines[i].Contains($"Import {jobId}") || lines[i].Contains("Application is shutting down"))
+                    output.WriteLine("  stopped silo: " + lines[i].Trim() + (lines[i].Contains("could not") && i + 1 < lines.Length ? " " + lines[i + 1].Trim() : ""));
             output.WriteLine($"SIGTERM -> import started again in process {other.Id}: {restart.TotalSeconds:F2} s");
             output.WriteLine($"SIGTERM -> Processed: {total.TotalSeconds:F1} s; added delay for the user = lost work + hand-over = "
                 + $"{(loadingBeforeStop + restart).TotalSeconds:F1} s");
