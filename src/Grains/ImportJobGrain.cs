@@ -253,6 +253,7 @@ public sealed partial class ImportJobGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId}: could not hand the job back to its queue; it stays processing and runs again all the same")]
     private partial void LogHandBackFailed(Exception exception, long jobId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId}: could not tell its dataset it is queued again; the dataset's reminder or the silos' sweep starts it")]
+    // Expected on a stopping silo: Orleans fails the call's pending answer once the host shuts down, although the message went out.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId}: no answer from its dataset to \"queued again\" (normal while this silo shuts down); should the message be lost, the dataset's watchdog, reminder or the silos' sweep starts the job")]
     private partial void LogNudgeFailed(Exception exception, long jobId);
 }
