@@ -25,87 +25,143 @@ public sealed class ImportJobAttempts
 /// status reads interleave freely, and the outcome is reported to the dataset grain when it is known.
 /// Errors are told apart (<see cref="ImportErrors"/>): a bad file or a bug fails the job at once (the runner records
 /// why), an outage is retried here with backoff up to a bound, and a crash is counted through the persisted state.
+/// A deactivation (the silo stopping: SIGTERM, a rolling deploy) cancels the run, which rolls its transaction back, and hands
+/// the job back to its queue uncounted (<see cref="OnDeactivateAsync"/>).
 /// </summary>
 public sealed partial class ImportJobGrain(
     ImportRunner runner,
     JobStore jobs,
+    ImportGate gate,
     [PersistentState("attempts", "catalog")] IPersistentState<ImportJobAttempts> attempts,
     IOptions<ImportRetryOptions> retryOptions,
     ILogger<ImportJobGrain> logger) : Grain, IImportJobGrain
 {
     private Task? _work;
     private ImportProgressCounter? _progress;
+    /// <summary>Cancelled when this activation goes away while the import runs.</summary>
+    private readonly CancellationTokenSource _stopping = new();
 
     private long JobId => this.GetPrimaryKeyLong();
 
+    private enum RunOutcome { Finished, HandedBack, Pending }
+
     public Task Start()
     {
-        if (_work is { IsCompleted: false }) return Task.CompletedTask;
+        if (_work is { IsCompleted: false } || _stopping.IsCancellationRequested) return Task.CompletedTask;
         _progress = new ImportProgressCounter();
-        _work = RunAsync(_progress);
+        _work = RunAsync(_progress, _stopping.Token);
         return Task.CompletedTask;
     }
 
     public Task<ImportProgress> GetProgress() => Task.FromResult(
         _progress is { } p && _work is { IsCompleted: false } ? new ImportProgress(true, p.RowsRead, p.BytesRead) : new ImportProgress(false, 0, 0));
 
-    private async Task RunAsync(ImportProgressCounter progress)
+    /// <summary>
+    /// The activation goes away (on a stopping silo Orleans deactivates every grain, with a token that fires after its
+    /// DeactivationTimeout or the host's ShutdownTimeout): a running import is cancelled, its transaction rolls back, and the
+    /// job goes back to queued, no crash counted, for another silo to run at once. Should the run not stop within the token's
+    /// time, the process exit ends it (PostgreSQL rolls back a transaction whose connection closes) and its next start counts it.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_work is not { IsCompleted: false } work) return;
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        LogStopping(JobId, reason.ReasonCode.ToString());
+        await _stopping.CancelAsync();
+        try
+        {
+            await work.WaitAsync(cancellationToken);
+            LogStopped(JobId, stopwatch.ElapsedMilliseconds);
+        }
+        catch (OperationCanceledException)
+        {
+            LogStopTimedOut(JobId, stopwatch.ElapsedMilliseconds);
+        }
+    }
+
+    private async Task RunAsync(ImportProgressCounter progress, CancellationToken stopping)
     {
         var job = await jobs.GetAsync(JobId);
         if (job is null) return; // deleted with its dataset
         if (!JobStatus.IsTerminal(job.Status))
         {
             var options = retryOptions.Value;
-            // Still marked running when this activation starts it: the run before never came back, its silo died.
-            if (attempts.State.Running) attempts.State.Crashes++;
+            // Still marked running when this activation starts it: the run before never came back, its silo died while loading.
+            // Counted (and the mark cleared) now, so a run of this activation that never gets to load is not counted again.
+            if (attempts.State.Running)
+            {
+                attempts.State.Crashes++;
+                attempts.State.Running = false;
+                await attempts.WriteStateAsync();
+            }
             if (attempts.State.Crashes >= options.MaxCrashes)
             {
                 LogGivenUpAfterCrashes(JobId, attempts.State.Crashes);
-                await runner.FailAsync(JobId, $"The import was given up: the server running it stopped {attempts.State.Crashes} times before it finished "
-                    + "(for example, it ran out of memory). Nothing was loaded.");
+                await jobs.FailAsync(JobId, new ImportFailureRecord(JobStatus.Failed, $"The import was given up: the server running it stopped {attempts.State.Crashes} times "
+                    + "before it finished (for example, it ran out of memory). Nothing was loaded."));
             }
             else
             {
-                LogRunStarting(JobId, job.DatasetId, Environment.ProcessId, attempts.State.Crashes);
-                attempts.State.Running = true;
-                attempts.State.LastStartedUtc = DateTime.UtcNow;
-                await attempts.WriteStateAsync();
                 this.DelayDeactivation(TimeSpan.FromHours(12));
-                bool finished;
+                RunOutcome outcome;
                 try
                 {
-                    finished = await RunWithRetriesAsync(progress, options);
+                    outcome = await RunWithRetriesAsync(job.DatasetId, progress, options, stopping);
                 }
                 finally
                 {
                     this.DelayDeactivation(TimeSpan.Zero);
-                    attempts.State.Running = false;
-                    try { await attempts.WriteStateAsync(); }
-                    catch (Exception e) { LogStateNotSaved(e, JobId); } // at worst the next activation counts one crash too many
+                    if (attempts.State.Running)
+                    {
+                        attempts.State.Running = false;
+                        try { await attempts.WriteStateAsync(); }
+                        catch (Exception e) { LogStateNotSaved(e, JobId); } // at worst the next activation counts one crash too many
+                    }
                 }
-                // Left pending: the dataset's watchdog starts it again.
-                if (!finished) return;
+                if (outcome == RunOutcome.HandedBack) NudgeDataset(job.DatasetId);
+                // Left pending (or handed back): the dataset's watchdog, reminder or the silos' sweep starts it again.
+                if (outcome != RunOutcome.Finished) return;
             }
         }
         await GrainFactory.GetGrain<IDatasetGrain>(job.DatasetId).NotifyFinished(JobId);
     }
 
-    /// <summary>Runs the import, retrying transient errors with backoff; false when the job could be neither finished nor failed.</summary>
-    private async Task<bool> RunWithRetriesAsync(ImportProgressCounter progress, ImportRetryOptions options)
+    /// <summary>
+    /// Runs the import in an import slot, retrying transient errors with backoff; Pending when the job could be neither finished
+    /// nor failed, HandedBack when the silo is stopping.
+    /// </summary>
+    private async Task<RunOutcome> RunWithRetriesAsync(long datasetId, ImportProgressCounter progress, ImportRetryOptions options, CancellationToken stopping)
     {
         for (var retry = 1; ; retry++)
         {
             try
             {
-                // Off the grain scheduler: parsing and COPY are long-running and CPU-bound.
-                await Task.Run(() => runner.RunAsync(JobId, progress, CancellationToken.None));
-                return true;
+                // Beyond the silo's import limit the job waits here, still queued: a silo that dies now has not started it.
+                using (await gate.EnterAsync(JobId, stopping))
+                {
+                    if (!attempts.State.Running)
+                    {
+                        // From here a death of the silo counts as a crash of this job.
+                        LogRunStarting(JobId, datasetId, Environment.ProcessId, attempts.State.Crashes);
+                        attempts.State.Running = true;
+                        attempts.State.LastStartedUtc = DateTime.UtcNow;
+                        await attempts.WriteStateAsync();
+                    }
+                    // Off the grain scheduler: parsing and COPY are long-running and CPU-bound.
+                    await Task.Run(() => runner.RunAsync(JobId, progress, stopping));
+                }
+                return RunOutcome.Finished;
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return await HandBackAsync();
             }
             catch (Exception e) when (ImportErrors.IsTransient(e) && retry <= options.TransientRetries)
             {
                 var delay = options.DelayBefore(retry);
                 LogTransientError(e, JobId, retry, options.TransientRetries, delay.TotalSeconds);
-                await Task.Delay(delay);
+                try { await Task.Delay(delay, stopping); }
+                catch (OperationCanceledException) { return await HandBackAsync(); }
             }
             catch (Exception e) when (ImportErrors.IsTransient(e))
             {
@@ -124,17 +180,43 @@ public sealed partial class ImportJobGrain(
         }
     }
 
-    private async Task<bool> TryFailAsync(string reason)
+    /// <summary>The run was cancelled and rolled back: processing -> queued. A job still queued or already finished is left as it is.</summary>
+    private async Task<RunOutcome> HandBackAsync()
     {
         try
         {
-            await runner.FailAsync(JobId, reason);
-            return true;
+            await jobs.HandBackAsync(JobId);
+        }
+        catch (Exception e)
+        {
+            // Left "processing", which is pending too: the next run takes it all the same, and no crash is counted.
+            LogHandBackFailed(e, JobId);
+        }
+        return RunOutcome.HandedBack;
+    }
+
+    /// <summary>
+    /// Tells the dataset its job is queued again, so it starts the job on a live silo now rather than at its next reminder or
+    /// sweep (when the dataset grain was on this stopping silo too, the message reactivates it elsewhere). Not awaited: the
+    /// dataset grain's answer waits for its Start call to this job, which waits for this activation to finish deactivating.
+    /// </summary>
+    private void NudgeDataset(long datasetId)
+    {
+        var sent = GrainFactory.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(JobId);
+        _ = sent.ContinueWith(t => LogNudgeFailed(t.Exception!, JobId), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    private async Task<RunOutcome> TryFailAsync(string reason)
+    {
+        try
+        {
+            await jobs.FailAsync(JobId, new ImportFailureRecord(JobStatus.Failed, reason));
+            return RunOutcome.Finished;
         }
         catch (Exception e)
         {
             LogRunFailed(e, JobId);
-            return false;
+            return RunOutcome.Pending;
         }
     }
 
@@ -158,4 +240,20 @@ public sealed partial class ImportJobGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId}: could not record that its run ended")]
     private partial void LogStateNotSaved(Exception exception, long jobId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId}: its activation is going away ({Reason}); cancelling the run to hand it back")]
+    private partial void LogStopping(long jobId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId}: run cancelled and rolled back in {Milliseconds} ms")]
+    private partial void LogStopped(long jobId, long milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId}: the run did not stop within the deactivation time ({Milliseconds} ms); the process exit rolls it back and its next start counts it as cut short")]
+    private partial void LogStopTimedOut(long jobId, long milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId}: could not hand the job back to its queue; it stays processing and runs again all the same")]
+    private partial void LogHandBackFailed(Exception exception, long jobId);
+
+    // Expected on a stopping silo: Orleans fails the call's pending answer once the host shuts down, although the message went out.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId}: no answer from its dataset to \"queued again\" (normal while this silo shuts down); should the message be lost, the dataset's watchdog, reminder or the silos' sweep starts the job")]
+    private partial void LogNudgeFailed(Exception exception, long jobId);
 }

@@ -31,6 +31,9 @@ builder.UseOrleans(silo =>
     silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: false);
     if (kubernetes) silo.UseKubernetesHosting();
 });
+// SIGTERM stops the silo gracefully: it leaves the cluster and deactivates its grains; a running import is cancelled, rolled
+// back and handed back to its queue (ImportJobGrain.OnDeactivateAsync), within Orleans' DeactivationTimeout at most.
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = PlatformHosting.SiloShutdownTimeout);
 
 if (healthPort is null)
 {

@@ -64,6 +64,12 @@ public sealed partial class DeployManifestTests(PlatformFixture platform)
         {
             var pod = deployment.Spec.Template.Spec;
             Assert.True(pod.TerminationGracePeriodSeconds >= 30, $"{deployment.Metadata.Name}: no graceful termination period");
+            // A stopping silo hands its imports back within Orleans' deactivation timeout, inside its host's shutdown timeout,
+            // which must end before Kubernetes kills the pod.
+            if (deployment.Metadata.Name == "datasetplatform-silo")
+                Assert.True(Orleans.Configuration.GrainCollectionOptions.DEFAULT_DEACTIVATION_TIMEOUT < PlatformHosting.SiloShutdownTimeout
+                    && PlatformHosting.SiloShutdownTimeout < TimeSpan.FromSeconds(pod.TerminationGracePeriodSeconds!.Value),
+                    $"silo: deactivation timeout < host shutdown timeout ({PlatformHosting.SiloShutdownTimeout}) < terminationGracePeriodSeconds ({pod.TerminationGracePeriodSeconds} s)");
             Assert.All(pod.Containers, c =>
             {
                 Assert.NotNull(c.Resources?.Limits?["memory"]);

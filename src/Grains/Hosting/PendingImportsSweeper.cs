@@ -1,6 +1,7 @@
 using Dapper;
 using Microsoft.Extensions.Configuration;
 using DatasetPlatform.Grains.Abstractions;
+using DatasetPlatform.Grains.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -14,7 +15,7 @@ namespace DatasetPlatform.Grains.Hosting;
 /// a dataset whose grain got as far as registering one; this also covers an upload whose commit succeeded but whose
 /// notification never reached the dataset grain (a gateway crash, a timeout). Waking a dataset twice is harmless.
 /// </summary>
-internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource, IGrainFactory grains, IHostApplicationLifetime lifetime,
+internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource, JobStore jobs, IGrainFactory grains, IHostApplicationLifetime lifetime,
     IConfiguration configuration, ILogger<PendingImportsSweeper> logger) : IStartupTask
 {
     private TimeSpan Period => TimeSpan.FromSeconds(configuration.GetValue("Silo:PendingSweepSeconds", 30));
@@ -48,14 +49,9 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        // Presigned imports whose URL expired before any file came will never get one: end them, so their status says so.
-        // A day's grace: an upload that started before expiry may still be streaming a large file.
-        await connection.ExecuteAsync(
-            """
-            UPDATE dp.import_jobs SET status = 'failed', reason = 'The upload URL expired before a file was uploaded.',
-                status_description = 'The upload URL expired before a file was uploaded.', processed_at = now(), updated_at = now()
-            WHERE status = 'uninitialised' AND upload_expires_at < now() - interval '1 day'
-            """);
+        // Presigned imports whose URL expired unused never had a job grain (one runs only once a file queues the job), so this
+        // status change is not the grains' to make; it is still the job store's, guarded to jobs that never got a file.
+        await jobs.ExpireUnsentUploadsAsync(cancellationToken);
         // Uploads that never committed (the gateway crashed or lost its database mid-upload) leave an unfinished staged
         // file; deleting it also gives a presigned URL's single use back (the claim's foreign key is set null).
         await connection.ExecuteAsync(

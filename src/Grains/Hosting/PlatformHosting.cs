@@ -29,6 +29,13 @@ public sealed class SiloEndpointOptions
 public static class PlatformHosting
 {
     public const string GrainStorageName = "catalog";
+
+    /// <summary>
+    /// How long a stopping silo host waits for Orleans to stop gracefully (HostOptions.ShutdownTimeout of src/Silo). Longer than
+    /// Orleans' DeactivationTimeout (30 s), the bound on handing a running import back, so a slow hand-back is not cut short into
+    /// a non-graceful stop; shorter than the silo pods' terminationGracePeriodSeconds (deploy/k8s), after which Kubernetes kills.
+    /// </summary>
+    public static readonly TimeSpan SiloShutdownTimeout = TimeSpan.FromSeconds(45);
     private const string Invariant = "Npgsql";
 
     /// <summary>

@@ -27,7 +27,7 @@ public sealed class ImportProgressCounter
 /// job's result commit together, or nothing does, so running a job again after a crash is safe.
 /// </summary>
 public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFileStore staging, JobStore jobs, IOptions<ImportLimits> importLimits,
-    ImportGate gate, ILogger<ImportRunner> logger)
+    ILogger<ImportRunner> logger)
 {
     private ImportLimits Limits => importLimits.Value;
 
@@ -47,16 +47,17 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         Meter.CreateCounter<long>("dp.rows.loaded", description: "Rows written by imports");
 
     /// <summary>
-    /// Runs the job unless it already finished; returns its final status. Only transient errors (<see cref="ImportErrors.IsTransient"/>)
-    /// propagate, for the caller to retry; a bad file, and any other error, fail the job here with a reason.
+    /// Runs the job unless it already finished; returns its final status. The caller holds an import slot (<see cref="ImportGate"/>).
+    /// Only transient errors (<see cref="ImportErrors.IsTransient"/>) propagate, for the caller to retry, and cancellation
+    /// (<see cref="OperationCanceledException"/> once <paramref name="cancellationToken"/> is cancelled: the silo is stopping),
+    /// after which nothing of the run is committed; a bad file, and any other error, fail the job here with a reason.
     /// </summary>
     public async Task<string> RunAsync(long jobId, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var job = await jobs.GetAsync(jobId);
         if (job is null) return JobStatus.Failed; // the dataset was deleted, and its jobs with it
         if (JobStatus.IsTerminal(job.Status)) return job.Status;
-        // Beyond the silo's import limit the job waits here, still queued.
-        using var slot = await gate.EnterAsync(jobId, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
         await jobs.MarkProcessingAsync(jobId);
         try
         {
@@ -64,6 +65,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             ImportsFinished.Add(1, new KeyValuePair<string, object?>("status", status), new KeyValuePair<string, object?>("source", job.Source));
             RowsLoaded.Add(progress.RowsRead);
             return status;
+        }
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: whatever the cancelled statement threw (a cancelled COPY, 57014, a broken connection), the load's
+            // transaction did not commit. Not a failure of the job: the caller hands it back.
+            throw new OperationCanceledException("The import was cancelled: its silo is stopping.", cancellationToken);
         }
         catch (Exception e) when (AsDataFailure(e) is { } failure)
         {
@@ -129,14 +136,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         // Alphacast promises that an identical re-upload is skipped; records (V4) and blocks mean "add these again".
         if (job.Source == JobSources.Multipart && await FindIdenticalPreviousAsync(connection, transaction, job, manifestJson, deleteMissing, acceptNewColumns) is { } previous)
         {
-            await connection.ExecuteAsync(
-                $"""
-                UPDATE dp.import_jobs SET status = 'skipped', status_description = @description, manifest = @manifest::jsonb,
-                    processed_at = clock_timestamp(), updated_at = clock_timestamp()
-                WHERE id = @id;
-                {DropUnversionedFileSql}
-                """, new { id = job.Id, manifest = manifestJson, description = $"Skipped: identical to process {previous} (same content and flags); nothing changed." },
-                transaction);
+            await jobs.SkipAsync(connection, transaction, job.Id, manifestJson,
+                $"Skipped: identical to process {previous} (same content and flags); nothing changed.");
             await transaction.CommitAsync(cancellationToken);
             return JobStatus.Skipped;
         }
@@ -169,8 +170,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (job.BlockNumber is { } block)
         {
             // Same block number again: the earlier records of that block end with this version.
-            replaced = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL AND _block = @block",
-                new { version, block }, transaction, NoCommandTimeout);
+            replaced = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL AND _block = @block",
+                new { version, block }, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
         }
 
         var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
@@ -179,13 +180,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
-        if (!direct) await connection.ExecuteAsync("ANALYZE pg_temp.dp_stage", transaction: transaction, commandTimeout: NoCommandTimeout);
+        if (!direct) await connection.ExecuteAsync(new CommandDefinition("ANALYZE pg_temp.dp_stage", null, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
 
-        if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage");
+        if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage", cancellationToken);
 
         var counts = direct
             ? new MergeCounts(copied.Rows, 0, replaced)
-            : await MergeAsync(connection, transaction, dataset.TableName, plan, version, job.OnConflictUpdate, deleteMissing);
+            : await MergeAsync(connection, transaction, dataset.TableName, plan, version, job.OnConflictUpdate, deleteMissing, cancellationToken);
 
         var previousRows = dataset.CurrentVersion is { } current
             ? await connection.ExecuteScalarAsync<long>("SELECT row_count FROM dp.dataset_versions WHERE dataset_id = @id AND version = @current",
@@ -233,14 +234,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             WHERE id = @datasetId;
             INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by)
             SELECT @datasetId, @version, @rowCount, @columnCount, @columns::jsonb, @versionDescription, @id, @createdBy WHERE @version IS NOT NULL;
-            UPDATE dp.import_jobs SET status = @status, status_description = @description, rows_read = @rowsRead,
-                rows_inserted = @inserted, rows_updated = @updated, rows_deleted = @deleted, rows_rejected = @rejected,
-                values_inserted = @valuesInserted, values_updated = @valuesUpdated, values_deleted = @valuesDeleted, values_total = @valuesTotal,
-                min_date = @minDate, max_date = @maxDate, version_produced = @version, errors = @errors::jsonb, error_count = @rejected,
-                manifest = @effectiveManifest::jsonb,
-                processed_at = clock_timestamp(), updated_at = clock_timestamp()
-            WHERE id = @id;
             """, result, transaction);
+        await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, result.status, description, result.rowsRead, counts.Inserted,
+            counts.Updated, counts.Deleted, copied.Rejected, result.errors, result.valuesInserted, result.valuesUpdated, result.valuesDeleted,
+            result.valuesTotal, copied.MinDate, copied.MaxDate, result.version, manifestJson), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         LogImportCompleted(job.Id, dataset.Id, copied.Rows, counts.Inserted, counts.Updated, counts.Deleted);
 
@@ -316,7 +313,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
-        var closed = await connection.ExecuteAsync($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction, NoCommandTimeout);
+        var closed = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction,
+            NoCommandTimeout, cancellationToken: cancellationToken));
         CopyResult copied;
         var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false);
         if (parquet is not null)
@@ -333,7 +331,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
         if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
-            await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}");
+            await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
         var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
             cancellationToken, NoCommandTimeout);
 
@@ -364,11 +362,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             WHERE id = @datasetId;
             INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id)
             VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId);
-            UPDATE dp.import_jobs SET status = 'complete', status_description = @status, rows_read = @rows, rows_inserted = @rows,
-                rows_deleted = @closed, values_inserted = @rows, values_total = @rows, min_date = @minDate, max_date = @maxDate,
-                version_produced = @version, processed_at = clock_timestamp(), updated_at = clock_timestamp()
-            WHERE id = @id;
             """, result, transaction);
+        await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, JobStatus.Complete, result.status, copied.Rows, copied.Rows,
+            Updated: 0, closed, Rejected: 0, ErrorsJson: null, copied.Rows, ValuesUpdated: 0, ValuesDeleted: 0, copied.Rows, copied.MinDate,
+            copied.MaxDate, version, EffectiveManifest: null), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         LogImportCompleted(job.Id, dataset.Id, copied.Rows, copied.Rows, 0, closed);
         _ = AnalyzeAsync(dataset.TableName);
@@ -395,16 +392,6 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             LogAnalyzeFailed(e, table); // statistics are an optimisation; autovacuum will catch up
         }
     }
-
-    /// <summary>
-    /// A job that produced no version (failed, skipped) leaves nothing to trace back to, so its staged bytes go. Files
-    /// behind versions stay, for lineage, until their dataset is deleted. Uses @id (the job).
-    /// </summary>
-    private const string DropUnversionedFileSql = """
-        DELETE FROM dp.staged_files f USING dp.import_jobs j
-        WHERE j.id = @id AND f.id = j.staged_file_id AND j.status IN ('failed', 'skipped', 'pending_schema')
-          AND NOT EXISTS (SELECT 1 FROM dp.dataset_versions v WHERE v.staged_file_id = f.id OR v.import_job_id = j.id);
-        """;
 
     private static string ResolveManifest(ImportJobRow job, DatasetRow dataset)
     {
@@ -499,31 +486,33 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
     }
 
-    private static async Task CheckDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadPlan plan, string sourceSql)
+    private static async Task CheckDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadPlan plan, string sourceSql,
+        CancellationToken cancellationToken)
     {
         var keys = StoredColumns.InOutputOrder(plan.Columns).Where(c => c.IsKey).ToList();
         var keyList = string.Join(", ", keys.Select(k => k.Physical));
         var examples = new List<string>();
         await using (var command = new NpgsqlCommand($"SELECT {keyList}, count(*) FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1 LIMIT 10", connection, transaction)
             { CommandTimeout = NoCommandTimeout })
-        await using (var reader = await command.ExecuteReaderAsync())
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            while (await reader.ReadAsync())
+            while (await reader.ReadAsync(cancellationToken))
             {
                 var parts = keys.Select((k, i) => $"{k.Name}={FormatValue(reader.GetValue(i))}");
                 examples.Add($"({string.Join(", ", parts)}) x{reader.GetInt64(keys.Count)}");
             }
         }
         if (examples.Count == 0) return;
-        var duplicated = await connection.ExecuteScalarAsync<long>(
-            $"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1) d", transaction: transaction, commandTimeout: NoCommandTimeout);
+        var duplicated = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            $"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1) d", null, transaction, NoCommandTimeout,
+            cancellationToken: cancellationToken));
         throw new ImportFailure(JobStatus.Failed, $"{duplicated} rows are duplicated. First 10 rows as example: {string.Join("; ", examples)}");
     }
 
     private sealed record MergeCounts(long Inserted, long Updated, long Deleted);
 
     private static async Task<MergeCounts> MergeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, LoadPlan plan,
-        int version, bool onConflictUpdate, bool deleteMissing)
+        int version, bool onConflictUpdate, bool deleteMissing, CancellationToken cancellationToken)
     {
         var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
         string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
@@ -542,31 +531,32 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             : "";
         var absentFromLive = absent.Count > 0 ? ", " + string.Join(", ", absent.Select(a => $"t.{a}")) : "";
         var absentColumns = absent.Count > 0 ? ", " + string.Join(", ", absent) : "";
-        await connection.ExecuteAsync(
+        await connection.ExecuteAsync(new CommandDefinition(
             $"""
             CREATE TEMP TABLE dp_diff ON COMMIT DROP AS
             SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}, t.ctid AS _live
             FROM pg_temp.dp_stage s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
             WHERE t.ctid IS NULL{changedTest}
-            """, parameters, transaction, NoCommandTimeout);
+            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
         long updated = 0;
         if (changedTest.Length > 0)
-            updated = await connection.ExecuteAsync(
-                $"UPDATE {table} t SET _vt = @v FROM pg_temp.dp_diff d WHERE d._live IS NOT NULL AND t.ctid = d._live", parameters, transaction, NoCommandTimeout);
-        var inserted = await connection.ExecuteAsync(
+            updated = await connection.ExecuteAsync(new CommandDefinition(
+                $"UPDATE {table} t SET _vt = @v FROM pg_temp.dp_diff d WHERE d._live IS NOT NULL AND t.ctid = d._live", parameters, transaction,
+                NoCommandTimeout, cancellationToken: cancellationToken));
+        var inserted = await connection.ExecuteAsync(new CommandDefinition(
             $"""
             INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns})
             SELECT @v, {string.Join(", ", loaded)}{absentColumns} FROM pg_temp.dp_diff
-            """, parameters, transaction, NoCommandTimeout) - updated;
+            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken)) - updated;
 
         long deleted = 0;
         if (deleteMissing)
         {
-            deleted = await connection.ExecuteAsync(
+            deleted = await connection.ExecuteAsync(new CommandDefinition(
                 $"""
                 UPDATE {table} t SET _vt = @v
                 WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
-                """, parameters, transaction, NoCommandTimeout);
+                """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
         }
         return new MergeCounts(inserted, updated, deleted);
     }
@@ -579,23 +569,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         return text;
     }
 
-    private async Task RecordFailureAsync(long jobId, ImportFailure failure, long rowsRead)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync(
-            $"""
-            UPDATE dp.import_jobs SET status = @status, status_description = @message, reason = @message,
-                errors = @errors::jsonb, error_count = @errorCount, rows_read = @rowsRead, rows_rejected = @errorCount,
-                processed_at = clock_timestamp(), updated_at = clock_timestamp()
-            WHERE id = @jobId AND status IN ('queued', 'processing');
-            {DropUnversionedFileSql.Replace("@id", "@jobId")}
-            """,
-            new
-            {
-                jobId, status = failure.Status, message = Storable(failure.Message), errors = ErrorsJson(failure.Errors.Take(CopyRows.MaxRecordedErrors)),
-                errorCount = Math.Max(failure.Rejected, failure.Errors.Count), rowsRead,
-            });
-    }
+    private Task RecordFailureAsync(long jobId, ImportFailure failure, long rowsRead) =>
+        jobs.FailAsync(jobId, new ImportFailureRecord(failure.Status, Storable(failure.Message), ErrorsJson(failure.Errors.Take(CopyRows.MaxRecordedErrors)),
+            Math.Max(failure.Rejected, failure.Errors.Count), rowsRead));
 
     internal static string FormatValue(object? value) => value switch
     {
@@ -618,10 +594,4 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId} complete: {Rows} rows read, {Inserted} inserted, {Updated} updated, {Deleted} deleted")]
     private partial void LogImportCompleted(long jobId, long datasetId, long rows, long inserted, long updated, long deleted);
-}
-
-public sealed partial class ImportRunner
-{
-    /// <summary>Fails a job that cannot be run at all (given up after repeated crashes or outages).</summary>
-    public Task FailAsync(long jobId, string message) => RecordFailureAsync(jobId, new ImportFailure(JobStatus.Failed, message), 0);
 }

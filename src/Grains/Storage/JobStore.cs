@@ -1,4 +1,6 @@
 using Dapper;
+using DatasetPlatform.Grains.Abstractions;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace DatasetPlatform.Grains.Storage;
@@ -20,14 +22,17 @@ public sealed record ImportRequest(
 /// <summary>
 /// Import job rows. The queue of a dataset is "its jobs still queued or processing, by id", so a job is
 /// durably enqueued the moment its row commits, together with its staged file.
+/// This class is the one owner of a job's status: every change is one method below (see "Status changes"), guarded in its
+/// WHERE clause by the states it may leave, and called by the job grain and the import runner only (plus the upload commit
+/// that queues a presigned job and the sweep that expires unsent presigned uploads, neither of which a grain owns yet).
 /// </summary>
-public sealed class JobStore(NpgsqlDataSource dataSource, IStagedFileStore staging)
+public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileStore staging, ILogger<JobStore> logger)
 {
     /// <summary>
     /// Starts an upload: its file is staged chunk by chunk (no connection held while the client sends), and the job is
     /// created with it, complete, in one short transaction at the end. Nothing of an upload that is not committed remains.
     /// </summary>
-    public Task<UploadSession> BeginUploadAsync(CancellationToken cancellationToken) => Task.FromResult(new UploadSession(dataSource, staging));
+    public Task<UploadSession> BeginUploadAsync(CancellationToken cancellationToken) => Task.FromResult(new UploadSession(dataSource, staging, this));
 
     /// <summary>
     /// Takes a presigned URL's single use for an upload that is starting: creates the incomplete staged file the PUT will
@@ -88,16 +93,174 @@ public sealed class JobStore(NpgsqlDataSource dataSource, IStagedFileStore stagi
             "SELECT id FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') ORDER BY queue_seq, id LIMIT 1", new { datasetId });
     }
 
-    public async Task MarkProcessingAsync(long id)
+    // Status changes. uninitialised -> queued (QueueUploadedFile) -> processing (MarkProcessing) -> complete | partial (Finish),
+    // skipped (Skip), failed | pending_schema (Fail); processing -> queued (HandBack, a stopping silo); uninitialised -> failed
+    // (ExpireUnsentUploads). Terminal states are never left. Each returns whether the change applied; a refused one is logged.
+
+    /// <summary>The run got its import slot and starts loading: queued (or processing, a run started again) -> processing.</summary>
+    public async Task<bool> MarkProcessingAsync(long jobId)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        await connection.ExecuteAsync(
+        var changed = await connection.ExecuteAsync(
             """
             UPDATE dp.import_jobs SET status = 'processing', started_at = COALESCE(started_at, now()), updated_at = now()
-            WHERE id = @id AND status IN ('queued', 'processing')
-            """, new { id });
+            WHERE id = @jobId AND status IN ('queued', 'processing')
+            """, new { jobId });
+        return Applied(changed, jobId, nameof(MarkProcessingAsync));
     }
+
+    /// <summary>
+    /// A presigned job's file has arrived: uninitialised -> queued, with the file and a queue position, in the upload's
+    /// transaction. False when the job is no longer waiting for this file (gone, expired, or another PUT won its claim).
+    /// </summary>
+    internal async Task<bool> QueueUploadedFileAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long jobId, StagedFile file)
+    {
+        var changed = await connection.ExecuteAsync(
+            """
+            UPDATE dp.import_jobs SET staged_file_id = @stagedId, content_sha256 = @sha, byte_count = @bytes, status = 'queued',
+                queue_seq = nextval('dp.import_queue_seq'), updated_at = now()
+            WHERE id = @jobId AND status = 'uninitialised' AND upload_file_id = @stagedId
+            """, new { jobId, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount }, transaction);
+        return Applied(changed, jobId, nameof(QueueUploadedFileAsync));
+    }
+
+    /// <summary>
+    /// An identical re-upload: -> skipped, and its staged bytes go. In the runner's transaction, which holds the job row.
+    /// </summary>
+    public async Task<bool> SkipAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long jobId, string manifestJson, string description)
+    {
+        var changed = await connection.ExecuteScalarAsync<int>(
+            $"""
+            WITH changed AS (
+                UPDATE dp.import_jobs SET status = 'skipped', status_description = @description, manifest = @manifest::jsonb,
+                    processed_at = clock_timestamp(), updated_at = clock_timestamp()
+                WHERE id = @jobId AND status IN ('queued', 'processing')
+                RETURNING id, staged_file_id)
+            {DropUnversionedFileSql}
+            """, new { jobId, manifest = manifestJson, description }, transaction);
+        return Applied(changed, jobId, nameof(SkipAsync));
+    }
+
+    /// <summary>
+    /// The rows are loaded: -> complete or partial with what was loaded, in the runner's transaction (the one that loaded the
+    /// rows and holds the job row), so the outcome commits with the rows or not at all. Throws when the job is no longer
+    /// pending, which rolls the load back: the row lock makes that impossible unless the code is wrong.
+    /// </summary>
+    public async Task FinishAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (outcome.Status is not (JobStatus.Complete or JobStatus.Partial))
+            throw new ArgumentException($"An import finishes complete or partial, not {outcome.Status}.", nameof(outcome));
+        var changed = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE dp.import_jobs SET status = @Status, status_description = @Description, rows_read = @RowsRead,
+                rows_inserted = @Inserted, rows_updated = @Updated, rows_deleted = @Deleted, rows_rejected = @Rejected,
+                values_inserted = @ValuesInserted, values_updated = @ValuesUpdated, values_deleted = @ValuesDeleted, values_total = @ValuesTotal,
+                min_date = @MinDate, max_date = @MaxDate, version_produced = @Version, errors = @ErrorsJson::jsonb, error_count = @Rejected,
+                manifest = COALESCE(@EffectiveManifest::jsonb, manifest),
+                processed_at = clock_timestamp(), updated_at = clock_timestamp()
+            WHERE id = @JobId AND status IN ('queued', 'processing')
+            """, outcome, transaction, cancellationToken: cancellationToken));
+        if (!Applied(changed, outcome.JobId, nameof(FinishAsync)))
+            throw new InvalidOperationException($"Import {outcome.JobId} was no longer pending when its rows were loaded; the load is rolled back.");
+    }
+
+    /// <summary>
+    /// The import cannot load: -> failed (or pending_schema), with the reason and the first row errors, and its staged bytes
+    /// go. On its own connection: the load's transaction, if there was one, is rolled back.
+    /// </summary>
+    public async Task<bool> FailAsync(long jobId, ImportFailureRecord failure)
+    {
+        if (failure.Status is not (JobStatus.Failed or JobStatus.PendingSchema))
+            throw new ArgumentException($"An import fails as failed or pending_schema, not {failure.Status}.", nameof(failure));
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var changed = await connection.ExecuteScalarAsync<int>(
+            $"""
+            WITH changed AS (
+                UPDATE dp.import_jobs SET status = @Status, status_description = @Message, reason = @Message,
+                    errors = @ErrorsJson::jsonb, error_count = @ErrorCount, rows_read = @RowsRead, rows_rejected = @ErrorCount,
+                    processed_at = clock_timestamp(), updated_at = clock_timestamp()
+                WHERE id = @JobId AND status IN ('queued', 'processing')
+                RETURNING id, staged_file_id)
+            {DropUnversionedFileSql}
+            """, new { JobId = jobId, failure.Status, Message = Storable(failure.Message), failure.ErrorsJson, failure.ErrorCount, failure.RowsRead });
+        return Applied(changed, jobId, nameof(FailAsync));
+    }
+
+    /// <summary>
+    /// A stopping silo gives back the import it was running (its transaction rolled back, nothing loaded): processing -> queued,
+    /// keeping its place at the head of its dataset's queue, so another silo runs it next. A job still queued (it was waiting
+    /// for an import slot) needs no change.
+    /// </summary>
+    public async Task<bool> HandBackAsync(long jobId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var changed = await connection.ExecuteAsync(
+            "UPDATE dp.import_jobs SET status = 'queued', updated_at = now() WHERE id = @jobId AND status = 'processing'", new { jobId });
+        if (changed > 0) LogHandedBack(jobId);
+        return changed > 0;
+    }
+
+    /// <summary>
+    /// Presigned imports whose URL expired a day ago without a file will never get one: uninitialised -> failed, so their status
+    /// says so. The day's grace lets an upload that started before expiry finish streaming a large file.
+    /// </summary>
+    public async Task<int> ExpireUnsentUploadsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var expired = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            UPDATE dp.import_jobs SET status = 'failed', reason = 'The upload URL expired before a file was uploaded.',
+                status_description = 'The upload URL expired before a file was uploaded.', processed_at = now(), updated_at = now()
+            WHERE status = 'uninitialised' AND upload_expires_at < now() - interval '1 day'
+            """, cancellationToken: cancellationToken));
+        if (expired > 0) LogUploadsExpired(expired);
+        return expired;
+    }
+
+    /// <summary>
+    /// A job that produced no version (failed, skipped) leaves nothing to trace back to, so its staged bytes go, with the
+    /// change that ended it (the "changed" CTE: the job, if its status changed) and only then. Files behind versions stay, for
+    /// lineage, until their dataset is deleted. Counts the jobs changed.
+    /// </summary>
+    private const string DropUnversionedFileSql = """
+        , dropped AS (
+            DELETE FROM dp.staged_files f USING changed j
+            WHERE f.id = j.staged_file_id
+              AND NOT EXISTS (SELECT 1 FROM dp.dataset_versions v WHERE v.staged_file_id = f.id OR v.import_job_id = j.id))
+        SELECT count(*)::int FROM changed;
+        """;
+
+    /// <summary>
+    /// Text fit for a text column: reasons quote the file's values, and PostgreSQL refuses NUL, which made recording the failure
+    /// fail too and left the job processing forever.
+    /// </summary>
+    private static string Storable(string text) => text.Replace('\0', '\uFFFD');
+
+    private bool Applied(int changed, long jobId, string change)
+    {
+        if (changed > 0) return true;
+        LogChangeRefused(jobId, change.Replace("Async", "", StringComparison.Ordinal));
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId}: status change {Change} refused, the job was not in a state it may leave (finished, deleted, or changed by another run)")]
+    private partial void LogChangeRefused(long jobId, string change);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} handed back to its queue: its silo is stopping and rolled it back; it runs again on another silo")]
+    private partial void LogHandedBack(long jobId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} presigned imports failed: their upload URL expired without a file")]
+    private partial void LogUploadsExpired(int count);
 }
+
+/// <summary>What a loaded import records on its job (<see cref="JobStore.FinishAsync"/>); null manifest keeps the job's own.</summary>
+public sealed record ImportOutcome(
+    long JobId, string Status, string Description, long RowsRead, long Inserted, long Updated, long Deleted, long Rejected, string? ErrorsJson,
+    long ValuesInserted, long ValuesUpdated, long ValuesDeleted, long ValuesTotal, string? MinDate, string? MaxDate, int? Version,
+    string? EffectiveManifest);
+
+/// <summary>Why an import ends without loading (<see cref="JobStore.FailAsync"/>): status failed or pending_schema, reason, first row errors.</summary>
+public sealed record ImportFailureRecord(string Status, string Message, string? ErrorsJson = null, long ErrorCount = 0, long RowsRead = 0);
 
 public enum PresignedClaimOutcome { Claimed, AlreadyUsed, InProgress, Gone }
 
@@ -112,7 +275,7 @@ public sealed record NewDataset(long RepositoryId, string Name, string Descripti
 /// it (and for seed 004 the dataset it creates) is inserted, and the file marked complete, in one short transaction at
 /// the end, so the 201 still means durable. Disposing without a commit deletes the files it staged.
 /// </summary>
-public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore staging) : IAsyncDisposable
+public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore staging, JobStore jobs) : IAsyncDisposable
 {
     private readonly List<Guid> _uncommitted = [];
 
@@ -144,12 +307,7 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
             new { jobId, fileId = file.Id }, transaction);
         if (job is not { } datasetId) return false;
         await CompleteFileAsync(connection, transaction, file, datasetId);
-        await connection.ExecuteAsync(
-            """
-            UPDATE dp.import_jobs SET staged_file_id = @stagedId, content_sha256 = @sha, byte_count = @bytes, status = 'queued',
-                queue_seq = nextval('dp.import_queue_seq'), updated_at = now()
-            WHERE id = @jobId
-            """, new { jobId, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount }, transaction);
+        if (!await jobs.QueueUploadedFileAsync(connection, transaction, jobId, file)) return false;
         await transaction.CommitAsync(cancellationToken);
         _uncommitted.Remove(file.Id);
         return true;

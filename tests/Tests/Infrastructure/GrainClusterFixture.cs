@@ -65,7 +65,7 @@ public sealed class GrainClusterFixture : IAsyncLifetime
         await SchemaBootstrapper.ApplyAsync(_dataSource);
         DefaultTypeMap.MatchNamesWithUnderscores = true;
         var staging = new StagingStore(_dataSource, pools);
-        Jobs = new JobStore(_dataSource, staging);
+        Jobs = new JobStore(_dataSource, staging, Microsoft.Extensions.Logging.Abstractions.NullLogger<JobStore>.Instance);
         Datasets = new DatasetStore(_dataSource);
         _repositories = new RepositoryStore(_dataSource);
         _rows = new RowReader(_dataSource, Options.Create(new ReadOptions()));

@@ -1,6 +1,8 @@
 extern alias silo;
 
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
 
 namespace DatasetPlatform.Tests.Infrastructure;
 
@@ -85,6 +87,32 @@ public sealed class ServiceProcess : IDisposable
         _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
     }
+
+    /// <summary>
+    /// SIGTERM, as Kubernetes, docker stop and run.sh's Ctrl-C send it: the host stops gracefully. Waits at most
+    /// <paramref name="timeout"/> for the process to exit and returns how long it took; past it the process is killed and this throws.
+    /// </summary>
+    public async Task<TimeSpan> StopGracefullyAsync(TimeSpan timeout)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        if (SendSignal(_process.Id, SigTerm) != 0) throw new InvalidOperationException($"kill({_process.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"The process did not exit within {timeout.TotalSeconds} s of SIGTERM; killed.");
+        }
+        return stopwatch.Elapsed;
+    }
+
+    private const int SigTerm = 15;
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
 
     public void Dispose()
     {
