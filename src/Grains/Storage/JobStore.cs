@@ -85,14 +85,6 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileSto
         return ([.. items], total);
     }
 
-    /// <summary>The head of the dataset's queue: the oldest job not finished yet.</summary>
-    public async Task<long?> NextPendingAsync(long datasetId)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync();
-        return await connection.ExecuteScalarAsync<long?>(
-            "SELECT id FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') ORDER BY queue_seq, id LIMIT 1", new { datasetId });
-    }
-
     // Status changes. uninitialised -> queued (QueueUploadedFile) -> processing (MarkProcessing) -> complete | partial (Finish),
     // skipped (Skip), failed | pending_schema (Fail); processing -> queued (HandBack, a stopping silo); uninitialised -> failed
     // (ExpireUnsentUploads). Terminal states are never left. Each returns whether the change applied; a refused one is logged.
