@@ -10,8 +10,9 @@
 #       --key-file .data/bootstrap-key.txt --silos 3).
 #
 # Harness options (passed through): --datasets N --uploads N --rows N --clients N --doors alphacast,presigned,blocks,versions
-#   --fixed-cost N --timeout SECONDS --copy-rows N --kill-pids PID,... --kill-after FRACTION --note TEXT --results DIR.
-# chaos (embedded) starts 3 silos and 1 gateway and kills silo 2 with SIGKILL once a third of the uploads are acknowledged.
+#   --fixed-cost N --timeout SECONDS --copy-rows N --kill-pids PID,... --kill-one-of PID,... --kill-after FRACTION --note TEXT --results DIR.
+# chaos (embedded) starts 3 silos and 1 gateway and, once a third of the uploads are acknowledged, kills with SIGKILL the silo
+# that is running an import then (an active COPY under its pid in pg_stat_activity; the first silo when none is).
 # Prints a table and writes bench/results/<date>-<scenario>.md. Exit code: 0 verified, 1 verification failed (data wrong or
 # lost), 2 cannot run. Never fails because something is slow.
 #
@@ -150,9 +151,8 @@ else
   for ((i = 1; i <= silos; i++)); do wait_ready "http://localhost:$((HTTP_PORT + 100 + i - 1))" "${SILO_PIDS[i - 1]}"; done
   target="embedded: a cluster of $silos silo process(es) and $gateways gateway(s), started by bench/load.sh"
   if [[ $scenario == chaos ]]; then
-    victim=${SILO_PIDS[1]:-${SILO_PIDS[0]}}
-    harness+=(--kill-pids "$victim")
-    log "chaos: silo pid $victim will be killed (SIGKILL) mid-way"
+    harness+=(--kill-one-of "$(IFS=,; echo "${SILO_PIDS[*]}")")
+    log "chaos: one of the silos (${SILO_PIDS[*]}), the one running an import, will be killed (SIGKILL) mid-way"
   fi
 fi
 [[ -s $DATA_DIR/bootstrap-key.txt ]] || { echo "load.sh: no bootstrap key in $DATA_DIR" >&2; exit 2; }

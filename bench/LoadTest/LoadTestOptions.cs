@@ -17,6 +17,9 @@ public sealed record LoadTestOptions(Scenario Scenario)
 
     public double KillAfter { get; init; } = 1.0 / 3;
 
+    /// <summary>Chaos: one of these processes is killed (SIGKILL) at that moment, the one running an import if PostgreSQL says which (<see cref="ChaosTarget"/>).</summary>
+    public IReadOnlyList<int> KillOneOf { get; init; } = [];
+
     /// <summary>What is under load, for the report: "embedded (one process)", the URLs, silo count.</summary>
     public string Target { get; init; } = "";
 

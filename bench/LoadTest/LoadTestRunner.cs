@@ -105,7 +105,7 @@ public static class LoadTestRunner
         }
 
         log.WriteLine($"load: {scenario.Datasets} datasets x {scenario.UploadsPerDataset} uploads x {scenario.RowsPerUpload} rows from {scenario.Clients} clients");
-        var killAt = options.KillPids.Count > 0 ? Math.Max(1, (int)(options.KillAfter * scenario.Datasets * scenario.UploadsPerDataset)) : int.MaxValue;
+        var killAt = options.KillPids.Count > 0 || options.KillOneOf.Count > 0 ? Math.Max(1, (int)(options.KillAfter * scenario.Datasets * scenario.UploadsPerDataset)) : int.MaxValue;
         var acknowledged = 0;
         var start = DateTime.UtcNow;
         var clock = Stopwatch.StartNew();
@@ -133,7 +133,7 @@ public static class LoadTestRunner
                 }
                 finally { slots.Release(); }
                 // The dataset's next upload goes only after this one's acknowledgement, so arrival order is the upload number.
-                if (upload.Acknowledged is not null && Interlocked.Increment(ref acknowledged) == killAt) result.Chaos = Kill(options.KillPids, clock.Elapsed, log);
+                if (upload.Acknowledged is not null && Interlocked.Increment(ref acknowledged) == killAt) result.Chaos = await KillAsync(options, clock.Elapsed, log, cancellationToken);
                 if (upload.Indeterminate) break;
             }
             await driver.WaitForCompletionAsync(dataset);
@@ -163,9 +163,16 @@ public static class LoadTestRunner
         return result;
     }
 
-    private static string Kill(IReadOnlyList<int> pids, TimeSpan at, TextWriter log)
+    private static async Task<string> KillAsync(LoadTestOptions options, TimeSpan at, TextWriter log, CancellationToken cancellationToken)
     {
         var done = new List<string>();
+        var pids = options.KillPids.ToList();
+        if (options.KillOneOf.Count > 0)
+        {
+            var (pid, why) = await ChaosTarget.PickAsync(options.KillOneOf, options.CopyBaseline ?? PsqlSettings.FromEnvironment(), cancellationToken);
+            done.Add($"chose pid {pid} of {string.Join(", ", options.KillOneOf)}: {why}");
+            pids.Add(pid);
+        }
         foreach (var pid in pids)
         {
             try

@@ -6,7 +6,7 @@ const string Usage = """
     usage: DatasetPlatform.LoadTest [smoke|many-small|big|chaos] --url URL[,URL...] (--key KEY | --key-file FILE)
            [--datasets N] [--uploads N] [--rows N] [--clients N] [--doors alphacast,presigned,blocks,versions]
            [--fixed-cost N] [--timeout SECONDS] [--copy-baseline] [--copy-rows N]
-           [--kill-pids PID[,PID...]] [--kill-after FRACTION] [--target TEXT] [--silos N] [--note TEXT] [--results DIR]
+           [--kill-pids PID[,PID...]] [--kill-one-of PID[,PID...]] [--kill-after FRACTION] [--target TEXT] [--silos N] [--note TEXT] [--results DIR]
     --copy-baseline reads DP_PG_BIN, DP_PG_HOST, DP_PG_PORT, DP_PG_USER, DP_PG_PASSWORD, DP_PG_DB (scripts/postgres.sh exports them).
     """;
 
@@ -41,6 +41,7 @@ try
                 break;
             case "--copy-rows": options = options with { CopyRowsPerStream = Number(name) }; break;
             case "--kill-pids": options = options with { KillPids = [.. Next(name).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))] }; break;
+            case "--kill-one-of": options = options with { KillOneOf = [.. Next(name).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))] }; break;
             case "--kill-after": options = options with { KillAfter = double.Parse(Next(name), CultureInfo.InvariantCulture) }; break;
             case "--target": options = options with { Target = Next(name) }; break;
             case "--silos": options = options with { Silos = Next(name) }; break;
@@ -51,8 +52,8 @@ try
     }
     if (urls.Count == 0) throw new ArgumentException("--url is required (bench/load.sh starts a service and passes it).");
     if (string.IsNullOrEmpty(key)) throw new ArgumentException("--key or --key-file is required.");
-    if (scenario.Name == "chaos" && options.KillPids.Count == 0)
-        throw new ArgumentException("chaos needs --kill-pids (bench/load.sh chaos starts a cluster and passes a silo's pid).");
+    if (scenario.Name == "chaos" && options.KillPids.Count == 0 && options.KillOneOf.Count == 0)
+        throw new ArgumentException("chaos needs --kill-one-of or --kill-pids (bench/load.sh chaos starts a cluster and passes its silos' pids).");
     options = options with { Scenario = scenario, Target = options.Target.Length > 0 ? options.Target : "given by URL" };
 
     var statuses = new StatusCounts();
