@@ -3,7 +3,8 @@
 #   ./run.sh                          one process hosting a silo and the REST gateway (the default), or
 #   ./run.sh --silos N [--gateways M] a cluster: N src/Silo processes and M gateways (DP_MODE=gateway, default 1) on
 #                                     DP_HTTP_PORT, DP_HTTP_PORT+1, ...; pids in $DP_DATA_DIR/cluster/{silo,gateway}-<i>.pid.
-# Ctrl-C (or SIGTERM) stops everything; data stays in $DP_DATA_DIR.
+# Ctrl-C (or SIGTERM) stops everything; data stays in $DP_DATA_DIR. In a cluster, a process that exits (kill -9 of a silo)
+# is reported and the rest go on.
 set -euo pipefail
 cd "$(dirname "$0")"
 silos=0 gateways=1
@@ -80,6 +81,24 @@ for ((j = 1; j <= gateways; j++)); do
     done
   fi
 done
-# Run until a process ends (or Ctrl-C); then stop the rest.
-wait -n "${children[@]}" || true
-echo "run.sh: a process of the cluster exited; stopping the others" >&2
+# Run until Ctrl-C. A process that ends (a crash, or a silo killed to try failover) is reported and the others go on, as a
+# cluster does: its work moves to the other silos; start a replacement by hand with the line printed above. run.sh ends
+# only when no gateway is left.
+declare -A names
+for ((i = 1; i <= silos; i++)); do names[$(cat "$DP_DATA_DIR/cluster/silo-$i.pid")]=silo-$i; done
+for ((j = 1; j <= gateways; j++)); do names[$(cat "$DP_DATA_DIR/cluster/gateway-$j.pid")]=gateway-$j; done
+gateways_left=$gateways
+while ((gateways_left > 0)); do
+  status=0
+  wait -n -p ended "${children[@]}" || status=$?
+  [ -n "${ended:-}" ] || continue
+  name=${names[$ended]:-process $ended}
+  echo "run.sh: $name (pid $ended) exited with status $status; the rest of the cluster goes on" >&2
+  rm -f "$DP_DATA_DIR/cluster/$name.pid"
+  remaining=()
+  for pid in "${children[@]}"; do [ "$pid" = "$ended" ] || remaining+=("$pid"); done
+  children=("${remaining[@]}")
+  [[ $name == gateway-* ]] && gateways_left=$((gateways_left - 1))
+  unset ended
+done
+echo "run.sh: no gateway is left; stopping the silos" >&2
