@@ -116,7 +116,7 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
     private async Task<DatasetChangeResult> SubmitAsync(Func<Task<DatasetChangeOutcome>> apply)
     {
         foreach (var stale in _changes.Where(c => c.Value.FinishedUtc < DateTime.UtcNow - OutcomeKept).Select(c => c.Key).ToList()) _changes.Remove(stale);
-        var ticket = await queue.TakeAsync();
+        var ticket = await queue.TakeAsync(DatasetId);
         var change = new PendingChange(apply);
         _changes.Add(ticket, change);
         try

@@ -107,6 +107,8 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileSto
     /// </summary>
     internal async Task<bool> QueueUploadedFileAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long jobId, StagedFile file)
     {
+        // The position is taken under the dataset's queue lock, as every upload's is (QueuePositions).
+        await connection.ExecuteAsync(QueuePositions.LockQueueOfJobSql, new { jobId }, transaction);
         var changed = await connection.ExecuteAsync(
             """
             UPDATE dp.import_jobs SET staged_file_id = @stagedId, content_sha256 = @sha, byte_count = @bytes, status = 'queued',
@@ -352,8 +354,11 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
                 + "during the upload). Nothing was kept; send the file again.");
     }
 
-    private static Task<ImportJobRow> InsertJobAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportRequest request, StagedFile file) =>
-        connection.QuerySingleAsync<ImportJobRow>(
+    /// <summary>Inserts the job with its queue position (the column's default), under its dataset's queue lock (<see cref="QueuePositions"/>).</summary>
+    private static async Task<ImportJobRow> InsertJobAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportRequest request, StagedFile file)
+    {
+        await connection.ExecuteAsync(QueuePositions.LockQueueSql, new { QueueDatasetId = request.DatasetId }, transaction);
+        return await connection.QuerySingleAsync<ImportJobRow>(
             """
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
                 delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number, description)
@@ -366,6 +371,7 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
                 request.DatasetId, request.Source, format = request.Format, request.FileName, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount,
                 request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy, request.BlockNumber, request.Description,
             }, transaction);
+    }
 
     public async ValueTask DisposeAsync() => await staging.DeleteIncompleteAsync(_uncommitted);
 }

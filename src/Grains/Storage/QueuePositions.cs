@@ -6,14 +6,30 @@ namespace DatasetPlatform.Grains.Storage;
 /// <summary>
 /// Positions in a dataset's queue. Uploads take theirs (queue_seq) when their job commits; a change to the dataset takes
 /// one from the same sequence when it reaches the dataset grain, so "committed before it" is a comparison of two numbers.
+/// Every position of a dataset is taken under that dataset's queue lock, held until the taking transaction commits: without
+/// it, two uploads committing at once could become visible in the other order than their positions (seen in a burst of
+/// uploads: the later position ran first, and the earlier one then had to wait behind it).
 /// </summary>
 public sealed class QueuePositions(NpgsqlDataSource dataSource)
 {
-    /// <summary>A position after every job committed so far.</summary>
-    public async Task<long> TakeAsync()
+    /// <summary>
+    /// Takes the dataset's queue lock until the end of the transaction; positions taken after it sort after every job
+    /// already committed and before every job committed later. Only the dataset's own uploads and changes wait for it.
+    /// </summary>
+    public const string LockQueueSql = "SELECT pg_advisory_xact_lock(hashtextextended('dp.import_queue', @QueueDatasetId))";
+
+    /// <summary><see cref="LockQueueSql"/> for the dataset of job <c>@jobId</c>.</summary>
+    public const string LockQueueOfJobSql = "SELECT pg_advisory_xact_lock(hashtextextended('dp.import_queue', dataset_id)) FROM dp.import_jobs WHERE id = @jobId";
+
+    /// <summary>A position after every job of the dataset committed so far (and every one still committing).</summary>
+    public async Task<long> TakeAsync(long datasetId)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return await connection.ExecuteScalarAsync<long>("SELECT nextval('dp.import_queue_seq')");
+        await using var transaction = await connection.BeginTransactionAsync();
+        await connection.ExecuteAsync(LockQueueSql, new { QueueDatasetId = datasetId }, transaction);
+        var position = await connection.ExecuteScalarAsync<long>("SELECT nextval('dp.import_queue_seq')", transaction: transaction);
+        await transaction.CommitAsync();
+        return position;
     }
 
     /// <summary>
