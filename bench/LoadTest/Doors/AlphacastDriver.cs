@@ -11,15 +11,7 @@ public sealed class AlphacastDriver(LoadContext context) : DoorDriver(context)
     public const string Manifest =
         """[{"sourceName":"Date","dataType":"Date","isEntity":true,"dateFormat":"%Y-%m-%d"},{"sourceName":"Entity","dataType":"String","isEntity":true}]""";
 
-    public override async Task CreateAsync(DatasetUnderLoad dataset)
-    {
-        var reply = await SendAsync(dataset, () => new HttpRequestMessage(HttpMethod.Post, "/datasets")
-        {
-            Content = GatewayClient.Form(("name", DatasetName(dataset)), ("repositoryId", Text(Context.RepositoryId)), ("description", "load test")),
-        }, Auth.Basic);
-        if (reply.Status != 201) throw new InvalidOperationException($"POST /datasets: {reply}");
-        dataset.Id = Json(reply).GetProperty("id").GetInt64();
-    }
+    public override Task CreateAsync(DatasetUnderLoad dataset) => CreateTableDatasetAsync(dataset);
 
     public override async Task UploadAsync(DatasetUnderLoad dataset, UploadRecord upload)
     {

@@ -51,6 +51,17 @@ public abstract class DoorDriver(LoadContext context)
         _ => throw new ArgumentOutOfRangeException(nameof(door)),
     };
 
+    /// <summary>POST /datasets (Basic auth): a table dataset in the run's repository; sets the dataset's id.</summary>
+    protected async Task CreateTableDatasetAsync(DatasetUnderLoad dataset)
+    {
+        var reply = await SendAsync(dataset, () => new HttpRequestMessage(HttpMethod.Post, "/datasets")
+        {
+            Content = GatewayClient.Form(("name", DatasetName(dataset)), ("repositoryId", Text(Context.RepositoryId)), ("description", "load test")),
+        }, Auth.Basic);
+        if (reply.Status != 201) throw new InvalidOperationException($"POST /datasets: {reply}");
+        dataset.Id = Json(reply).GetProperty("id").GetInt64();
+    }
+
     protected string DatasetName(DatasetUnderLoad dataset) => $"load-{Context.RunId}-{dataset.Index}-{DoorNames.Name(dataset.Door)}";
 
     protected Task<Reply> SendAsync(DatasetUnderLoad dataset, Func<HttpRequestMessage> build, Auth auth, bool retryUnavailable = false) =>

@@ -14,12 +14,7 @@ public sealed class PresignedDriver(LoadContext context) : DoorDriver(context)
 
     public override async Task CreateAsync(DatasetUnderLoad dataset)
     {
-        var reply = await SendAsync(dataset, () => new HttpRequestMessage(HttpMethod.Post, "/datasets")
-        {
-            Content = GatewayClient.Form(("name", DatasetName(dataset)), ("repositoryId", Text(Context.RepositoryId)), ("description", "load test")),
-        }, Auth.Basic);
-        if (reply.Status != 201) throw new InvalidOperationException($"POST /datasets: {reply}");
-        dataset.Id = Json(reply).GetProperty("id").GetInt64();
+        await CreateTableDatasetAsync(dataset);
         var schema = await SendAsync(dataset, () => new HttpRequestMessage(HttpMethod.Put, $"/api/v1/data-collection/datasets/{dataset.Id}/schema")
         {
             Content = new StringContent(Schema, Encoding.UTF8, "application/json"),
