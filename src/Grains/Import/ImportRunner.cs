@@ -242,7 +242,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         LogImportCompleted(job.Id, dataset.Id, copied.Rows, counts.Inserted, counts.Updated, counts.Deleted);
 
         // Fresh planner statistics for the next merge and for reads; in the background, so the next import need not wait.
-        if (changed) _ = AnalyzeAsync(dataset.TableName);
+        if (WorthAnalyzing(counts.Inserted + counts.Updated + counts.Deleted, previousRows)) _ = AnalyzeAsync(dataset.TableName);
         return result.status;
     }
 
@@ -368,7 +368,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             copied.MaxDate, version, EffectiveManifest: null), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         LogImportCompleted(job.Id, dataset.Id, copied.Rows, copied.Rows, 0, closed);
-        _ = AnalyzeAsync(dataset.TableName);
+        if (WorthAnalyzing(copied.Rows + closed, closed)) _ = AnalyzeAsync(dataset.TableName);
         return JobStatus.Complete;
     }
 
@@ -379,6 +379,19 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0) FROM pg_attribute
             WHERE attrelid = to_regclass(@table) AND attnum > 0 AND NOT attisdropped AND attname ~ '^c[0-9]+$'
             """, new { table }, transaction);
+
+    /// <summary>Rows an import must change, at least, before it runs ANALYZE itself; smaller loads leave it to autovacuum.</summary>
+    internal const long AnalyzeMinChangedRows = 50_000;
+
+    /// <summary>
+    /// Whether an import that changed <paramref name="changedRows"/> rows of a dataset that had <paramref name="previousRows"/>
+    /// live rows analyzes the table: only a big load (at least <see cref="AnalyzeMinChangedRows"/>, and a tenth of what was there,
+    /// autovacuum's own proportion) moves the planner's estimates enough to matter for the next merge. Measured (many-small, 2
+    /// cores): an ANALYZE after every 2000-row upload cost ~120 ms of PostgreSQL CPU each, the largest share of the whole run,
+    /// unbounded by the import slots; autovacuum's auto-analyze covers the small ones.
+    /// </summary>
+    internal static bool WorthAnalyzing(long changedRows, long previousRows) =>
+        changedRows >= AnalyzeMinChangedRows && changedRows * 10 >= previousRows;
 
     private async Task AnalyzeAsync(string table)
     {
