@@ -28,6 +28,8 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
     private long? _running;
     private IGrainTimer? _watchdog;
     private bool _reminderRegistered;
+    /// <summary>When the queue was last found empty while the watchdog still ran; null while there is work.</summary>
+    private DateTime? _idleSince;
     /// <summary>Changes by ticket (queue position): pending ones, and finished ones until their caller collects them.</summary>
     private readonly SortedDictionary<long, PendingChange> _changes = [];
     /// <summary>One signal per job somebody waits for, set when the job finishes.</summary>
@@ -152,11 +154,19 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
         if (head is not { JobId: var next })
         {
             _running = null;
+            // The next upload of a dataset usually follows within moments: the watchdog and the reminder are kept for one more
+            // watchdog period and only dropped once the queue has stayed empty that long. Dropping them at once re-registered the
+            // reminder for every upload (an upsert, a read and a delete of its row, two of them commits, per import; many-small).
+            var now = DateTime.UtcNow;
+            _idleSince ??= now;
+            if (_watchdog is not null && now - _idleSince < WatchdogPeriod) return;
+            _idleSince = null;
             _watchdog?.Dispose();
             _watchdog = null;
             await UnregisterReminderAsync();
             return;
         }
+        _idleSince = null;
         if (!_reminderRegistered)
         {
             await this.RegisterOrUpdateReminder(QueueReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
