@@ -45,9 +45,12 @@ fi
 # Build once, then run the built assemblies: a `dotnet run` host would stay resident next to each process (~125 MB each).
 dotnet build src/Api/Api.csproj -c Release -v quiet -nologo
 api_dll=src/Api/bin/Release/net10.0/DatasetPlatform.Api.dll
+# The built app's own folder as its content root, so it reads its appsettings.json (log levels) from there; by default the
+# content root is the current directory, where there is none, and every request and Orleans event was logged at Information.
+api_root=$PWD/src/Api/bin/Release/net10.0 # absolute: a relative one is taken from the app's own folder
 if ((silos == 0)); then
   echo "DatasetPlatform: http://localhost:$DP_HTTP_PORT"
-  dotnet "$api_dll" --urls "http://localhost:$DP_HTTP_PORT" &
+  dotnet "$api_dll" --contentRoot "$api_root" --urls "http://localhost:$DP_HTTP_PORT" &
   children+=($!)
   wait "${children[0]}"
   exit
@@ -69,7 +72,7 @@ for ((i = 1; i <= silos; i++)); do
 done
 for ((j = 1; j <= gateways; j++)); do
   port=$((DP_HTTP_PORT + j - 1))
-  DP_MODE=gateway dotnet "$api_dll" --urls "http://localhost:$port" > >(sed -u "s/^/[gateway-$j] /") 2>&1 &
+  DP_MODE=gateway dotnet "$api_dll" --contentRoot "$api_root" --urls "http://localhost:$port" > >(sed -u "s/^/[gateway-$j] /") 2>&1 &
   children+=($!)
   echo $! >"$DP_DATA_DIR/cluster/gateway-$j.pid"
   echo "gateway-$j: pid $!, DatasetPlatform: http://localhost:$port"

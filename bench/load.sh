@@ -122,7 +122,7 @@ wait_ready() { # URL PID
 urls=()
 if ((silos == 0)); then
   log "starting the service (one process: silo + gateway) on http://localhost:$HTTP_PORT (log $SERVICE_LOG)"
-  DP_SILO_PORT=$SILO_PORT DP_GATEWAY_PORT=$GATEWAY_PORT dotnet "$API_DLL" --urls "http://localhost:$HTTP_PORT" >>"$SERVICE_LOG" 2>&1 &
+  DP_SILO_PORT=$SILO_PORT DP_GATEWAY_PORT=$GATEWAY_PORT dotnet "$API_DLL" --contentRoot "$(cd "$(dirname "$API_DLL")" && pwd)" --urls "http://localhost:$HTTP_PORT" >>"$SERVICE_LOG" 2>&1 &
   PIDS+=($!)
   wait_ready "http://localhost:$HTTP_PORT" "${PIDS[0]}"
   urls+=("http://localhost:$HTTP_PORT")
@@ -140,7 +140,7 @@ else
   done
   for ((j = 1; j <= gateways; j++)); do
     port=$((HTTP_PORT + j - 1))
-    DP_MODE=gateway dotnet "$API_DLL" --urls "http://localhost:$port" > >(sed -u "s/^/[gateway-$j] /" >>"$SERVICE_LOG") 2>&1 &
+    DP_MODE=gateway dotnet "$API_DLL" --contentRoot "$(cd "$(dirname "$API_DLL")" && pwd)" --urls "http://localhost:$port" > >(sed -u "s/^/[gateway-$j] /" >>"$SERVICE_LOG") 2>&1 &
     PIDS+=($!)
     log "gateway-$j: pid $! on http://localhost:$port"
     # The first gateway alone mints the bootstrap key; the others start once it is ready.
