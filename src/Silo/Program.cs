@@ -2,6 +2,7 @@ using DatasetPlatform.Grains.Hosting;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Silo;
+using Microsoft.Extensions.Configuration.Memory;
 using Orleans.Hosting;
 
 // A silo without a gateway, for cluster mode: several of these plus gateways started with DP_MODE=gateway. Configured through
@@ -13,6 +14,19 @@ var healthPort = web.Configuration.GetValue<int?>("Silo:HealthPort");
 IHostApplicationBuilder builder = healthPort is null ? Host.CreateApplicationBuilder(args) : web;
 if (healthPort is null) builder.Configuration.AddPlatformEnvironment();
 else web.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(healthPort.Value));
+
+// The gateway's log levels (src/Api/appsettings.json) as the silo's defaults, below every other source so Logging__LogLevel__*
+// variables still override them: without them every Orleans event and health probe was logged at Information.
+builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+{
+    InitialData = new Dictionary<string, string?>
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        ["Logging:LogLevel:Orleans"] = "Warning",
+        ["Logging:LogLevel:Polly"] = "Warning",
+    },
+});
 
 var connectionString = builder.Configuration["Platform:Postgres"] is { Length: > 0 } configured ? configured
     : throw new InvalidOperationException("Set DP_POSTGRES to an Npgsql connection string.");
