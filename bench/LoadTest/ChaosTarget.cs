@@ -33,16 +33,7 @@ public static class ChaosTarget
 
     private static async Task<string> QueryAsync(PsqlSettings psql, string sql, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(Path.Combine(psql.Bin, "psql"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[] { "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", psql.Host, "-p", psql.Port, "-U", psql.User, "-d", psql.Database, "-c", sql })
-            start.ArgumentList.Add(argument);
-        start.Environment["PGPASSWORD"] = psql.Password;
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("psql did not start");
+        using var process = psql.StartPsql(sql, "-At");
         var output = await process.StandardOutput.ReadToEndAsync(cancellationToken);
         await process.WaitForExitAsync(cancellationToken);
         if (process.ExitCode != 0) throw new InvalidOperationException($"psql exited {process.ExitCode}: {await process.StandardError.ReadToEndAsync(cancellationToken)}");

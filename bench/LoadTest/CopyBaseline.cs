@@ -39,7 +39,7 @@ public static class CopyBaseline
 
     private static async Task<long> CopyAsync(PsqlSettings psql, string table, int stream, long rows, CancellationToken cancellationToken)
     {
-        using var process = Start(psql, $"\\copy {table} FROM pstdin WITH (FORMAT csv, HEADER true)", redirectInput: true);
+        using var process = psql.StartPsql($"\\copy {table} FROM pstdin WITH (FORMAT csv, HEADER true)", "-q", redirectInput: true);
         // Keys far from the datasets' (stream 0: [0, rows), stream 1: [rows, 2 rows)), generated while they are sent, like the uploads.
         var values = new RowValues(1_000_000 + stream, (int)Math.Min(rows, int.MaxValue));
         var counting = new GeneratedContent((target, ct) => GeneratedFiles.WriteKeyedCsvAsync(target, values, 0, stream * rows, rows, ct), "text/csv");
@@ -54,23 +54,8 @@ public static class CopyBaseline
 
     private static async Task PsqlAsync(PsqlSettings psql, string sql, CancellationToken cancellationToken)
     {
-        using var process = Start(psql, sql, redirectInput: false);
+        using var process = psql.StartPsql(sql, "-q");
         await process.WaitForExitAsync(cancellationToken);
         if (process.ExitCode != 0) throw new InvalidOperationException($"psql exited {process.ExitCode}: {await process.StandardError.ReadToEndAsync(cancellationToken)}");
-    }
-
-    private static Process Start(PsqlSettings psql, string command, bool redirectInput)
-    {
-        var start = new ProcessStartInfo(Path.Combine(psql.Bin, "psql"))
-        {
-            RedirectStandardInput = redirectInput,
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[] { "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", psql.Host, "-p", psql.Port, "-U", psql.User, "-d", psql.Database, "-c", command })
-            start.ArgumentList.Add(argument);
-        start.Environment["PGPASSWORD"] = psql.Password;
-        return Process.Start(start) ?? throw new InvalidOperationException("psql did not start");
     }
 }

@@ -40,4 +40,20 @@ public sealed record PsqlSettings(string Bin, string Host, string Port, string U
         if (bin is null || port is null || user is null || password is null || db is null) return null;
         return new PsqlSettings(bin, Get("DP_PG_HOST") ?? "127.0.0.1", port, user, password, db);
     }
+
+    /// <summary>Starts psql running one <paramref name="command"/> against this database (stop on the first error), output redirected.</summary>
+    public System.Diagnostics.Process StartPsql(string command, string outputFlag, bool redirectInput = false)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Path.Combine(Bin, "psql"))
+        {
+            RedirectStandardInput = redirectInput,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "-X", outputFlag, "-v", "ON_ERROR_STOP=1", "-h", Host, "-p", Port, "-U", User, "-d", Database, "-c", command })
+            start.ArgumentList.Add(argument);
+        start.Environment["PGPASSWORD"] = Password;
+        return System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("psql did not start");
+    }
 }
