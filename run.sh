@@ -21,6 +21,9 @@ if ((silos > 0 && gateways < 1)); then echo "run.sh: a cluster needs at least on
 export DP_DATA_DIR="${DP_DATA_DIR:-$PWD/.data}"
 DP_DATA_DIR="$(mkdir -p "$DP_DATA_DIR" && cd "$DP_DATA_DIR" && pwd)"
 DP_HTTP_PORT="${DP_HTTP_PORT:-5080}"
+# Uploaded files wait for their import as files in one directory every process here shares (out of PostgreSQL's WAL);
+# DP_STAGING_DIR= (empty) stages them in PostgreSQL instead.
+export DP_STAGING_DIR="${DP_STAGING_DIR-$DP_DATA_DIR/staging}"
 source scripts/postgres.sh
 
 children=()

@@ -18,7 +18,7 @@
 #
 # Environment: DP_BENCH_PG_PORT (54349), DP_BENCH_HTTP_PORT (5090), DP_BENCH_SILO_PORT (11349),
 # DP_BENCH_GATEWAY_PORT (30349), DP_BENCH_SRC (source tree to benchmark; default this repo),
-# DP_BENCH_MERGE=0 (skip the merge re-upload), DP_BENCH_KEEP=1 (leave service and PostgreSQL running),
+# DP_BENCH_STAGING=database (stage uploads in PostgreSQL, not in files), DP_BENCH_MERGE=0 (skip the merge re-upload), DP_BENCH_KEEP=1 (leave service and PostgreSQL running),
 # DP_BENCH_TIMEOUT (seconds to wait for one import, default 3600; then it is reported as a timeout).
 set -euo pipefail
 
@@ -215,6 +215,8 @@ log "starting the service on $BASE (log $SERVICE_LOG)"
 (
   cd "$SRC"
   export DP_POSTGRES DP_DATA_DIR=$DATA_DIR DP_SILO_PORT=$SILO_PORT DP_GATEWAY_PORT=$GATEWAY_PORT
+  # Staged uploads as run.sh keeps them (files in the data directory); DP_BENCH_STAGING=database stages them in PostgreSQL.
+  if [[ ${DP_BENCH_STAGING:-files} == database ]]; then export DP_STAGING_DIR=; else export DP_STAGING_DIR=$DATA_DIR/staging; fi
   export Logging__Console__TimestampFormat='HH:mm:ss.fff '
   exec dotnet run --project src/Api/Api.csproj -c Release --no-build --artifacts-path "$ART" --no-launch-profile \
     -- --urls "$BASE"
@@ -366,7 +368,7 @@ phase_lines() { # name label-prefix (upload / processing / end-to-end)
   local n=$1 p=$2 up proc e2e
   if [[ -z ${R[$n.status]:-} ]]; then return; fi
   up=${R[$n.upload]}
-  line "$p upload (HTTP PUT until 201)" "$up" "$(rps "$ROWS" "$up")" "" "staging into PostgreSQL"
+  line "$p upload (HTTP PUT until 201)" "$up" "$(rps "$ROWS" "$up")" "" "staging: ${DP_BENCH_STAGING:-files}"
   if [[ -n ${R[$n.process]:-} ]]; then
     proc=${R[$n.process]}
     e2e=${R[$n.e2e]}

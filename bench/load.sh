@@ -108,6 +108,9 @@ mkdir -p "$DATA_DIR"
 : >"$SERVICE_LOG"
 
 export DP_POSTGRES DP_DATA_DIR=$DATA_DIR
+# Staged uploads as run.sh keeps them (files in the data directory, shared by a cluster's processes); DP_BENCH_STAGING=database
+# stages them in PostgreSQL.
+if [[ ${DP_BENCH_STAGING:-files} == database ]]; then export DP_STAGING_DIR=; else export DP_STAGING_DIR=$DATA_DIR/staging; fi
 export Logging__Console__TimestampFormat='HH:mm:ss.fff '
 wait_ready() { # URL PID
   for _ in $(seq 1 1200); do

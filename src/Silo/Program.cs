@@ -39,7 +39,7 @@ pools.Validate(ImportGate.SlotsFrom(builder.Configuration));
 var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize);
 var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools.OrleansPoolSize, "datasetplatform-orleans");
 await SchemaBootstrapper.ApplyAsync(dataSource);
-builder.Services.AddPlatformStorage(dataSource, pools);
+builder.Services.AddPlatformStorage(dataSource, pools, builder.Configuration[PlatformHosting.StagingDirectoryKey]);
 builder.UseOrleans(silo =>
 {
     silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: false);

@@ -26,6 +26,7 @@ public sealed class CrashRecoveryTests(PlatformFixture platform)
         {
             ["DP_POSTGRES"] = connectionString,
             ["DP_DATA_DIR"] = dataDir,
+            ["DP_STAGING_DIR"] = Path.Combine(dataDir, "staging"),
             ["DP_CLUSTER_ID"] = "crash-" + Guid.NewGuid().ToString("N")[..8],
             ["DP_SILO_PORT"] = PlatformFixture.FreePort().ToString(),
             ["DP_GATEWAY_PORT"] = PlatformFixture.FreePort().ToString(),

@@ -36,6 +36,7 @@ public sealed class GracefulStopTests(PlatformFixture platform, ITestOutputHelpe
         {
             ["DP_POSTGRES"] = connectionString,
             ["DP_DATA_DIR"] = dataDir,
+            ["DP_STAGING_DIR"] = Path.Combine(dataDir, "staging"),
             ["DP_CLUSTER_ID"] = clusterId,
             ["DP_SERVICE_ID"] = "service-" + clusterId,
             ["DP_ADVERTISED_ADDRESS"] = "127.0.0.1",

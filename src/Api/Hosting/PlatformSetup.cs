@@ -37,7 +37,7 @@ public static class PlatformSetup
         var dataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.MaxPoolSize);
         var orleansDataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.OrleansPoolSize, "datasetplatform-orleans");
         await SchemaBootstrapper.ApplyAsync(dataSource);
-        builder.Services.AddPlatformStorage(dataSource, pools);
+        builder.Services.AddPlatformStorage(dataSource, pools, builder.Configuration[PlatformHosting.StagingDirectoryKey]);
 
         // A gateway's calls each carry a short timeout of their own (GrainCalls); the client's bounds whatever outlives them.
         if (options.Mode == "gateway")

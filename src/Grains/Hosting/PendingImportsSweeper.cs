@@ -10,14 +10,14 @@ namespace DatasetPlatform.Grains.Hosting;
 
 /// <summary>
 /// Wakes every dataset that has unfinished jobs (and ends presigned imports whose URL expired unused, and deletes the staged
-/// files of uploads abandoned mid-way): once when the
+/// files of uploads abandoned mid-way, and staged bytes whose catalog row is gone): once when the
 /// silo starts, then every 30 seconds. Reminders cover
 /// a dataset whose grain got as far as registering one; this also covers an upload whose commit succeeded but whose
 /// notification never reached the dataset grain (a gateway crash, a timeout). Waking a dataset twice is harmless.
 /// It also sweeps at once when the cluster declares a silo dead: the imports that silo ran (and the dataset grains it
 /// hosted) start again on the survivors then, not up to a sweep period later.
 /// </summary>
-internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource, JobStore jobs, IGrainFactory grains, IHostApplicationLifetime lifetime,
+internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource, JobStore jobs, IStagedFileStore staging, IGrainFactory grains, IHostApplicationLifetime lifetime,
     IClusterMembershipService membership, IConfiguration configuration, ILogger<PendingImportsSweeper> logger) : IStartupTask
 {
     /// <summary>One dataset's wake-up call: a grain on a silo that just died must not hold up the sweep of the others.</summary>
@@ -89,6 +89,8 @@ internal sealed partial class PendingImportsSweeper(NpgsqlDataSource dataSource,
         await connection.ExecuteAsync(
             "DELETE FROM dp.staged_files WHERE NOT complete AND touched_at < now() - make_interval(mins => @minutes)",
             new { minutes = AbandonedUploadMinutes });
+        // Bytes outside PostgreSQL whose rows went that way, or by cascade (failed jobs, deleted datasets).
+        await staging.DeleteOrphansAsync(cancellationToken);
         var pending = await connection.QueryAsync<(long DatasetId, long JobId)>(
             "SELECT dataset_id, min(id) FROM dp.import_jobs WHERE status IN ('queued', 'processing') GROUP BY dataset_id");
         foreach (var (datasetId, jobId) in pending)

@@ -1,6 +1,7 @@
 using Dapper;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Orleans.Configuration;
@@ -30,6 +31,9 @@ public static class PlatformHosting
 {
     public const string GrainStorageName = "catalog";
 
+    /// <summary>The directory of staged uploads (DP_STAGING_DIR); unset, they are staged in PostgreSQL.</summary>
+    public const string StagingDirectoryKey = "Staging:Directory";
+
     /// <summary>
     /// How long a stopping silo host waits for Orleans to stop gracefully (HostOptions.ShutdownTimeout of src/Silo). Longer than
     /// Orleans' DeactivationTimeout (30 s), the bound on handing a running import back, so a slow hand-back is not cut short into
@@ -57,8 +61,12 @@ public static class PlatformHosting
         return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 
-    /// <summary>Registers the data source and the catalog, staging and import services.</summary>
-    public static IServiceCollection AddPlatformStorage(this IServiceCollection services, NpgsqlDataSource dataSource, DatabasePoolOptions pools)
+    /// <summary>
+    /// Registers the data source and the catalog, staging and import services; <paramref name="stagingDirectory"/> is
+    /// DP_STAGING_DIR (<see cref="StagingDirectoryKey"/>), null or empty to stage uploads in PostgreSQL.
+    /// </summary>
+    public static IServiceCollection AddPlatformStorage(this IServiceCollection services, NpgsqlDataSource dataSource, DatabasePoolOptions pools,
+        string? stagingDirectory)
     {
         DefaultTypeMap.MatchNamesWithUnderscores = true;
         services.AddSingleton(dataSource);
@@ -67,7 +75,20 @@ public static class PlatformHosting
         services.AddSingleton<KeyStore>();
         services.AddSingleton<RepositoryStore>();
         services.AddSingleton<DatasetStore>();
-        services.AddSingleton<IStagedFileStore, StagingStore>();
+        services.AddSingleton<StagingStore>();
+        // A staging directory (DP_STAGING_DIR) keeps uploaded bytes out of PostgreSQL; every process of the deployment must
+        // share it. Without one they are staged in PostgreSQL, which every process reaches wherever it runs.
+        if (string.IsNullOrWhiteSpace(stagingDirectory))
+        {
+            services.AddSingleton<IStagedFileStore>(provider => provider.GetRequiredService<StagingStore>());
+        }
+        else
+        {
+            System.IO.Directory.CreateDirectory(stagingDirectory);
+            services.AddSingleton(provider => ActivatorUtilities.CreateInstance<FileStagingStore>(provider, stagingDirectory,
+                TimeSpan.FromSeconds(provider.GetRequiredService<IConfiguration>().GetValue(FileStagingStore.OrphanMinAgeKey, 60))));
+            services.AddSingleton<IStagedFileStore>(provider => provider.GetRequiredService<FileStagingStore>());
+        }
         services.AddSingleton<JobStore>();
         services.AddSingleton<QueuePositions>();
         services.AddSingleton<RowReader>();

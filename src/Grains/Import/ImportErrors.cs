@@ -34,6 +34,9 @@ public static class ImportErrors
         SocketException or TimeoutException => true,
         // A silo stopping under a running import disposes the data source (or cancels): the job must wait, not fail.
         ObjectDisposedException or OperationCanceledException => true,
+        // The staged bytes are in a store this process cannot reach (a staging directory it does not share): another silo
+        // may, and the configuration can be fixed; failing would lose an acknowledged upload.
+        Storage.StagedFileUnavailableException => true,
         _ => false,
     };
 

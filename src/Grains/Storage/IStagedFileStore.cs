@@ -1,10 +1,13 @@
+using Npgsql;
+
 namespace DatasetPlatform.Grains.Storage;
 
 /// <summary>
 /// Where the bytes of uploaded files wait between the upload (a gateway) and their import (any silo). The gateway writes
 /// through it (<see cref="UploadSession"/>), the import runner reads through it; nothing else touches staged bytes.
-/// <see cref="StagingStore"/> (PostgreSQL, 1 MiB chunks) is the implementation; an S3-compatible object store would be the
-/// next (see deploy/README.md).
+/// <see cref="StagingStore"/> keeps them in PostgreSQL (1 MiB chunks; any process that reaches the database reads them),
+/// <see cref="FileStagingStore"/> in a directory every process shares (DP_STAGING_DIR: one machine, or a shared volume);
+/// an S3-compatible object store would be the next (see deploy/README.md).
 /// </summary>
 /// <remarks>
 /// A staged file's catalog row (dp.staged_files: its dataset, name, size, hash and "complete" mark) stays in PostgreSQL
@@ -29,6 +32,21 @@ public interface IStagedFileStore
     /// <summary>Deletes staged files that never completed; best effort (the silos' abandoned-upload sweep covers the rest).</summary>
     Task DeleteIncompleteAsync(IReadOnlyCollection<Guid> ids);
 
-    /// <summary>Opens a complete staged file for one sequential read; the stream holds its resources until disposed.</summary>
+    /// <summary>
+    /// Opens a complete staged file for one sequential read; the stream holds its resources until disposed. Throws
+    /// <see cref="StagedFileUnavailableException"/> when the bytes are in a store this process cannot reach.
+    /// </summary>
     Task<Stream> OpenReadAsync(Guid fileId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes stored bytes whose catalog row is gone (PostgreSQL deletes rows by cascade, e.g. with their dataset); run by the
+    /// silos' sweep. Returns how many went.
+    /// </summary>
+    Task<int> DeleteOrphansAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Inside the transaction that marks <paramref name="file"/> complete (and acknowledges it): throws
+    /// <see cref="StagedFileLostException"/> unless every byte the writer counted is stored durably.
+    /// </summary>
+    Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, CancellationToken cancellationToken);
 }

@@ -338,20 +338,13 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
     }
 
     /// <summary>The "file complete" mark, with its size and hash; the file must still be there, unfinished.</summary>
-    private static async Task CompleteFileAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, long datasetId)
+    private async Task CompleteFileAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, long datasetId)
     {
         var updated = await connection.ExecuteAsync(
             "UPDATE dp.staged_files SET complete = true, dataset_id = @datasetId, byte_count = @bytes, sha256 = @sha, touched_at = now() WHERE id = @id AND NOT complete",
             new { id = file.Id, datasetId, bytes = file.ByteCount, sha = file.Sha256 }, transaction);
         if (updated == 0) throw new StagedFileLostException("The upload was discarded before it completed: its dataset was deleted, or it stalled longer than the abandoned-upload limit.");
-        // Chunks commit without waiting for the WAL flush (StagingStore.WriteChunkAsync): one committed before a database
-        // crash can be gone although the upload went on after the restart. Only this commit is synchronous, so it must find
-        // every byte it acknowledges. length() of an uncompressed bytea reads no data.
-        var stored = await connection.ExecuteScalarAsync<long>(
-            "SELECT coalesce(sum(length(data)), 0) FROM dp.staged_file_chunks WHERE file_id = @id", new { id = file.Id }, transaction);
-        if (stored != file.ByteCount)
-            throw new StagedFileLostException($"Part of the upload was lost by the database ({stored} of {file.ByteCount} bytes stored; it may have restarted "
-                + "during the upload). Nothing was kept; send the file again.");
+        await staging.EnsureStoredAsync(connection, transaction, file, CancellationToken.None);
     }
 
     /// <summary>Inserts the job with its queue position (the column's default), under its dataset's queue lock (<see cref="QueuePositions"/>).</summary>

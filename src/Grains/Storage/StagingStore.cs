@@ -169,8 +169,21 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
         }
     }
 
+    /// <summary>Chunks go with their file's row (ON DELETE CASCADE): there are never orphans here.</summary>
+    public Task<int> DeleteOrphansAsync(CancellationToken cancellationToken) => Task.FromResult(0);
+
     /// <summary>Opens the staged file for sequential reading. The stream owns a pooled connection until disposed.</summary>
     public async Task<Stream> OpenReadAsync(Guid fileId, CancellationToken cancellationToken)
+    {
+        // Without this check a file staged in a directory would read as empty here: no chunk rows.
+        if (await FileStagingStore.StoredInAsync(dataSource, fileId, cancellationToken) == "files")
+            throw new StagedFileUnavailableException($"The staged file {fileId} is in a staging directory, and this process has none: set DP_STAGING_DIR "
+                + "to the directory the gateways write to.");
+        return await OpenChunksAsync(fileId, cancellationToken);
+    }
+
+    /// <summary>Opens the chunks of a file staged in PostgreSQL as one stream.</summary>
+    internal async Task<Stream> OpenChunksAsync(Guid fileId, CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
@@ -185,6 +198,21 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
             await connection.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Chunks commit without waiting for the WAL flush (<see cref="WriteChunkAsync"/>): one committed before a database crash can
+    /// be gone although the upload went on after the restart. Only the acknowledging commit is synchronous, so it must find
+    /// every byte it acknowledges. length() of an uncompressed bytea reads no data.
+    /// </summary>
+    public async Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT coalesce(sum(length(data)), 0) FROM dp.staged_file_chunks WHERE file_id = @id", connection, transaction);
+        command.Parameters.AddWithValue("id", file.Id);
+        var stored = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        if (stored != file.ByteCount)
+            throw new StagedFileLostException($"Part of the upload was lost by the database ({stored} of {file.ByteCount} bytes stored; it may have restarted "
+                + "during the upload). Nothing was kept; send the file again.");
     }
 
     private static async Task<int> FillAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)

@@ -254,7 +254,7 @@ public sealed class GrainClusterFixture : IAsyncLifetime
             var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize);
             var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools.OrleansPoolSize);
             silo.Services.AddSingleton(new SiloDatabase(applicationName, dataSource, orleansDataSource));
-            silo.Services.AddPlatformStorage(dataSource, pools);
+            silo.Services.AddPlatformStorage(dataSource, pools, stagingDirectory: null); // uploads staged in PostgreSQL (the other store: PlatformFixture)
             silo.UsePlatformSilo(orleansDataSource, endpoints, embedded: true);
         }
     }

@@ -44,6 +44,9 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>Warnings and errors the service logged (every restart included).</summary>
     public LogSink Logs { get; } = new();
 
+    /// <summary>Where the service stages uploaded files (DP_STAGING_DIR), as run.sh sets it.</summary>
+    public string StagingDirectory => Path.Combine(_dataDir, "staging");
+
     /// <summary>Text limits of the test service (MAX_RECORD_CHARS, MAX_FIELD_CHARS), small so the bad-input corpus stays cheap.</summary>
     public const int MaxRecordChars = 1 << 20;
     public const int MaxFieldChars = 256 * 1024;
@@ -124,6 +127,8 @@ public sealed class PlatformFixture : IAsyncLifetime
         {
             ["DP_POSTGRES"] = ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
+            ["DP_STAGING_DIR"] = StagingDirectory, // as run.sh does
+            ["Staging:OrphanMinAgeSeconds"] = "0",
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
             ["MAX_XLSX_CELLS"] = MaxXlsxCells.ToString(),

@@ -25,6 +25,7 @@ public sealed class TestClusterProcesses : IAsyncDisposable
         {
             ["DP_POSTGRES"] = connectionString,
             ["DP_DATA_DIR"] = dataDir,
+            ["DP_STAGING_DIR"] = Path.Combine(dataDir, "staging"), // shared by every process, as run.sh --silos does
             ["DP_CLUSTER_ID"] = clusterId,
             ["DP_SERVICE_ID"] = "service-" + clusterId,
             ["DP_ADVERTISED_ADDRESS"] = "127.0.0.1",
