@@ -67,7 +67,7 @@ internal static class CopyRows
         var columns = plan.Loaded.ToArray();
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2));
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
-        var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
+        using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         var errors = new List<RowError>();
         DateTime? minDate = null, maxDate = null;
         long row = 0, kept = 0, rejected = 0, unflushed = 0;
@@ -144,41 +144,6 @@ internal static class CopyRows
         await writer.FlushAsync(cancellationToken);
         progress.RowsRead = row;
         return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan), keyHashes?.MaySeeDuplicates ?? false);
-    }
-
-    /// <summary>
-    /// 64-bit hashes of the row keys, kept in a plain array (8 bytes a key) and sorted once at the end: a repeat means
-    /// "maybe a duplicate" (the database then decides exactly), no repeat means none. Bounded: past the cap it stops
-    /// and reports "maybe", so memory stays flat whatever the file size (8M keys = 64 MB).
-    /// </summary>
-    private sealed class KeyHashes
-    {
-        private const int Cap = 8_000_000;
-        private ulong[]? _hashes = new ulong[1 << 16];
-        private int _count;
-
-        public bool MaySeeDuplicates
-        {
-            get
-            {
-                if (_hashes is null) return true;
-                var span = _hashes.AsSpan(0, _count);
-                span.Sort();
-                for (var i = 1; i < span.Length; i++) if (span[i] == span[i - 1]) return true;
-                return false;
-            }
-        }
-
-        public void Add(ulong hash)
-        {
-            if (_hashes is null) return;
-            if (_count == _hashes.Length)
-            {
-                if (_count >= Cap) { _hashes = null; return; }
-                Array.Resize(ref _hashes, Math.Min(_hashes.Length * 2, Cap));
-            }
-            _hashes[_count++] = hash;
-        }
     }
 
     private static string? Format(DateTime? value, LoadPlan plan) =>

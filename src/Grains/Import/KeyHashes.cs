@@ -1,0 +1,135 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace DatasetPlatform.Grains.Import;
+
+/// <summary>
+/// 64-bit hashes of an upload's row keys, checked once at the end for repeats: a repeat means "maybe a duplicate" (the
+/// database then decides exactly), no repeat means none, and the set-based duplicate check is skipped.
+/// </summary>
+/// <remarks>
+/// Memory stays flat whatever the file size. Up to <see cref="InMemoryKeys"/> keys (8 MB) the hashes are in one array, sorted
+/// at the end. Past that they are spilled to <see cref="Partitions"/> temporary files by their top bits; a repeat can only sit
+/// within one partition, so each is read back and sorted on its own (at 10M rows: 1.25 MB each). Before, a capped array
+/// doubled up to 8M keys (64 MB, plus the copy while growing), and past the cap every big upload paid the database's check.
+/// </remarks>
+internal sealed class KeyHashes : IDisposable
+{
+    internal const int InMemoryKeys = 1 << 20;
+    private const int PartitionBits = 6;
+    private const int Partitions = 1 << PartitionBits;
+    private const int PartitionBufferBytes = 16 * 1024;
+
+    private ulong[] _hashes = new ulong[1 << 16];
+    private int _count;
+    private FileStream[]? _files;
+    private byte[][]? _buffers;
+    private int[]? _buffered;
+
+    /// <summary>Hashes added; for tests and logs.</summary>
+    public long Count { get; private set; }
+
+    /// <summary>Whether the hashes went to temporary files (more than <see cref="InMemoryKeys"/> keys).</summary>
+    public bool Spilled => _files is not null;
+
+    public void Add(ulong hash)
+    {
+        Count++;
+        if (_files is not null)
+        {
+            Spill(hash);
+            return;
+        }
+        if (_count == _hashes.Length)
+        {
+            if (_count < InMemoryKeys)
+            {
+                Array.Resize(ref _hashes, Math.Min(_hashes.Length * 2, InMemoryKeys));
+            }
+            else
+            {
+                StartSpilling();
+                Spill(hash);
+                return;
+            }
+        }
+        _hashes[_count++] = hash;
+    }
+
+    public bool MaySeeDuplicates
+    {
+        get
+        {
+            if (_files is null) return HasRepeat(_hashes.AsSpan(0, _count));
+            var largest = 0L;
+            for (var p = 0; p < Partitions; p++)
+            {
+                Flush(p);
+                largest = Math.Max(largest, _files[p].Length);
+            }
+            var keys = ArrayPool<ulong>.Shared.Rent((int)(largest / sizeof(ulong)));
+            try
+            {
+                foreach (var file in _files)
+                {
+                    var count = (int)(file.Length / sizeof(ulong));
+                    file.Position = 0;
+                    file.ReadExactly(MemoryMarshal.AsBytes(keys.AsSpan(0, count)));
+                    if (HasRepeat(keys.AsSpan(0, count))) return true;
+                }
+                return false;
+            }
+            finally
+            {
+                ArrayPool<ulong>.Shared.Return(keys);
+            }
+        }
+    }
+
+    private static bool HasRepeat(Span<ulong> hashes)
+    {
+        hashes.Sort();
+        for (var i = 1; i < hashes.Length; i++) if (hashes[i] == hashes[i - 1]) return true;
+        return false;
+    }
+
+    private void StartSpilling()
+    {
+        _files = new FileStream[Partitions];
+        _buffers = new byte[Partitions][];
+        _buffered = new int[Partitions];
+        var directory = Path.GetTempPath();
+        for (var p = 0; p < Partitions; p++)
+        {
+            // Deleted by the system when closed, also if this process dies: nothing to clean up after a crash.
+            _files[p] = new FileStream(Path.Combine(directory, $"dp-keys-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None,
+                bufferSize: 0, FileOptions.DeleteOnClose);
+            _buffers[p] = new byte[PartitionBufferBytes];
+        }
+        foreach (var hash in _hashes.AsSpan(0, _count)) Spill(hash);
+        _hashes = [];
+        _count = 0;
+    }
+
+    private void Spill(ulong hash)
+    {
+        var p = (int)(hash >> (64 - PartitionBits));
+        BinaryPrimitives.WriteUInt64LittleEndian(_buffers![p].AsSpan(_buffered![p]), hash);
+        _buffered[p] += sizeof(ulong);
+        if (_buffered[p] == PartitionBufferBytes) Flush(p);
+    }
+
+    private void Flush(int p)
+    {
+        _files![p].Write(_buffers![p], 0, _buffered![p]);
+        _buffered[p] = 0;
+    }
+
+    public void Dispose()
+    {
+        if (_files is null) return;
+        foreach (var file in _files) file.Dispose();
+        _files = null;
+    }
+}
