@@ -91,22 +91,25 @@ public static class PlatformSetup
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);
-        app.MapGroup(ApiKeyAuthenticationHandler.DashboardPath).RequireAuthorization(AdminPolicy).MapOrleansDashboard();
-        // The dashboard's page loads its assets relative to itself, which only resolves under "/dashboard/".
-        app.Use(async (context, next) =>
+        if (PlatformHosting.DashboardEnabled(app.Configuration))
         {
-            if (context.Request.Path.Value == "/dashboard") context.Response.Redirect(context.Request.PathBase + "/dashboard/");
-            else
+            app.MapGroup(ApiKeyAuthenticationHandler.DashboardPath).RequireAuthorization(AdminPolicy).MapOrleansDashboard();
+            // The dashboard's page loads its assets relative to itself, which only resolves under "/dashboard/".
+            app.Use(async (context, next) =>
             {
-                // The dashboard is logged into with the browser's Basic prompt; no other site may frame it (clickjacking).
-                if (context.Request.Path.StartsWithSegments(ApiKeyAuthenticationHandler.DashboardPath))
+                if (context.Request.Path.Value == "/dashboard") context.Response.Redirect(context.Request.PathBase + "/dashboard/");
+                else
                 {
-                    context.Response.Headers.XFrameOptions = "DENY";
-                    context.Response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
+                    // The dashboard is logged into with the browser's Basic prompt; no other site may frame it (clickjacking).
+                    if (context.Request.Path.StartsWithSegments(ApiKeyAuthenticationHandler.DashboardPath))
+                    {
+                        context.Response.Headers.XFrameOptions = "DENY";
+                        context.Response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
+                    }
+                    await next();
                 }
-                await next();
-            }
-        });
+            });
+        }
         app.MapHealthApi();
         app.MapKeysApi();
         app.MapRepositoriesApi();

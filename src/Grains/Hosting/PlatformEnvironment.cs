@@ -16,6 +16,7 @@ public static class PlatformEnvironment
         ["DP_POSTGRES"] = "Platform:Postgres",
         ["DP_DATA_DIR"] = "Platform:DataDir",
         ["DP_STAGING_DIR"] = PlatformHosting.StagingDirectoryKey,
+        ["DP_DASHBOARD"] = PlatformHosting.DashboardKey,
         ["DP_MODE"] = "Platform:Mode",
         ["MAX_DATASET_UPLOAD_BYTES"] = "Platform:MaxUploadBytes",
         ["MAX_XLSX_ROWS"] = "Platform:MaxXlsxRows",

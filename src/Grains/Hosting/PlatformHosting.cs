@@ -31,6 +31,15 @@ public static class PlatformHosting
 {
     public const string GrainStorageName = "catalog";
 
+    /// <summary>
+    /// Whether the Orleans dashboard runs (DP_DASHBOARD, default off), in every silo and gateway of a cluster alike. Off by
+    /// default because it costs each process ~30 MB (its 17 MB assembly mapped, its 13 MB of assets loaded on the heap at start,
+    /// plus its history), a tenth of the service's memory budget; operators turn it on where they want it.
+    /// </summary>
+    public const string DashboardKey = "Platform:Dashboard";
+
+    public static bool DashboardEnabled(IConfiguration configuration) => configuration.GetValue(DashboardKey, false);
+
     /// <summary>The directory of staged uploads (DP_STAGING_DIR); unset, they are staged in PostgreSQL.</summary>
     public const string StagingDirectoryKey = "Staging:Directory";
 
@@ -138,7 +147,10 @@ public static class PlatformHosting
             o.DataSource = dataSource;
         });
         silo.AddStartupTask<PendingImportsSweeper>();
-        silo.AddDashboard(); // served by the gateway at /dashboard, behind admin keys
+        // Orleans preallocates its grain-address cache for a million entries (9 MB of arrays per process); a silo here holds
+        // two grains per busy dataset, and a miss costs one directory lookup.
+        silo.Configure<GrainDirectoryOptions>(o => o.CacheSize = 20_000);
+        if (DashboardEnabled(silo.Configuration)) silo.AddDashboard(); // served by the gateway at /dashboard, behind admin keys
         return silo;
     }
 
@@ -155,7 +167,7 @@ public static class PlatformHosting
             o.Invariant = Invariant;
             o.DataSource = dataSource;
         });
-        client.AddDashboard();
+        if (DashboardEnabled(client.Configuration)) client.AddDashboard();
         return client;
     }
 }

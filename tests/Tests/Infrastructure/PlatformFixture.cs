@@ -128,6 +128,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["DP_POSTGRES"] = ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
             ["DP_STAGING_DIR"] = StagingDirectory, // as run.sh does
+            ["DP_DASHBOARD"] = "true", // OperationsTests and the authorization matrix cover it
             ["Staging:OrphanMinAgeSeconds"] = "0",
             ["MAX_DATASET_UPLOAD_BYTES"] = MaxUploadBytes.ToString(),
             ["MAX_XLSX_ROWS"] = MaxXlsxRows.ToString(),
