@@ -53,7 +53,8 @@ public static class ApiReference
                 .DisableDefaultFonts()
                 .DisableTelemetry()
                 .DisableAgent()
-                .DisableMcp())
+                .DisableMcp()
+                .HideDeveloperTools())
             .AllowAnonymous();
         return app;
     }
