@@ -29,7 +29,8 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
         operation.Responses ??= [];
         var problems = new SortedSet<int>();
 
-        if (metadata.OfType<IAllowAnonymous>().Any())
+        var anonymous = metadata.OfType<IAllowAnonymous>().Any();
+        if (anonymous)
         {
             operation.Security = null;
             operation.Description = Join(operation.Description, path.StartsWith("/uploads/", StringComparison.Ordinal)
@@ -76,7 +77,7 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
         foreach (var (code, response) in operation.Responses)
         {
             if (!int.TryParse(code, out var status) || status < 400 || response is not OpenApiResponse concrete) continue;
-            DescribeProblem(concrete, status, problemSchema);
+            DescribeProblem(concrete, status, problemSchema, ProblemText(path, status, anonymous));
         }
     }
 
@@ -202,9 +203,21 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
         }
     }
 
-    private static void DescribeProblem(OpenApiResponse response, int status, IOpenApiSchema problemSchema)
+    /// <summary>The generic text of a status, or what it means on a route that takes no key.</summary>
+    private static (string Title, string Type, string Text) ProblemText(string path, int status, bool anonymous) => (status, anonymous) switch
     {
-        var (title, type, text) = ProblemTexts.GetValueOrDefault(status, ("Error", "error", "The request failed."));
+        (StatusCodes.Status403Forbidden, true) when path.StartsWith("/uploads/", StringComparison.Ordinal) => ("Forbidden", "forbidden",
+            "The upload URL is not valid (its signature does not match), has expired, or was used already; ask for a new one. Nothing was stored."),
+        (StatusCodes.Status403Forbidden, true) => ("Cross-site request refused", "cross-site-request",
+            "A browser sent this request from another site's page."),
+        (StatusCodes.Status409Conflict, true) => ("Conflict", "conflict",
+            "An upload to this URL is in progress; the URL can be retried only if that upload fails."),
+        _ => ProblemTexts.GetValueOrDefault(status, ("Error", "error", "The request failed.")),
+    };
+
+    private static void DescribeProblem(OpenApiResponse response, int status, IOpenApiSchema problemSchema, (string Title, string Type, string Text) problem)
+    {
+        var (title, type, text) = problem;
         if (string.IsNullOrEmpty(response.Description) || response.Description == ReasonPhrase(status)) response.Description = text;
         response.Content ??= new Dictionary<string, OpenApiMediaType>();
         response.Content.Remove("application/json");
