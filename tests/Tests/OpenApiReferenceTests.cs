@@ -27,7 +27,14 @@ public sealed partial class OpenApiReferenceTests(PlatformFixture platform)
     [Fact]
     public async Task The_document_is_openapi_3_with_the_key_schemes_the_gateway_accepts()
     {
-        var document = await DocumentAsync();
+        var text = await (await platform.RawClient().GetAsync("/openapi/v1.json")).Content.ReadAsStringAsync();
+        // Valid for an OpenAPI reader: it parses, resolves every $ref, and passes the reader's validation rules.
+        var parsed = Microsoft.OpenApi.OpenApiDocument.Parse(text, "json");
+        Assert.True(parsed.Diagnostic is null || parsed.Diagnostic.Errors.Count == 0,
+            "The document is not valid OpenAPI:\n" + string.Join("\n", parsed.Diagnostic?.Errors.Select(e => $"{e.Pointer}: {e.Message}") ?? []));
+        var invalid = Microsoft.OpenApi.OpenApiElementExtensions.Validate(parsed.Document!, Microsoft.OpenApi.ValidationRuleSet.GetDefaultRuleSet()).ToList();
+        Assert.True(invalid.Count == 0, "The document breaks OpenAPI rules:\n" + string.Join("\n", invalid.Select(e => $"{e.Pointer}: {e.Message}")));
+        var document = JsonDocument.Parse(text).RootElement;
         Assert.StartsWith("3.", document.GetProperty("openapi").GetString());
         Assert.Equal("DatasetPlatform API", document.GetProperty("info").GetProperty("title").GetString());
         var schemes = document.GetProperty("components").GetProperty("securitySchemes");
