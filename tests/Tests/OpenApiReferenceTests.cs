@@ -208,6 +208,39 @@ public sealed partial class OpenApiReferenceTests(PlatformFixture platform)
         Assert.Equal(["Ann", "Bob"], records.EnumerateArray().Select(r => r.GetProperty("Name").GetString()!).ToArray());
     }
 
+    [Fact]
+    public async Task The_documented_schema_and_presigned_put_examples_import_and_answer_the_documented_etag()
+    {
+        var document = await DocumentAsync();
+        var paths = document.GetProperty("paths");
+        var schema = paths.GetProperty("/datasets/{id}/schema").GetProperty("put").GetProperty("requestBody").GetProperty("content").GetProperty("application/json")
+            .GetProperty("example");
+        var put = paths.GetProperty("/uploads/{token}").GetProperty("put");
+        var jsonLines = put.GetProperty("requestBody").GetProperty("content").GetProperty("application/x-ndjson").GetProperty("example").GetString()!;
+        Assert.True(put.GetProperty("responses").GetProperty("200").GetProperty("headers").TryGetProperty("ETag", out _));
+
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        await ApiClient.ExpectJsonAsync(await api.Http.PutAsync($"/datasets/{datasetId}/schema",
+            new StringContent(schema.GetRawText(), Encoding.UTF8, "application/json")), HttpStatusCode.OK);
+        var url = await ApiClient.ExpectJsonAsync(await api.Http.GetAsync($"/datasets/{datasetId}/upload-url/tasks.jsonl"), HttpStatusCode.Created);
+        var uploaded = await platform.RawClient().PutAsync(new Uri(url.GetProperty("upload_url").GetString()!).PathAndQuery,
+            new StringContent(jsonLines, Encoding.UTF8, "application/x-ndjson"));
+        Assert.Equal(HttpStatusCode.OK, uploaded.StatusCode);
+        Assert.Matches("^\"[0-9a-f]{64}\"$", uploaded.Headers.ETag?.Tag ?? "");
+
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        JsonElement import;
+        do
+        {
+            import = await api.GetJsonAsync($"/datasets/{datasetId}/imports/{url.GetProperty("import_id").GetString()}");
+            if (import.GetProperty("status").GetString() is "complete" or "partial" or "failed" or "pending_schema") break;
+            await Task.Delay(100);
+        } while (DateTime.UtcNow < deadline);
+        Assert.Equal("complete", import.GetProperty("status").GetString());
+        Assert.Equal(jsonLines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, import.GetProperty("accepted_count").GetInt32());
+    }
+
     private async Task<JsonElement> DocumentAsync()
     {
         var response = await platform.RawClient().GetAsync("/openapi/v1.json");

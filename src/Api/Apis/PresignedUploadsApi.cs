@@ -99,7 +99,7 @@ public static class PresignedUploadsApi
             .ProducesProblems(StatusCodes.Status404NotFound);
         // No ambient credential is involved (no key, no cookie), so a browser application may PUT the file from any origin.
         app.MapPut("/uploads/{token}", ReceiveUpload).WithTags(ApiTags.Presigned).AllowAnonymous().DisableAntiforgery()
-            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy).RequireUploadSlot().WithBody(RequestBodies.PresignedFile)
+            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy).RequireUploadSlot().WithBody(RequestBodies.PresignedFile).WithSuccessHeader("ETag")
             .WithSummary("The presigned PUT: sends the file to an upload URL; the URL is the credential")
             .WithDescription("The single use is taken when the PUT starts: a second PUT while one streams gets 409 at once and stores nothing; "
                 + "a PUT that fails midway gives the use back, so the URL can be retried until it expires. Any origin may send it (CORS).")

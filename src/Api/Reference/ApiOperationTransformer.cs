@@ -66,6 +66,7 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
             AddParameter(operation, query.Name, ParameterLocation.Query, query.Description, new OpenApiSchema { Type = query.Type });
         if (metadata.OfType<PagedListDoc>().LastOrDefault() is { } paged) AddPaging(operation, paged);
         if (metadata.OfType<FileResponseDoc>().LastOrDefault() is { } file) SetFileResponse(operation, file);
+        foreach (var header in metadata.OfType<SuccessHeaderDoc>()) AddSuccessHeader(operation, header.Name);
         DescribeParameters(operation, path);
 
         var problemSchema = await ProblemSchemaAsync(context, cancellationToken);
@@ -151,11 +152,23 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
         operation.Responses["200"] = response;
     }
 
+    private static void AddSuccessHeader(OpenApiOperation operation, string name)
+    {
+        foreach (var response in operation.Responses!.Where(r => r.Key.StartsWith('2')).Select(r => r.Value).OfType<OpenApiResponse>())
+        {
+            response.Headers ??= new Dictionary<string, IOpenApiHeader>();
+            response.Headers[name] = new OpenApiHeader
+            {
+                Description = HeaderDescriptions.GetValueOrDefault(name, name), Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+            };
+        }
+    }
+
     private static readonly Dictionary<string, string> HeaderDescriptions = new()
     {
         ["Content-Disposition"] = "attachment; filename=\"...\"",
         ["Row-Count"] = "With $top: how many rows the filter matches in all.",
-        ["ETag"] = "The SHA-256 of the stored file, in hex.",
+        ["ETag"] = "The SHA-256 of the stored file, in hex, quoted.",
     };
 
     private static void AddParameter(OpenApiOperation operation, string name, ParameterLocation location, string description, OpenApiSchema schema)

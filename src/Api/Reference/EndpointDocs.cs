@@ -31,6 +31,9 @@ public sealed record PagedListDoc(int? DefaultLimit, int? MaxLimit);
 /// <summary>A successful response streamed as a file (CSV, TSV, JSON lines, XLSX) rather than a typed JSON body.</summary>
 public sealed record FileResponseDoc(string Description, IReadOnlyList<string> ContentTypes, IReadOnlyList<string> Headers);
 
+/// <summary>A header the successful response carries (ETag of a stored upload).</summary>
+public sealed record SuccessHeaderDoc(string Name);
+
 /// <summary>Endpoint metadata read by <see cref="ApiOperationTransformer"/>.</summary>
 public static class EndpointDocs
 {
@@ -48,6 +51,8 @@ public static class EndpointDocs
 
     public static RouteHandlerBuilder Paged(this RouteHandlerBuilder endpoint, int? defaultLimit = null, int? maxLimit = null) =>
         endpoint.WithMetadata(new PagedListDoc(defaultLimit, maxLimit));
+
+    public static RouteHandlerBuilder WithSuccessHeader(this RouteHandlerBuilder endpoint, string name) => endpoint.WithMetadata(new SuccessHeaderDoc(name));
 
     public static RouteHandlerBuilder ProducesFile(this RouteHandlerBuilder endpoint, string description, string[] contentTypes, params string[] headers) =>
         endpoint.WithMetadata(new FileResponseDoc(description, contentTypes, headers));
