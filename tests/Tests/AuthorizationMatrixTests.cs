@@ -57,6 +57,10 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
         new("GET", "/health/live", Need.Anonymous, (_, _) => Get("/health/live")),
         new("GET", "/health/ready", Need.Anonymous, (_, _) => Get("/health/ready")),
         new("GET", "/openapi/{documentName}.json", Need.Anonymous, (_, _) => Get("/openapi/v1.json")),
+        new("GET", "/reference/{documentName?}", Need.Anonymous, (_, _) => Get("/reference/")),
+        new("GET", "/reference/scalar.js", Need.Anonymous, (_, _) => Get("/reference/scalar.js")),
+        new("GET", "/reference/scalar.aspnetcore.js", Need.Anonymous, (_, _) => Get("/reference/scalar.aspnetcore.js")),
+        new("GET", "/reference/favicon.svg", Need.Anonymous, (_, _) => Get("/reference/favicon.svg")),
         new("*", "/metrics", Need.GlobalAdmin, (_, _) => Get("/metrics")), // mapped for every method
         // Keys: global admins only.
         new("POST", "/keys", Need.GlobalAdmin, (_, _) => Send(HttpMethod.Post, "/keys", ApiClient.Form(("name", "matrix")))),

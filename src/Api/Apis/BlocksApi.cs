@@ -8,6 +8,7 @@ using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -32,16 +33,25 @@ public static class BlocksApi
 
     public static IEndpointRouteBuilder MapBlocksApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/Dataset").WithTags("Blocks");
-        group.MapPost("", Create).DisableAntiforgery()
+        var group = app.MapGroup("/Dataset").WithTags(ApiTags.Blocks);
+        group.MapPost("", Create).DisableAntiforgery().WithBody(RequestBodies.CreateBlockDataset)
             .WithSummary("Creates a dataset from {name, columns: {column: type}, input}")
-            .WithDescription(RecordsNotKeys);
-        group.MapGet("/{name}", Get);
-        group.MapPut("/{name}", Update).DisableAntiforgery();
-        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery()
+            .WithDescription(RecordsNotKeys)
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{name}", Get).WithSummary("Describes a dataset: columns, record count, completed").ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapPut("/{name}", Update).DisableAntiforgery().WithBody(RequestBodies.CompleteBlockDataset)
+            .WithSummary("Completes an input dataset {completed: true}; it accepts no more blocks")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                StatusCodes.Status503ServiceUnavailable);
+        group.MapPatch("/{name}/data", UploadBlock).DisableAntiforgery().WithBody(RequestBodies.Block)
             .WithSummary("Uploads a block {blockNumber, records} of up to 1000 records; the same block number replaces that block")
-            .WithDescription(RecordsNotKeys);
-        group.MapGet("/{name}/data", Download).WithSummary("The records in ascending block number, then submission order").RequireDownloadSlot();
+            .WithDescription(RecordsNotKeys + " The call answers once the block is stored.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                StatusCodes.Status413PayloadTooLarge, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{name}/data", Download).WithSummary("The records in ascending block number, then submission order").RequireDownloadSlot()
+            .ProducesFile("The records as one JSON array of objects.", ["application/json"])
+            .ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using DatasetPlatform.Api.Hosting;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -17,7 +18,11 @@ public static class DataApi
 {
     public static IEndpointRouteBuilder MapDataApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/datasets/{id:long}/data", Download).WithTags("Data").RequireDownloadSlot();
+        app.MapGet("/datasets/{id:long}/data", Download).WithTags(ApiTags.Alphacast).RequireDownloadSlot()
+            .WithSummary("Downloads the rows (CSV, TSV, JSON lines or XLSX), filtered and paged OData-style; any earlier version with ?version")
+            .ProducesFile("The rows, streamed.", ["text/csv", "text/tab-separated-values", "application/x-ndjson",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"], "Content-Disposition", "Row-Count")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

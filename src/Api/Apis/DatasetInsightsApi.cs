@@ -9,6 +9,7 @@ using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -17,13 +18,27 @@ public static class DatasetInsightsApi
 {
     public static IEndpointRouteBuilder MapDatasetInsightsApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api").WithTags("Versioned datasets");
-        group.MapGet("/datasets/{id}/analyze", Analyze);
-        group.MapGet("/datasets/{id}/compare", Compare);
-        group.MapGet("/datasets/{id}/lineage", Lineage);
-        group.MapPost("/experiments", CreateExperiment).DisableAntiforgery();
-        group.MapPost("/models", CreateModel).DisableAntiforgery();
-        group.MapPost("/deployments", CreateDeployment).DisableAntiforgery();
+        var group = app.MapGroup("/api").WithTags(ApiTags.Versioned);
+        group.MapGet("/datasets/{id}/analyze", Analyze)
+            .WithSummary("Per-column statistics of the current version (pandas conventions: percentiles, skew, histograms, top values, correlations)")
+            .Produces<AnalyzeResponse>().ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/datasets/{id}/compare", Compare).WithSummary("Compares two versions: schema changes, row counts, drift (PSI) per column")
+            .Produces<JsonObject>().ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/datasets/{id}/lineage", Lineage).Paged()
+            .WithSummary("Experiments, models and deployments that used the dataset, and its upstream imports and files")
+            .Produces<LineageResponse>().ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        group.MapPost("/experiments", CreateExperiment).DisableAntiforgery().WithBody(RequestBodies.Experiment)
+            .WithSummary("Records an experiment that used a dataset version (lineage)")
+            .Produces<ExperimentItem>(StatusCodes.Status201Created)
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
+        group.MapPost("/models", CreateModel).DisableAntiforgery().WithBody(RequestBodies.Model)
+            .WithSummary("Records a model trained in an experiment (lineage)")
+            .Produces<ModelItem>(StatusCodes.Status201Created)
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
+        group.MapPost("/deployments", CreateDeployment).DisableAntiforgery().WithBody(RequestBodies.Deployment)
+            .WithSummary("Records a deployment of a model (lineage)")
+            .Produces<DeploymentItem>(StatusCodes.Status201Created)
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
         return app;
     }
 

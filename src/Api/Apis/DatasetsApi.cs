@@ -10,6 +10,7 @@ using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -18,16 +19,31 @@ public static class DatasetsApi
 {
     public static IEndpointRouteBuilder MapDatasetsApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/datasets").WithTags("Datasets");
-        group.MapPost("", Create).DisableAntiforgery();
-        group.MapGet("", List);
-        group.MapGet("/{id:long}", Get);
-        group.MapDelete("/{id:long}", Delete);
-        group.MapGet("/{id:long}/manifest", GetManifest);
-        group.MapPut("/{id:long}/manifest", PutManifest).DisableAntiforgery();
-        group.MapGet("/{id:long}/columns", GetColumns);
-        group.MapPut("/{id:long}/columns/initializer", InitializeColumns).DisableAntiforgery();
-        group.MapGet("/{id:long}/date-stats", GetDateStats);
+        var group = app.MapGroup("/datasets").WithTags(ApiTags.Alphacast);
+        group.MapPost("", Create).DisableAntiforgery().WithBody(RequestBodies.CreateDataset)
+            .WithSummary("Creates a dataset in a repository (Write); mode blocks makes a Data8 input dataset")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("", List).Paged().WithSummary("Lists the datasets this key can see, as a bare array")
+            .ProducesProblems(StatusCodes.Status400BadRequest);
+        group.MapGet("/{id:long}", Get).WithSummary("Gets a dataset, with total_datapoint_count").ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapDelete("/{id:long}", Delete).WithSummary("Deletes a dataset at once: a running import is ended, queued ones never run (repository Admins)")
+            .ProducesProblems(StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id:long}/manifest", GetManifest).WithSummary("Gets the manifest and whether it is locked")
+            .ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapPut("/{id:long}/manifest", PutManifest).DisableAntiforgery().WithBody(RequestBodies.Manifest)
+            .WithQueryParameter("locked", "Locks (true) or unlocks (false) the manifest.", Microsoft.OpenApi.JsonSchemaType.Boolean)
+            .WithSummary("Sets the manifest and/or locks it; applies after the uploads sent before it")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id:long}/columns", GetColumns).WithSummary("The columns: stored ones once data exists, else the manifest's")
+            .ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapPut("/{id:long}/columns/initializer", InitializeColumns).DisableAntiforgery().WithBody(RequestBodies.InitializeColumns)
+            .WithSummary("Writes a manifest from a date column and entity columns (the SDK's initialize_columns)")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id:long}/date-stats", GetDateStats).WithSummary("First and last date, rows and entities of the current version")
+            .ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

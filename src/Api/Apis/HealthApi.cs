@@ -2,6 +2,7 @@ using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
 using Orleans.Runtime;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -14,9 +15,10 @@ public static class HealthApi
 
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/health").WithTags("Health").AllowAnonymous();
-        group.MapGet("/live", () => TypedResults.Ok(new Health("live")));
-        group.MapGet("/ready", Ready);
+        var group = app.MapGroup("/health").WithTags(ApiTags.Health).AllowAnonymous();
+        group.MapGet("/live", () => TypedResults.Ok(new Health("live"))).WithSummary("Liveness: answers while the process does");
+        group.MapGet("/ready", Ready).WithSummary("Readiness: PostgreSQL answers and an active silo of the cluster does (within 3 s)")
+            .ProducesProblems(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

@@ -5,6 +5,7 @@ using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -13,10 +14,13 @@ public static class KeysApi
 {
     public static IEndpointRouteBuilder MapKeysApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/keys").WithTags("Keys");
-        group.MapPost("", Create).DisableAntiforgery();
-        group.MapGet("", List);
-        group.MapDelete("/{keyId}", Revoke);
+        var group = app.MapGroup("/keys").WithTags(ApiTags.Keys);
+        group.MapPost("", Create).DisableAntiforgery().WithBody(RequestBodies.CreateKey)
+            .WithSummary("Creates a key (admin keys only); the answer shows the key once").ProducesProblems(StatusCodes.Status403Forbidden);
+        group.MapGet("", List).Paged().WithSummary("Lists the keys, revoked ones too (admin keys only)")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden);
+        group.MapDelete("/{keyId}", Revoke).WithSummary("Revokes a key and its access tokens, at once on every gateway (admin keys only)")
+            .ProducesProblems(StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
         return app;
     }
 

@@ -10,6 +10,7 @@ using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -79,17 +80,30 @@ public static class PresignedUploadsApi
     {
         foreach (var prefix in (string[])["", "/api/v1/data-collection"])
         {
-            var group = app.MapGroup(prefix + "/datasets/{id:long}").WithTags("Presigned uploads");
+            var group = app.MapGroup(prefix + "/datasets/{id:long}").WithTags(ApiTags.Presigned);
             // A GET that creates an import: guarded like a POST against other sites.
-            group.MapGet("/upload-url/{filename}", CreateUploadUrl).WithMetadata(CrossSiteRequests.Guard);
-            group.MapGet("/imports", ListImports);
-            group.MapGet("/imports/{importId:long}", GetImport);
-            group.MapPut("/schema", PutSchema).DisableAntiforgery();
+            group.MapGet("/upload-url/{filename}", CreateUploadUrl).WithMetadata(CrossSiteRequests.Guard)
+                .WithSummary("Makes a signed, single-use upload URL valid for one hour, and the import that waits for its file")
+                .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
+            group.MapGet("/imports", ListImports).Paged().WithSummary("The dataset's imports, oldest first, as a bare array")
+                .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+            group.MapGet("/imports/{importId:long}", GetImport)
+                .WithSummary("One import: queued, processing, complete, partial (with per-record errors), failed or pending_schema")
+                .ProducesProblems(StatusCodes.Status404NotFound);
+            group.MapPut("/schema", PutSchema).DisableAntiforgery().WithBody(RequestBodies.V4Schema)
+                .WithSummary("Sets the dataset's schema; applies after the uploads sent before it")
+                .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound,
+                    StatusCodes.Status409Conflict, StatusCodes.Status503ServiceUnavailable);
         }
-        app.MapGet("/api/v1/data-collection/datasets/{id:long}", DatasetsApi.Get).WithTags("Presigned uploads");
+        app.MapGet("/api/v1/data-collection/datasets/{id:long}", DatasetsApi.Get).WithTags(ApiTags.Presigned).WithSummary("Gets a dataset")
+            .ProducesProblems(StatusCodes.Status404NotFound);
         // No ambient credential is involved (no key, no cookie), so a browser application may PUT the file from any origin.
-        app.MapPut("/uploads/{token}", ReceiveUpload).WithTags("Presigned uploads").AllowAnonymous().DisableAntiforgery()
-            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy).RequireUploadSlot();
+        app.MapPut("/uploads/{token}", ReceiveUpload).WithTags(ApiTags.Presigned).AllowAnonymous().DisableAntiforgery()
+            .WithMetadata(CrossSiteRequests.Allow).RequireCors(CorsPolicy).RequireUploadSlot().WithBody(RequestBodies.PresignedFile).WithSuccessHeader("ETag")
+            .WithSummary("The presigned PUT: sends the file to an upload URL; the URL is the credential")
+            .WithDescription("The single use is taken when the PUT starts: a second PUT while one streams gets 409 at once and stores nothing; "
+                + "a PUT that fails midway gives the use back, so the URL can be retried until it expires. Any origin may send it (CORS).")
+            .ProducesProblems(StatusCodes.Status403Forbidden, StatusCodes.Status409Conflict);
         return app;
     }
 

@@ -5,6 +5,7 @@ using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -13,9 +14,11 @@ public static class ProcessesApi
 {
     public static IEndpointRouteBuilder MapProcessesApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/datasets/{id:long}/processes").WithTags("Processes");
-        group.MapGet("", List);
-        group.MapGet("/{processId:long}", Get);
+        var group = app.MapGroup("/datasets/{id:long}/processes").WithTags(ApiTags.Alphacast);
+        group.MapGet("", List).Paged().WithSummary("The dataset's upload processes, oldest first, as a bare array")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        group.MapGet("/{processId:long}", Get).WithSummary("One process: Requested, Processing (with live progress), Processed or Error")
+            .ProducesProblems(StatusCodes.Status404NotFound);
         return app;
     }
 

@@ -4,6 +4,7 @@ using DatasetPlatform.Api.Hosting;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -11,12 +12,17 @@ public static class RepositoriesApi
 {
     public static IEndpointRouteBuilder MapRepositoriesApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/repositories").WithTags("Repositories");
-        group.MapPost("", Create).DisableAntiforgery();
-        group.MapGet("", List);
-        group.MapGet("/{id:long}", Get);
-        group.MapDelete("/{id:long}", Delete);
-        group.MapPost("/{id:long}/permissions", Grant).DisableAntiforgery();
+        var group = app.MapGroup("/repositories").WithTags(ApiTags.Alphacast);
+        group.MapPost("", Create).DisableAntiforgery().WithBody(RequestBodies.CreateRepository)
+            .WithSummary("Creates a repository; its creator's key is its Admin");
+        group.MapGet("", List).Paged().WithSummary("Lists the repositories this key can see, as a bare array")
+            .ProducesProblems(StatusCodes.Status400BadRequest);
+        group.MapGet("/{id:long}", Get).WithSummary("Gets a repository").ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapDelete("/{id:long}", Delete).WithSummary("Deletes a repository and its datasets (repository Admins)")
+            .ProducesProblems(StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
+        group.MapPost("/{id:long}/permissions", Grant).DisableAntiforgery().WithBody(RequestBodies.Grant)
+            .WithSummary("Gives another key a role (Read, Write or Admin) on the repository (repository Admins)")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound);
         return app;
     }
 

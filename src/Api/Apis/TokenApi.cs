@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -15,7 +16,9 @@ public static class TokenApi
 {
     public static IEndpointRouteBuilder MapTokenApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/connect/token", Issue).WithTags("Auth").AllowAnonymous().DisableAntiforgery();
+        app.MapPost("/connect/token", Issue).WithTags(ApiTags.Blocks).AllowAnonymous().DisableAntiforgery().WithBody(RequestBodies.Token)
+            .WithSummary("Exchanges a key id and key for a one-hour Bearer access token (OAuth2 client credentials)")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized);
         return app;
     }
 

@@ -7,6 +7,7 @@ using DatasetPlatform.Grains.Schema;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -20,7 +21,18 @@ public static class UploadsApi
 
     public static IEndpointRouteBuilder MapUploadsApi(this IEndpointRouteBuilder app)
     {
-        app.MapPut("/datasets/{id:long}/data", Upload).WithTags("Uploads").DisableAntiforgery().RequireUploadSlot();
+        app.MapPut("/datasets/{id:long}/data", Upload).WithTags(ApiTags.Alphacast).DisableAntiforgery().RequireUploadSlot()
+            .WithBody(RequestBodies.AlphacastUpload)
+            .WithSummary("Uploads a CSV or CSV.gz file (multipart: data, manifest); answers 201 with the queued process")
+            .WithDescription("The import runs after every upload to the dataset sent before it; poll GET /datasets/{id}/processes/{processId}. "
+                + "A bad file fails its process with the row and column at fault and leaves the dataset as it was.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict)
+            .WithQueryParameter("deleteMissingFromDB", "Delete the rows (keys) of the dataset that the file does not hold (ignored when the manifest is locked).",
+                Microsoft.OpenApi.JsonSchemaType.Boolean)
+            .WithQueryParameter("onConflictUpdateDB", "Update the rows whose key exists already; without it they keep their stored values.",
+                Microsoft.OpenApi.JsonSchemaType.Boolean)
+            .WithQueryParameter("acceptNewColumns", "Add columns the dataset does not have yet (ignored when the manifest is locked).",
+                Microsoft.OpenApi.JsonSchemaType.Boolean);
         return app;
     }
 

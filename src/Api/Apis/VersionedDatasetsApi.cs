@@ -10,6 +10,7 @@ using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using DatasetPlatform.Api.Reference;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -26,17 +27,34 @@ public static class VersionedDatasetsApi
 
     public static IEndpointRouteBuilder MapVersionedDatasetsApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/datasets").WithTags("Versioned datasets");
-        group.MapPost("/upload", Upload).DisableAntiforgery().RequireUploadSlot();
-        group.MapGet("", List);
-        group.MapGet("/{id}", Get);
-        group.MapDelete("/{id}", Delete);
-        group.MapGet("/{id}/columns", Columns);
-        group.MapGet("/{id}/download", Download).RequireDownloadSlot();
-        group.MapGet("/{id}/quality", GetQuality);
-        group.MapGet("/{id}/versions", ListVersions);
-        group.MapPost("/{id}/versions", UploadVersion).DisableAntiforgery().RequireUploadSlot();
-        app.MapGet("/api/dataset-versions/{versionId:guid}", GetVersion).WithTags("Versioned datasets");
+        var group = app.MapGroup("/api/datasets").WithTags(ApiTags.Versioned);
+        group.MapPost("/upload", Upload).DisableAntiforgery().RequireUploadSlot().WithBody(RequestBodies.VersionedUpload)
+            .WithSummary("Creates a dataset from a CSV or Parquet file and waits for its first version (types inferred over the whole file)")
+            .Produces<UploadResponse>(StatusCodes.Status201Created)
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict,
+                StatusCodes.Status422UnprocessableEntity, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("", List).Paged(50, 500).WithSummary("Lists and searches the datasets this key can see")
+            .Produces<ListResponse>().ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        group.MapGet("/{id}", Get).WithSummary("A dataset, its current version and a preview of its first 20 rows")
+            .Produces<DetailResponse>().ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapDelete("/{id}", Delete).WithSummary("Deletes a dataset at once (repository Admins)")
+            .Produces<DeletedResponse>().ProducesProblems(StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id}/columns", Columns).WithSummary("The current version's columns and their pandas dtypes")
+            .Produces<ColumnsResponse>().ProducesProblems(StatusCodes.Status404NotFound);
+        group.MapGet("/{id}/download", Download).RequireDownloadSlot().WithSummary("Downloads the latest (or ?version=n) version as CSV or XLSX")
+            .ProducesFile("The rows, streamed.", ["text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"], "Content-Disposition")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id}/quality", GetQuality).WithSummary("The current version's quality report")
+            .Produces<QualityResponse>().ProducesProblems(StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/{id}/versions", ListVersions).Paged(50, 100).WithSummary("The dataset's versions, newest first")
+            .Produces<VersionsResponse>().ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/versions", UploadVersion).DisableAntiforgery().RequireUploadSlot().WithBody(RequestBodies.VersionUpload)
+            .WithSummary("Uploads a new version and waits for it")
+            .Produces<VersionCreated>(StatusCodes.Status201Created)
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict,
+                StatusCodes.Status422UnprocessableEntity, StatusCodes.Status503ServiceUnavailable);
+        app.MapGet("/api/dataset-versions/{versionId:guid}", GetVersion).WithTags(ApiTags.Versioned).WithSummary("One version, with its columns")
+            .Produces<VersionDetail>().ProducesProblems(StatusCodes.Status404NotFound);
         return app;
     }
 

@@ -70,7 +70,7 @@ public static class PlatformSetup
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<ReadFailureExceptionHandler>();
         builder.Services.AddExceptionHandler<ClusterUnavailableExceptionHandler>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddApiReference();
         builder.Services.AddHostedService<BootstrapKeyService>();
         builder.Services.AddHostedService<DatabaseRoleCheck>();
         // One connection of its own (not from the main pool), held open to LISTEN for key revocations made at other gateways.
@@ -88,12 +88,13 @@ public static class PlatformSetup
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
-        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        app.MapApiReference();
         // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);
         if (PlatformHosting.DashboardEnabled(app.Configuration))
         {
-            app.MapGroup(ApiKeyAuthenticationHandler.DashboardPath).RequireAuthorization(AdminPolicy).MapOrleansDashboard();
+            // Internal routes: left out of the API reference.
+            app.MapGroup(ApiKeyAuthenticationHandler.DashboardPath).RequireAuthorization(AdminPolicy).ExcludeFromDescription().MapOrleansDashboard();
             // The dashboard's page loads its assets relative to itself, which only resolves under "/dashboard/".
             app.Use(async (context, next) =>
             {
