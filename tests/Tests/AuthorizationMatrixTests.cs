@@ -57,6 +57,8 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
         new("GET", "/health/live", Need.Anonymous, (_, _) => Get("/health/live")),
         new("GET", "/health/ready", Need.Anonymous, (_, _) => Get("/health/ready")),
         new("GET", "/openapi/{documentName}.json", Need.Anonymous, (_, _) => Get("/openapi/v1.json")),
+        // The web console's files; every data call the page makes goes through the routes below with the user's key.
+        new("GET", "/console/{*file}", Need.Anonymous, (_, _) => Get("/console/app.js")),
         new("*", "/metrics", Need.GlobalAdmin, (_, _) => Get("/metrics")), // mapped for every method
         // Keys: global admins only.
         new("POST", "/keys", Need.GlobalAdmin, (_, _) => Send(HttpMethod.Post, "/keys", ApiClient.Form(("name", "matrix")))),

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Reflection;
 using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 
 namespace DatasetPlatform.Api.WebConsole;
@@ -40,7 +41,7 @@ public static class WebConsoleApi
         return app;
     }
 
-    private static IResult Serve(string? file, HttpContext context)
+    private static Results<RedirectHttpResult, NotFound, StatusCodeHttpResult, FileContentHttpResult> Serve(string? file, HttpContext context)
     {
         // The page loads its modules relative to itself, which only resolves under "/console/".
         if (context.Request.Path.Value == Path) return TypedResults.Redirect(context.Request.PathBase + Path + "/");
