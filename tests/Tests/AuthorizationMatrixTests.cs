@@ -61,6 +61,8 @@ public sealed class AuthorizationMatrixTests(PlatformFixture platform) : IAsyncL
         new("GET", "/reference/scalar.js", Need.Anonymous, (_, _) => Get("/reference/scalar.js")),
         new("GET", "/reference/scalar.aspnetcore.js", Need.Anonymous, (_, _) => Get("/reference/scalar.aspnetcore.js")),
         new("GET", "/reference/favicon.svg", Need.Anonymous, (_, _) => Get("/reference/favicon.svg")),
+        // The web console's files; every data call the page makes goes through the routes below with the user's key.
+        new("GET", "/console/{*file}", Need.Anonymous, (_, _) => Get("/console/app.js")),
         new("*", "/metrics", Need.GlobalAdmin, (_, _) => Get("/metrics")), // mapped for every method
         // Keys: global admins only.
         new("POST", "/keys", Need.GlobalAdmin, (_, _) => Send(HttpMethod.Post, "/keys", ApiClient.Form(("name", "matrix")))),

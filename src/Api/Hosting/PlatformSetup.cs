@@ -1,5 +1,6 @@
 using DatasetPlatform.Api.Apis;
 using DatasetPlatform.Api.Auth;
+using DatasetPlatform.Api.WebConsole;
 using DatasetPlatform.Grains.Hosting;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
@@ -123,6 +124,7 @@ public static class PlatformSetup
         app.MapDatasetInsightsApi();
         app.MapProcessesApi();
         app.MapDataApi();
+        app.MapWebConsoleApi();
         return app;
     }
 }
