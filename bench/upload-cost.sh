@@ -125,6 +125,7 @@ run_door() { # DOOR UPLOADS
 }
 
 : >"$OUT/cost-harness.log"
+: >"$OUT/upload-cost-statements.txt"
 {
   echo "upload-cost.sh: marginal cost of one upload of $ROWS rows (runs of 1 and $((N + 1)) uploads, one client), source $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src || echo '+changes')"
   echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
