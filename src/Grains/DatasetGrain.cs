@@ -58,7 +58,9 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
         // Listen before looking, so a finish between the look and the wait is not missed.
         if (!_jobWaiters.TryGetValue(jobId, out var finished))
             _jobWaiters[jobId] = finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var outcome = await LookAtJobAsync(jobId);
+        // The job this grain started and has not heard finish (NotifyFinished clears _running) is running: only its finish
+        // signal needs waiting for. Any other job is looked up, since it may have finished already.
+        var outcome = _running == jobId ? JobWaitOutcome.Running : await LookAtJobAsync(jobId);
         if (outcome == JobWaitOutcome.Running)
         {
             await Task.WhenAny(finished.Task, Task.Delay(Cap(maxWait)));
