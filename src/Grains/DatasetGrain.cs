@@ -32,8 +32,11 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
     private DateTime? _idleSince;
     /// <summary>Changes by ticket (queue position): pending ones, and finished ones until their caller collects them.</summary>
     private readonly SortedDictionary<long, PendingChange> _changes = [];
-    /// <summary>One signal per job somebody waits for, set when the job finishes.</summary>
-    private readonly Dictionary<long, TaskCompletionSource> _jobWaiters = [];
+    /// <summary>
+    /// One signal per job somebody waits for: true when the job is known to have finished (its job grain said so, after its
+    /// outcome committed), false when the waiters must look again (the dataset was deleted).
+    /// </summary>
+    private readonly Dictionary<long, TaskCompletionSource<bool>> _jobWaiters = [];
 
     private long DatasetId => this.GetPrimaryKeyLong();
 
@@ -41,7 +44,7 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
 
     public Task NotifyFinished(long jobId)
     {
-        WakeWaiters(jobId);
+        WakeWaiters(jobId, finished: true);
         if (_running == jobId) _running = null;
         return PumpAsync();
     }
@@ -54,14 +57,17 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
     {
         // Listen before looking, so a finish between the look and the wait is not missed.
         if (!_jobWaiters.TryGetValue(jobId, out var finished))
-            _jobWaiters[jobId] = finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var outcome = await LookAtJobAsync(jobId);
+            _jobWaiters[jobId] = finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The job this grain started and has not heard finish (NotifyFinished clears _running) is running: only its finish
+        // signal needs waiting for. Any other job is looked up, since it may have finished already.
+        var outcome = _running == jobId ? JobWaitOutcome.Running : await LookAtJobAsync(jobId);
         if (outcome == JobWaitOutcome.Running)
         {
             await Task.WhenAny(finished.Task, Task.Delay(Cap(maxWait)));
-            outcome = await LookAtJobAsync(jobId);
+            // Woken by the job's finish: no need to read the job again (a synchronous upload waits once per import).
+            outcome = finished.Task is { IsCompletedSuccessfully: true, Result: true } ? JobWaitOutcome.Finished : await LookAtJobAsync(jobId);
         }
-        if (outcome != JobWaitOutcome.Running) WakeWaiters(jobId);
+        if (outcome != JobWaitOutcome.Running) WakeWaiters(jobId, finished: outcome == JobWaitOutcome.Finished);
         return outcome;
     }
 
@@ -102,7 +108,7 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
         if (existed) LogDeleted(DatasetId, _running, ended.Count);
         // Whatever waited on this dataset learns it is gone: waiters look at the catalog again, pending changes find nothing.
         foreach (var change in _changes.Values.Where(c => !c.Done.Task.IsCompleted)) change.Finish(DatasetChangeOutcome.NotFound);
-        foreach (var jobId in _jobWaiters.Keys.ToList()) WakeWaiters(jobId);
+        foreach (var jobId in _jobWaiters.Keys.ToList()) WakeWaiters(jobId, finished: false);
         // The running import finds its job gone when it next looks (at once if its session was ended) and reports back; nothing
         // is left to start.
         _running = null;
@@ -143,13 +149,14 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
 
     private async Task PumpAsync()
     {
-        // A job that committed late with an earlier queue position must not overtake the one already running.
-        if (_running is { } running && await jobs.GetAsync(running) is { } current && !JobStatus.IsTerminal(current.Status))
+        // A job that committed late with an earlier queue position must not overtake the one already running: while unfinished,
+        // the running job is the head.
+        var head = await queue.HeadAsync(DatasetId, _running);
+        if (_running is { } running && head?.JobId == running)
         {
             await StartJobAsync(running);
             return;
         }
-        var head = await queue.HeadAsync(DatasetId);
         await ApplyChangesBeforeAsync(head?.Position ?? long.MaxValue);
         if (head is not { JobId: var next })
         {
@@ -217,9 +224,9 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
         _ => JobWaitOutcome.Running,
     };
 
-    private void WakeWaiters(long jobId)
+    private void WakeWaiters(long jobId, bool finished)
     {
-        if (_jobWaiters.Remove(jobId, out var finished)) finished.TrySetResult();
+        if (_jobWaiters.Remove(jobId, out var waiters)) waiters.TrySetResult(finished);
     }
 
     private static TimeSpan Cap(TimeSpan wait) => wait < TimeSpan.Zero ? TimeSpan.Zero : wait > LongestWait ? LongestWait : wait;

@@ -3,28 +3,16 @@ using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace DatasetPlatform.Grains;
-
-/// <summary>
-/// Whether the job's last run came back, and how many did not. Persisted, so a run cut short by the death of its silo is
-/// counted when the job starts again, and a file that keeps killing its silo is eventually failed.
-/// </summary>
-[GenerateSerializer]
-public sealed class ImportJobAttempts
-{
-    /// <summary>Runs that never came back: their silo died (or stopped) mid-import.</summary>
-    [Id(0)] public int Crashes { get; set; }
-    [Id(1)] public DateTime? LastStartedUtc { get; set; }
-    /// <summary>Set while a run is in progress; still set when the job starts in a new activation means that run was cut short.</summary>
-    [Id(2)] public bool Running { get; set; }
-}
 
 /// <summary>
 /// Runs one import in the background so no grain turn is held for its duration: Start returns at once,
 /// status reads interleave freely, and the outcome is reported to the dataset grain when it is known.
 /// Errors are told apart (<see cref="ImportErrors"/>): a bad file or a bug fails the job at once (the runner records
-/// why), an outage is retried here with backoff up to a bound, and a crash is counted through the persisted state.
+/// why), an outage is retried here with backoff up to a bound, and a crash is counted in the job's row when the job starts again
+/// (<see cref="JobStore.MarkProcessingAsync"/>): the grain keeps no state of its own, so a run costs no Orleans storage calls.
 /// A deactivation (the silo stopping: SIGTERM, a rolling deploy) cancels the run, which rolls its transaction back, and hands
 /// the job back to its queue uncounted (<see cref="OnDeactivateAsync"/>).
 /// </summary>
@@ -32,12 +20,13 @@ public sealed partial class ImportJobGrain(
     ImportRunner runner,
     JobStore jobs,
     ImportGate gate,
-    [PersistentState("attempts", "catalog")] IPersistentState<ImportJobAttempts> attempts,
     IOptions<ImportRetryOptions> retryOptions,
     ILogger<ImportJobGrain> logger) : Grain, IImportJobGrain
 {
     private Task? _work;
     private ImportProgressCounter? _progress;
+    /// <summary>Set once this activation has marked the job processing: a later mark (a retry) is not a new start, so counts no crash.</summary>
+    private bool _marked;
     /// <summary>Cancelled when this activation goes away while the import runs.</summary>
     private readonly CancellationTokenSource _stopping = new();
 
@@ -81,57 +70,30 @@ public sealed partial class ImportJobGrain(
 
     private async Task RunAsync(ImportProgressCounter progress, CancellationToken stopping)
     {
-        var job = await jobs.GetAsync(JobId);
-        if (job is null) return; // deleted with its dataset
-        if (!JobStatus.IsTerminal(job.Status))
+        this.DelayDeactivation(TimeSpan.FromHours(12));
+        (RunOutcome Outcome, long? DatasetId) run;
+        try
         {
-            var options = retryOptions.Value;
-            // Still marked running when this activation starts it: the run before never came back, its silo died while loading.
-            // Counted (and the mark cleared) now, so a run of this activation that never gets to load is not counted again.
-            if (attempts.State.Running)
-            {
-                attempts.State.Crashes++;
-                attempts.State.Running = false;
-                await attempts.WriteStateAsync();
-            }
-            if (attempts.State.Crashes >= options.MaxCrashes)
-            {
-                LogGivenUpAfterCrashes(JobId, attempts.State.Crashes);
-                await jobs.FailAsync(JobId, new ImportFailureRecord(JobStatus.Failed, $"The import was given up: the server running it stopped {attempts.State.Crashes} times "
-                    + "before it finished (for example, it ran out of memory). Nothing was loaded."));
-            }
-            else
-            {
-                this.DelayDeactivation(TimeSpan.FromHours(12));
-                RunOutcome outcome;
-                try
-                {
-                    outcome = await RunWithRetriesAsync(job.DatasetId, progress, options, stopping);
-                }
-                finally
-                {
-                    this.DelayDeactivation(TimeSpan.Zero);
-                    if (attempts.State.Running)
-                    {
-                        attempts.State.Running = false;
-                        try { await attempts.WriteStateAsync(); }
-                        catch (Exception e) { LogStateNotSaved(e, JobId); } // at worst the next activation counts one crash too many
-                    }
-                }
-                if (outcome == RunOutcome.HandedBack) NudgeDataset(job.DatasetId);
-                // Left pending (or handed back): the dataset's watchdog, reminder or the silos' sweep starts it again.
-                if (outcome != RunOutcome.Finished) return;
-            }
+            run = await RunWithRetriesAsync(progress, retryOptions.Value, stopping);
         }
-        await GrainFactory.GetGrain<IDatasetGrain>(job.DatasetId).NotifyFinished(JobId);
+        finally
+        {
+            this.DelayDeactivation(TimeSpan.Zero);
+        }
+        if (run.DatasetId is not { } datasetId) return; // deleted with its dataset
+        if (run.Outcome == RunOutcome.HandedBack) NudgeDataset(datasetId);
+        // Left pending (or handed back): the dataset's watchdog, reminder or the silos' sweep starts it again.
+        if (run.Outcome != RunOutcome.Finished) return;
+        await GrainFactory.GetGrain<IDatasetGrain>(datasetId).NotifyFinished(JobId);
     }
 
     /// <summary>
     /// Runs the import in an import slot, retrying transient errors with backoff; Pending when the job could be neither finished
-    /// nor failed, HandedBack when the silo is stopping.
+    /// nor failed, HandedBack when the silo is stopping. With the job's dataset, null when the job is gone.
     /// </summary>
-    private async Task<RunOutcome> RunWithRetriesAsync(long datasetId, ImportProgressCounter progress, ImportRetryOptions options, CancellationToken stopping)
+    private async Task<(RunOutcome, long?)> RunWithRetriesAsync(ImportProgressCounter progress, ImportRetryOptions options, CancellationToken stopping)
     {
+        long? datasetId = null;
         for (var retry = 1; ; retry++)
         {
             try
@@ -139,35 +101,40 @@ public sealed partial class ImportJobGrain(
                 // Beyond the silo's import limit the job waits here, still queued: a silo that dies now has not started it.
                 using (await gate.EnterAsync(JobId, stopping))
                 {
-                    if (!attempts.State.Running)
+                    // From here a death of the silo counts as a crash of this job, when it starts again.
+                    var firstRun = !_marked;
+                    var job = await jobs.MarkProcessingAsync(JobId, firstRun);
+                    if (job is null) return await NotPendingAsync();
+                    _marked = true;
+                    datasetId = job.DatasetId;
+                    if (job.Crashes >= options.MaxCrashes)
                     {
-                        // From here a death of the silo counts as a crash of this job.
-                        LogRunStarting(JobId, datasetId, Environment.ProcessId, attempts.State.Crashes);
-                        attempts.State.Running = true;
-                        attempts.State.LastStartedUtc = DateTime.UtcNow;
-                        await attempts.WriteStateAsync();
+                        LogGivenUpAfterCrashes(JobId, job.Crashes);
+                        return (await TryFailAsync($"The import was given up: the server running it stopped {job.Crashes} times "
+                            + "before it finished (for example, it ran out of memory). Nothing was loaded."), datasetId);
                     }
+                    if (firstRun) LogRunStarting(JobId, job.DatasetId, Environment.ProcessId, job.Crashes);
                     // Off the grain scheduler: parsing and COPY are long-running and CPU-bound.
-                    await Task.Run(() => runner.RunAsync(JobId, progress, stopping));
+                    await Task.Run(() => runner.RunAsync(job, progress, stopping));
                 }
-                return RunOutcome.Finished;
+                return (RunOutcome.Finished, datasetId);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
-                return await HandBackAsync();
+                return (await HandBackAsync(), datasetId ?? await DatasetOfAsync());
             }
             catch (Exception e) when (ImportErrors.IsTransient(e) && retry <= options.TransientRetries)
             {
                 var delay = options.DelayBefore(retry);
                 LogTransientError(e, JobId, retry, options.TransientRetries, delay.TotalSeconds);
                 try { await Task.Delay(delay, stopping); }
-                catch (OperationCanceledException) { return await HandBackAsync(); }
+                catch (OperationCanceledException) { return (await HandBackAsync(), datasetId ?? await DatasetOfAsync()); }
             }
             catch (Exception e) when (ImportErrors.IsTransient(e))
             {
                 LogTransientRetriesExhausted(e, JobId, options.TransientRetries);
-                return await TryFailAsync($"The import was given up after {options.TransientRetries + 1} attempts that failed on a temporary database problem; "
-                    + $"nothing was loaded, upload it again. Last error: {ImportErrors.Describe(e)}");
+                return (await TryFailAsync($"The import was given up after {options.TransientRetries + 1} attempts that failed on a temporary database problem; "
+                    + $"nothing was loaded, upload it again. Last error: {ImportErrors.Describe(e)}"), datasetId ?? await DatasetOfAsync());
             }
             catch (Exception e)
             {
@@ -175,9 +142,23 @@ public sealed partial class ImportJobGrain(
                 // pending, it would fail alike on every restart and hold its dataset's queue forever: fail it with a reason that
                 // quotes nothing of the file.
                 LogUnrecordedFailure(e, JobId);
-                return await TryFailAsync($"Internal error while importing: {ImportErrors.Describe(e)}");
+                return (await TryFailAsync($"Internal error while importing: {ImportErrors.Describe(e)}"), datasetId ?? await DatasetOfAsync());
             }
         }
+    }
+
+    /// <summary>
+    /// The job was not pending when its run was to start: finished already (its dataset is told, so its queue moves on) or gone
+    /// with its dataset (nothing to tell).
+    /// </summary>
+    private async Task<(RunOutcome, long?)> NotPendingAsync() =>
+        (RunOutcome.Finished, (await jobs.GetAsync(JobId))?.DatasetId);
+
+    /// <summary>The job's dataset when the run ended before the job was marked (null when the job is gone or cannot be read).</summary>
+    private async Task<long?> DatasetOfAsync()
+    {
+        try { return (await jobs.GetAsync(JobId))?.DatasetId; }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException) { return null; }
     }
 
     /// <summary>The run was cancelled and rolled back: processing -> queued. A job still queued or already finished is left as it is.</summary>
@@ -237,9 +218,6 @@ public sealed partial class ImportJobGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId} was cut short by a crash {Crashes} times; failing it")]
     private partial void LogGivenUpAfterCrashes(long jobId, int crashes);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Import {JobId}: could not record that its run ended")]
-    private partial void LogStateNotSaved(Exception exception, long jobId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId}: its activation is going away ({Reason}); cancelling the run to hand it back")]
     private partial void LogStopping(long jobId, string reason);

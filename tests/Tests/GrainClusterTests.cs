@@ -6,7 +6,6 @@ using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
-using Orleans.Storage;
 using Xunit.Abstractions;
 
 namespace DatasetPlatform.Tests;
@@ -146,20 +145,14 @@ public sealed class GrainClusterTests(GrainClusterFixture cluster, ITestOutputHe
         Assert.Equal("Country,Date,Value\nARG,2000-01-01,7\nARG,2000-01-02,7\nARG,2000-01-03,7\n", await cluster.DownloadAsync(otherDatasetId));
     }
 
-    private IGrainStorage AttemptsStorage => cluster.ServicesOfLiveSilo().GetRequiredKeyedService<IGrainStorage>(PlatformHosting.GrainStorageName);
-
-    private GrainId JobGrainId(long jobId) => cluster.Grains.GetGrain<IImportJobGrain>(jobId).GetGrainId();
-
-    /// <summary>Leaves the job's persisted attempts as silos that died mid-run leave them.</summary>
-    private Task SetAttemptsAsync(long jobId, ImportJobAttempts attempts) =>
-        AttemptsStorage.WriteStateAsync("attempts", JobGrainId(jobId), new GrainState<ImportJobAttempts>(attempts));
-
-    private async Task<ImportJobAttempts> ReadAttemptsAsync(long jobId)
+    /// <summary>Leaves the job as a silo that died while loading it leaves it: processing, with the crashes counted before.</summary>
+    private async Task SetDiedWhileRunningAsync(long jobId, int crashes)
     {
-        var state = new GrainState<ImportJobAttempts>();
-        await AttemptsStorage.ReadStateAsync("attempts", JobGrainId(jobId), state);
-        return state.State ?? throw new InvalidOperationException($"Job {jobId} has no persisted attempts.");
+        await using var connection = await cluster.OpenConnectionAsync();
+        await connection.ExecuteAsync("UPDATE dp.import_jobs SET status = 'processing', crashes = @crashes WHERE id = @jobId", new { jobId, crashes });
     }
+
+    private async Task<int> CrashesAsync(long jobId) => (await cluster.Jobs.GetAsync(jobId))!.Crashes;
 
     [Fact]
     public async Task Runs_that_never_came_back_are_counted_and_the_last_one_allowed_fails_the_job_with_its_reason()
@@ -169,19 +162,19 @@ public sealed class GrainClusterTests(GrainClusterFixture cluster, ITestOutputHe
         var survivor = await cluster.CommitUploadAsync(datasetId, Csv(Rows("USA", 2, 1)));
         var doomed = await cluster.CommitUploadAsync(givenUpDatasetId, Csv(Rows("USA", 2, 1)));
         // Each was running when its silo died: the one below the limit once before, the doomed one as often as allowed but once.
-        await SetAttemptsAsync(survivor, new ImportJobAttempts { Crashes = GrainClusterFixture.MaxCrashes - 2, Running = true });
-        await SetAttemptsAsync(doomed, new ImportJobAttempts { Crashes = GrainClusterFixture.MaxCrashes - 1, Running = true });
+        await SetDiedWhileRunningAsync(survivor, GrainClusterFixture.MaxCrashes - 2);
+        await SetDiedWhileRunningAsync(doomed, GrainClusterFixture.MaxCrashes - 1);
         await cluster.Grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(survivor);
         await cluster.Grains.GetGrain<IDatasetGrain>(givenUpDatasetId).NotifyEnqueued(doomed);
 
         var finished = await cluster.WaitForJobsAsync([survivor, doomed], Deadline);
         Assert.Equal(JobStatus.Complete, finished[0].Status);
         Assert.Equal("Country,Date,Value\nUSA,2000-01-01,1\nUSA,2000-01-02,1\n", await cluster.DownloadAsync(datasetId));
-        var counted = await ReadAttemptsAsync(survivor);
-        Assert.Equal((GrainClusterFixture.MaxCrashes - 1, false), (counted.Crashes, counted.Running));
+        Assert.Equal(GrainClusterFixture.MaxCrashes - 1, await CrashesAsync(survivor));
 
         Assert.Equal(JobStatus.Failed, finished[1].Status);
         Assert.StartsWith($"The import was given up: the server running it stopped {GrainClusterFixture.MaxCrashes} times before it finished", finished[1].Reason);
+        Assert.Equal(GrainClusterFixture.MaxCrashes, await CrashesAsync(doomed));
         Assert.Null((await cluster.Datasets.GetAsync(givenUpDatasetId))!.CurrentVersion);
         // The given-up job no longer holds its dataset's queue.
         var next = await cluster.UploadAsync(givenUpDatasetId, Csv(Rows("USA", 2, 3)));
@@ -205,8 +198,7 @@ public sealed class GrainClusterTests(GrainClusterFixture cluster, ITestOutputHe
 
         Assert.Equal(JobStatus.Complete, (await cluster.WaitForJobsAsync([job], Deadline))[0].Status);
         Assert.Equal("Country,Date,Value\nUSA,2000-01-01,5\nUSA,2000-01-02,5\n", await cluster.DownloadAsync(datasetId));
-        var attempts = await ReadAttemptsAsync(job);
-        Assert.Equal((0, false), (attempts.Crashes, attempts.Running));
+        Assert.Equal(0, await CrashesAsync(job));
     }
 
     [Fact]

@@ -80,7 +80,7 @@ public sealed class JobStatusTransitionTests(PlatformFixture platform) : IAsyncL
         var jobId = await JobAsync(from);
         var (applied, to) = change switch
         {
-            "MarkProcessing" => (await _jobs.MarkProcessingAsync(jobId), JobStatus.Processing),
+            "MarkProcessing" => (await _jobs.MarkProcessingAsync(jobId, firstRunOfActivation: true) is not null, JobStatus.Processing),
             "HandBack" => (await _jobs.HandBackAsync(jobId), JobStatus.Queued),
             "Fail" => (await _jobs.FailAsync(jobId, new ImportFailureRecord(JobStatus.Failed, "Bad row 3\0")), JobStatus.Failed),
             _ => throw new ArgumentOutOfRangeException(nameof(change)),
@@ -89,6 +89,28 @@ public sealed class JobStatusTransitionTests(PlatformFixture platform) : IAsyncL
         Assert.Equal(applies ? to : from, await StatusAsync(jobId));
         // A refused change is logged as such (a hand-back of a job that is not processing is no change at all, not a refusal).
         Assert.Equal(!applies && change != "HandBack", _logs.Entries.Any(e => e.Message.StartsWith($"Import {jobId}: status change {change} refused", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_first_run_that_finds_its_job_still_processing_counts_a_crash_and_a_retry_or_a_queued_job_does_not()
+    {
+        var queued = await JobAsync(JobStatus.Queued);
+        var started = await _jobs.MarkProcessingAsync(queued, firstRunOfActivation: true);
+        Assert.Equal((JobStatus.Processing, 0), (started!.Status, started.Crashes));
+        Assert.NotNull(started.StartedAt);
+        // The same activation's retry after a transient error: the job is processing because of this run, not a dead one.
+        var retried = await _jobs.MarkProcessingAsync(queued, firstRunOfActivation: false);
+        Assert.Equal((JobStatus.Processing, 0, started.StartedAt), (retried!.Status, retried.Crashes, retried.StartedAt));
+
+        // A new activation finds it processing: the run before never came back.
+        var restarted = await _jobs.MarkProcessingAsync(queued, firstRunOfActivation: true);
+        Assert.Equal(1, restarted!.Crashes);
+        Assert.Equal(2, (await _jobs.MarkProcessingAsync(queued, firstRunOfActivation: true))!.Crashes);
+        Assert.Equal(2, (await _jobs.GetAsync(queued))!.Crashes);
+
+        // A job handed back by a stopping silo is queued again: its next run counts nothing.
+        Assert.True(await _jobs.HandBackAsync(queued));
+        Assert.Equal(2, (await _jobs.MarkProcessingAsync(queued, firstRunOfActivation: true))!.Crashes);
     }
 
     [Fact]

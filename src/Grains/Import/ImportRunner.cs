@@ -47,18 +47,15 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         Meter.CreateCounter<long>("dp.rows.loaded", description: "Rows written by imports");
 
     /// <summary>
-    /// Runs the job unless it already finished; returns its final status. The caller holds an import slot (<see cref="ImportGate"/>).
+    /// Runs the job, which its caller has just marked processing (<see cref="JobStore.MarkProcessingAsync"/>, whose row it is), and
+    /// returns its final status. The caller holds an import slot (<see cref="ImportGate"/>).
     /// Only transient errors (<see cref="ImportErrors.IsTransient"/>) propagate, for the caller to retry, and cancellation
     /// (<see cref="OperationCanceledException"/> once <paramref name="cancellationToken"/> is cancelled: the silo is stopping),
     /// after which nothing of the run is committed; a bad file, and any other error, fail the job here with a reason.
     /// </summary>
-    public async Task<string> RunAsync(long jobId, ImportProgressCounter progress, CancellationToken cancellationToken)
+    public async Task<string> RunAsync(ImportJobRow job, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
-        var job = await jobs.GetAsync(jobId);
-        if (job is null) return JobStatus.Failed; // the dataset was deleted, and its jobs with it
-        if (JobStatus.IsTerminal(job.Status)) return job.Status;
         cancellationToken.ThrowIfCancellationRequested();
-        await jobs.MarkProcessingAsync(jobId);
         try
         {
             var status = await LoadAsync(job, progress, cancellationToken);
@@ -111,20 +108,11 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // Hash aggregates over a whole upload (duplicate check, merge) should stay in memory.
-        // Parallel plans only add overhead on the small machines this targets (measured: 2.6 s vs 1.6 s for a 1M-row GROUP BY).
-        await connection.ExecuteAsync("SET LOCAL work_mem = '256MB'; SET LOCAL max_parallel_workers_per_gather = 0", transaction: transaction);
-
-        // The row lock serializes this import against deletes and against a duplicate run on another silo. NO KEY UPDATE, not
-        // UPDATE: new uploads to this dataset insert rows that reference it (a KEY SHARE lock), and must not wait for us.
-        var dataset = await connection.QuerySingleOrDefaultAsync<DatasetRow>(
-            "SELECT * FROM dp.datasets WHERE id = @id FOR NO KEY UPDATE", new { id = job.DatasetId }, transaction);
-        var status = await connection.ExecuteScalarAsync<string?>(
-            "SELECT status FROM dp.import_jobs WHERE id = @id FOR UPDATE", new { id = job.Id }, transaction);
-        if (dataset is null || status is null) return JobStatus.Failed;
+        var start = await StartLoadAsync(connection, transaction, job);
+        if (start.Dataset is not { } dataset || start.Status is not { } status) return JobStatus.Failed;
         if (JobStatus.IsTerminal(status)) return status;
 
-        if (job.Source == JobSources.Version) return await LoadVersionAsync(job, dataset, connection, transaction, progress, cancellationToken);
+        if (job.Source == JobSources.Version) return await LoadVersionAsync(job, dataset, start.FirstFreeOrdinal, connection, transaction, progress, cancellationToken);
 
         var manifestJson = ResolveManifest(job, dataset);
         IReadOnlyList<ManifestEntry> manifest;
@@ -134,7 +122,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var acceptNewColumns = job.AcceptNewColumns && !dataset.ManifestLocked;
 
         // Alphacast promises that an identical re-upload is skipped; records (V4) and blocks mean "add these again".
-        if (job.Source == JobSources.Multipart && await FindIdenticalPreviousAsync(connection, transaction, job, manifestJson, deleteMissing, acceptNewColumns) is { } previous)
+        if (job.Source == JobSources.Multipart && IdenticalPrevious(start.LastLoaded, job, manifestJson, deleteMissing, acceptNewColumns) is { } previous)
         {
             await jobs.SkipAsync(connection, transaction, job.Id, manifestJson,
                 $"Skipped: identical to process {previous} (same content and flags); nothing changed.");
@@ -152,7 +140,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         using var source = await OpenSourceAsync(counted, schemaColumns, dataset.SchemaStrict, Limits, cancellationToken)
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
-        var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, await FirstFreeOrdinalAsync(connection, transaction, dataset.TableName));
+        var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, start.FirstFreeOrdinal);
         await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
@@ -180,18 +168,16 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
-        if (!direct) await connection.ExecuteAsync(new CommandDefinition("ANALYZE pg_temp.dp_stage", null, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
+        if (!direct && copied.Rows >= StageAnalyzeMinRows)
+            await connection.ExecuteAsync(new CommandDefinition("ANALYZE pg_temp.dp_stage", null, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
 
         if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage", cancellationToken);
 
         var counts = direct
             ? new MergeCounts(copied.Rows, 0, replaced)
-            : await MergeAsync(connection, transaction, dataset.TableName, plan, version, job.OnConflictUpdate, deleteMissing, cancellationToken);
+            : await MergeAsync(connection, transaction, dataset.TableName, plan, copied.Rows, version, job.OnConflictUpdate, deleteMissing, cancellationToken);
 
-        var previousRows = dataset.CurrentVersion is { } current
-            ? await connection.ExecuteScalarAsync<long>("SELECT row_count FROM dp.dataset_versions WHERE dataset_id = @id AND version = @current",
-                new { id = dataset.Id, current }, transaction)
-            : 0;
+        var previousRows = start.PreviousRows;
         var changed = counts.Inserted + counts.Updated + counts.Deleted > 0;
         // A data point is a value in a keyed (Alphacast) dataset and a record in a keyless one.
         var valueColumns = keyed ? plan.ValueColumnCount : 1;
@@ -251,8 +237,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// dialect), a second loads; the previous version's rows are closed, not copied. Columns keep their physical
     /// column when name and storage type are unchanged, so unchanged columns cost nothing across versions.
     /// </summary>
-    private async Task<string> LoadVersionAsync(ImportJobRow job, DatasetRow dataset, NpgsqlConnection connection, NpgsqlTransaction transaction,
-        ImportProgressCounter progress, CancellationToken cancellationToken)
+    private async Task<string> LoadVersionAsync(ImportJobRow job, DatasetRow dataset, int firstFreeOrdinal, NpgsqlConnection connection,
+        NpgsqlTransaction transaction, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         if (job.StagedFileId is not { } fileId) throw new ImportFailure(JobStatus.Failed, "The upload has no file.");
         async Task<Stream> Open(CancellationToken token)
@@ -275,7 +261,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             : await TypeInference.InferAsync(Open, Limits, cancellationToken);
         var stored = StoredColumns.FromJson(dataset.Columns);
         var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
-        var nextOrdinal = await FirstFreeOrdinalAsync(connection, transaction, dataset.TableName);
+        var nextOrdinal = firstFreeOrdinal;
         var columns = new List<StoredColumn>();
         var added = new List<StoredColumn>();
         var loaded = new List<LoadColumn>();
@@ -372,13 +358,56 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         return JobStatus.Complete;
     }
 
-    /// <summary>One past the highest physical column c{n} the table has ever had (0 without a table): the only allocator of physical names.</summary>
-    internal static Task<int> FirstFreeOrdinalAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table) =>
-        connection.ExecuteScalarAsync<int>(
-            """
+    /// <summary>What a load reads first, under its locks (<see cref="StartLoadAsync"/>); Dataset or Status null: the dataset or the job is gone.</summary>
+    private sealed record LoadStart(DatasetRow? Dataset, string? Status, int FirstFreeOrdinal, long PreviousRows, ImportJobRow? LastLoaded);
+
+    /// <summary>
+    /// Everything a load reads before the file, in one round trip (a small import is otherwise mostly round trips): the
+    /// transaction's settings, the dataset row and the job row, locked, the next free physical column (<see cref="LoadPlan.Build"/>:
+    /// one past the highest c{n} the table has ever had, 0 without a table), the live row count of the current version, and for
+    /// Alphacast the last job that loaded or was skipped (an identical re-upload is skipped).
+    /// </summary>
+    private static async Task<LoadStart> StartLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportJobRow job)
+    {
+        var lastLoaded = job.Source == JobSources.Multipart;
+        await using var results = await connection.QueryMultipleAsync(
+            // Hash aggregates over a whole upload (duplicate check, merge) should stay in memory. Parallel plans only add overhead on
+            // the small machines this targets (measured: 2.6 s vs 1.6 s for a 1M-row GROUP BY). set_config(..., true) is SET LOCAL.
+            "SELECT set_config('work_mem', '256MB', true), set_config('max_parallel_workers_per_gather', '0', true);"
+            // The row lock serializes this import against deletes and against a duplicate run on another silo. NO KEY UPDATE, not
+            // UPDATE: new uploads to this dataset insert rows that reference it (a KEY SHARE lock), and must not wait for us.
+            + "SELECT * FROM dp.datasets WHERE id = @datasetId FOR NO KEY UPDATE;"
+            + "SELECT status FROM dp.import_jobs WHERE id = @jobId FOR UPDATE;"
+            + """
             SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0) FROM pg_attribute
-            WHERE attrelid = to_regclass(@table) AND attnum > 0 AND NOT attisdropped AND attname ~ '^c[0-9]+$'
-            """, new { table }, transaction);
+            WHERE attrelid = to_regclass(@table) AND attnum > 0 AND NOT attisdropped AND attname ~ '^c[0-9]+$';
+            """
+            + """
+            SELECT COALESCE((SELECT v.row_count FROM dp.dataset_versions v JOIN dp.datasets d ON d.id = v.dataset_id AND v.version = d.current_version
+                             WHERE d.id = @datasetId), 0);
+            """
+            + (lastLoaded ? """
+                SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId AND id < @jobId AND status IN ('complete', 'partial', 'skipped')
+                ORDER BY queue_seq DESC, id DESC LIMIT 1;
+                """ : ""),
+            new { datasetId = job.DatasetId, jobId = job.Id, table = DataTables.QualifiedName(job.DatasetId) }, transaction);
+        await results.ReadAsync();
+        var dataset = await results.ReadSingleOrDefaultAsync<DatasetRow>();
+        var status = await results.ReadSingleOrDefaultAsync<string>();
+        var firstFreeOrdinal = await results.ReadSingleAsync<int>();
+        var previousRows = await results.ReadSingleAsync<long>();
+        var last = lastLoaded ? await results.ReadSingleOrDefaultAsync<ImportJobRow>() : null;
+        return new LoadStart(dataset, status, firstFreeOrdinal, previousRows, last);
+    }
+
+    /// <summary>
+    /// Staged rows from which a merge analyzes its temporary table first (and classifies into a temporary table, not in one
+    /// statement). Below it the planner's estimate from the table's size (never analyzed: its pages, at least 10) plans the
+    /// merge's join as with statistics: EXPLAIN of the classifying join, 2000 staged rows against 20k and 1M live ones, and 99k
+    /// against 1M, gave the same hash left join (live rows hashed) with or without ANALYZE; 1M against 1M needs the statistics
+    /// (with them the staged side is hashed). The ANALYZE was a large part of a small merge's fixed cost (many-small).
+    /// </summary>
+    internal const long StageAnalyzeMinRows = 100_000;
 
     /// <summary>Rows an import must change, at least, before it runs ANALYZE itself; smaller loads leave it to autovacuum.</summary>
     internal const long AnalyzeMinChangedRows = 50_000;
@@ -420,14 +449,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         return JsonElement.DeepEquals(x.RootElement, y.RootElement);
     }
 
-    private static async Task<long?> FindIdenticalPreviousAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportJobRow job,
-        string manifestJson, bool deleteMissing, bool acceptNewColumns)
+    /// <summary>The job before this one that loaded (or was skipped), when it had the same content, flags and manifest.</summary>
+    private static long? IdenticalPrevious(ImportJobRow? last, ImportJobRow job, string manifestJson, bool deleteMissing, bool acceptNewColumns)
     {
-        var last = await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
-            """
-            SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId AND id < @id AND status IN ('complete', 'partial', 'skipped')
-            ORDER BY queue_seq DESC, id DESC LIMIT 1
-            """, new { datasetId = job.DatasetId, id = job.Id }, transaction);
         if (last?.ContentSha256 is null || job.ContentSha256 is null) return null;
         var same = last.ContentSha256.AsSpan().SequenceEqual(job.ContentSha256)
             && last.DeleteMissing == deleteMissing && last.OnConflictUpdate == job.OnConflictUpdate && last.AcceptNewColumns == acceptNewColumns
@@ -525,7 +549,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     private sealed record MergeCounts(long Inserted, long Updated, long Deleted);
 
     private static async Task<MergeCounts> MergeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, LoadPlan plan,
-        int version, bool onConflictUpdate, bool deleteMissing, CancellationToken cancellationToken)
+        long stagedRows, int version, bool onConflictUpdate, bool deleteMissing, CancellationToken cancellationToken)
     {
         var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
         string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
@@ -533,8 +557,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
         var absent = plan.Columns.Where(c => !c.IsKey && !loaded.Contains(c.Physical)).Select(c => c.Physical).ToList();
         var parameters = new { v = version };
-        // Hash joins (no sorts of both sides) and no JIT compilation for the set-based merge.
-        await connection.ExecuteAsync("SET LOCAL enable_mergejoin = off; SET LOCAL jit = off", transaction: transaction);
+        // Hash joins (no sorts of both sides) and no JIT compilation for the set-based merge; sent with its first statement.
+        const string MergeSettings = "SELECT set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true);\n";
 
         // One hash join classifies every staged row against the live rows: new (no live row), changed (only with
         // onConflictUpdate) or unchanged. Only new and changed rows are kept, with the live row's ctid and the
@@ -544,23 +568,42 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             : "";
         var absentFromLive = absent.Count > 0 ? ", " + string.Join(", ", absent.Select(a => $"t.{a}")) : "";
         var absentColumns = absent.Count > 0 ? ", " + string.Join(", ", absent) : "";
-        await connection.ExecuteAsync(new CommandDefinition(
-            $"""
-            CREATE TEMP TABLE dp_diff ON COMMIT DROP AS
+        var diff = $"""
             SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}, t.ctid AS _live
             FROM pg_temp.dp_stage s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
             WHERE t.ctid IS NULL{changedTest}
-            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
-        long updated = 0;
-        if (changedTest.Length > 0)
-            updated = await connection.ExecuteAsync(new CommandDefinition(
-                $"UPDATE {table} t SET _vt = @v FROM pg_temp.dp_diff d WHERE d._live IS NOT NULL AND t.ctid = d._live", parameters, transaction,
-                NoCommandTimeout, cancellationToken: cancellationToken));
-        var inserted = await connection.ExecuteAsync(new CommandDefinition(
-            $"""
-            INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns})
-            SELECT @v, {string.Join(", ", loaded)}{absentColumns} FROM pg_temp.dp_diff
-            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken)) - updated;
+            """;
+        string Close(string from) => $"UPDATE {table} t SET _vt = @v FROM {from} d WHERE d._live IS NOT NULL AND t.ctid = d._live";
+        string Insert(string from) =>
+            $"INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}) SELECT @v, {string.Join(", ", loaded)}{absentColumns} FROM {from}";
+        long updated = 0, inserted;
+        if (stagedRows < StageAnalyzeMinRows)
+        {
+            // A small file: the three steps in one statement and one round trip, the classified rows kept in the statement's own
+            // memory rather than a temporary table (whose creation and drop were a good part of a small merge). Every part reads
+            // the snapshot from before the statement, so the close and the insert cannot see each other's rows.
+            var closeStep = changedTest.Length > 0 ? $", closed AS ({Close("diff")} RETURNING 1)" : "";
+            await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                $"""
+                {MergeSettings}WITH diff AS MATERIALIZED ({diff}){closeStep},
+                added AS ({Insert("diff")} RETURNING 1)
+                SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added)
+                """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
+            await results.ReadAsync();
+            var counts = await results.ReadSingleAsync<(long Closed, long Added)>();
+            updated = counts.Closed;
+            inserted = counts.Added - updated;
+        }
+        else
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                $"{MergeSettings}CREATE TEMP TABLE dp_diff ON COMMIT DROP AS {diff}", parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
+            if (changedTest.Length > 0)
+                updated = await connection.ExecuteAsync(new CommandDefinition(Close("pg_temp.dp_diff"), parameters, transaction, NoCommandTimeout,
+                    cancellationToken: cancellationToken));
+            inserted = await connection.ExecuteAsync(new CommandDefinition(Insert("pg_temp.dp_diff"), parameters, transaction, NoCommandTimeout,
+                cancellationToken: cancellationToken)) - updated;
+        }
 
         long deleted = 0;
         if (deleteMissing)

@@ -55,7 +55,7 @@ internal sealed class LoadPlan
     public int ValueColumnCount => Columns.Count(c => !c.IsKey);
 
     /// <param name="firstFreeOrdinal">The lowest n such that no physical column c{n}, c{n+1}, ... exists in the table yet (see
-    /// <see cref="ImportRunner.FirstFreeOrdinalAsync"/>): versions may have dropped columns whose storage must not be reused.</param>
+    /// ImportRunner.StartLoadAsync): versions may have dropped columns whose storage must not be reused.</param>
     public static LoadPlan Build(IReadOnlyList<string> header, IReadOnlyList<ManifestEntry> manifest, IReadOnlyList<StoredColumn> stored, LoadRules rules,
         int firstFreeOrdinal)
     {

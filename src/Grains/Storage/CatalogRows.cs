@@ -94,6 +94,8 @@ public sealed class ImportJobRow
     public DateTime? StartedAt { get; init; }
     public DateTime? ProcessedAt { get; init; }
     public DateTime UpdatedAt { get; init; }
+    /// <summary>Runs that never came back (their silo died mid-import), counted by <see cref="JobStore.MarkProcessingAsync"/>.</summary>
+    public int Crashes { get; init; }
 }
 
 /// <summary>Where an import came from; it decides the rules the import follows.</summary>

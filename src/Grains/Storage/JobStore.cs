@@ -89,16 +89,26 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileSto
     // skipped (Skip), failed | pending_schema (Fail); processing -> queued (HandBack, a stopping silo); uninitialised -> failed
     // (ExpireUnsentUploads). Terminal states are never left. Each returns whether the change applied; a refused one is logged.
 
-    /// <summary>The run got its import slot and starts loading: queued (or processing, a run started again) -> processing.</summary>
-    public async Task<bool> MarkProcessingAsync(long jobId)
+    /// <summary>
+    /// The run got its import slot and starts loading: queued (or processing, a run started again) -> processing; returns the job
+    /// as it is now, or null when the change was refused. <paramref name="firstRunOfActivation"/>: the first run of the job by this
+    /// activation of its grain. A job such a run finds still processing was being loaded by a run that never came back (its silo
+    /// died: a stopping silo hands its job back to queued), and that is counted in the job's <c>crashes</c>, in the same statement.
+    /// Commits without waiting for the WAL flush (like a staged chunk): lost only if PostgreSQL itself crashes within the
+    /// WAL writer's delay, and then the job is merely queued again; the load's own commit, which is synchronous, flushes it too.
+    /// </summary>
+    public async Task<ImportJobRow?> MarkProcessingAsync(long jobId, bool firstRunOfActivation)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var changed = await connection.ExecuteAsync(
+        var job = await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
             """
-            UPDATE dp.import_jobs SET status = 'processing', started_at = COALESCE(started_at, now()), updated_at = now()
-            WHERE id = @jobId AND status IN ('queued', 'processing')
-            """, new { jobId });
-        return Applied(changed, jobId, nameof(MarkProcessingAsync));
+            UPDATE dp.import_jobs SET status = 'processing', started_at = COALESCE(started_at, now()), updated_at = now(),
+                crashes = crashes + CASE WHEN @firstRunOfActivation AND status = 'processing' THEN 1 ELSE 0 END
+            WHERE id = @jobId AND status IN ('queued', 'processing') AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+            RETURNING *
+            """, new { jobId, firstRunOfActivation });
+        Applied(job is null ? 0 : 1, jobId, nameof(MarkProcessingAsync));
+        return job;
     }
 
     /// <summary>

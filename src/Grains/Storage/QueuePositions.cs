@@ -33,18 +33,19 @@ public sealed class QueuePositions(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// The head of the dataset's queue: a job already processing (it started; a job that committed later with an earlier
-    /// position must not overtake it, even when a new activation of the dataset grain asks), else the oldest job not
-    /// finished yet; with its position (long.MaxValue for a job that has none, which sorts last). A processing head reports
-    /// position 0, so no pending change applies while it runs.
+    /// The head of the dataset's queue: <paramref name="running"/>, the job the dataset grain started, while it is unfinished (a
+    /// job that committed later with an earlier position must not overtake it); else a job already processing (it started: the
+    /// same holds when a new activation of the dataset grain asks), else the oldest job not finished yet; with its position
+    /// (long.MaxValue for a job that has none, which sorts last). A processing head reports position 0, so no pending change
+    /// applies while it runs. One statement, whether or not a job runs: the dataset grain asks at every start and finish.
     /// </summary>
-    public async Task<(long JobId, long Position)?> HeadAsync(long datasetId)
+    public async Task<(long JobId, long Position)?> HeadAsync(long datasetId, long? running = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var head = await connection.QueryAsync<(long Id, long? Seq)>(
             "SELECT id, CASE WHEN status = 'processing' THEN 0 ELSE queue_seq END FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') "
-            + "ORDER BY status = 'processing' DESC, queue_seq, id LIMIT 1",
-            new { datasetId });
+            + "ORDER BY (id = @running) IS TRUE DESC, status = 'processing' DESC, queue_seq, id LIMIT 1",
+            new { datasetId, running });
         return head.Select(h => ((long, long)?)(h.Id, h.Seq ?? long.MaxValue)).FirstOrDefault();
     }
 }
