@@ -21,7 +21,7 @@ namespace DatasetPlatform.Tests;
 [Collection(nameof(PlatformCollection))]
 public sealed partial class OpenApiReferenceTests(PlatformFixture platform)
 {
-    private static readonly string[] InternalPrefixes = ["/dashboard", "/openapi", "/reference", "/console"]; // the web console is a page, not API;
+    private static readonly string[] InternalPrefixes = ["/dashboard", "/openapi", "/reference", "/console"]; // the web console is a page, not API
     private static readonly string[] Tags = ["Alphacast", "V4 presigned uploads", "Data8 blocks", "Versioned datasets (seed 004)", "Keys and operations", "Health"];
 
     [Fact]
