@@ -14,6 +14,8 @@ internal static class ExitCodes
     public const int NotFound = 4;
     /// <summary>The upload was received but its import failed (bad file, no schema): the dataset is as it was.</summary>
     public const int ImportFailed = 5;
+    /// <summary>A V4 import ended partial: the valid records are loaded, the others rejected (listed on stderr).</summary>
+    public const int ImportPartial = 6;
 }
 
 /// <summary>A failure the CLI reports as one message and one exit code.</summary>

@@ -38,7 +38,6 @@ internal static class UploadCommand
                 result.AddError("--blocks takes no manifest or merge flags: a block dataset's columns are fixed when it is created.");
             if (result.GetValue(presigned) && (result.GetValue(deleteMissing) || result.GetValue(update) || result.GetValue(acceptNewColumns)))
                 result.AddError("The merge flags belong to the Alphacast upload; the presigned flow appends records.");
-            if (result.GetValue(timeout) <= 0) result.AddError("--timeout must be at least 1 second.");
         });
         command.SetAction((parse, cancellationToken) => CliContext.RunAsync(parse, cancellationToken, cli =>
         {
@@ -47,7 +46,7 @@ internal static class UploadCommand
             var request = new UploadRequest(
                 DatasetRef.Parse(parse.GetValue(dataset)!).RequireId("upload"), path, ReadManifest(parse.GetValue(manifest)),
                 parse.GetValue(deleteMissing), parse.GetValue(update), parse.GetValue(acceptNewColumns), !parse.GetValue(noWait),
-                TimeSpan.FromSeconds(parse.GetValue(timeout)), parse.GetValue(firstBlock), !parse.GetValue(noComplete));
+                TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout))), parse.GetValue(firstBlock), !parse.GetValue(noComplete));
             return parse.GetValue(blocks) ? BlockUpload.RunAsync(cli, request, cancellationToken)
                 : parse.GetValue(presigned) ? PresignedUpload.RunAsync(cli, request, cancellationToken)
                 : AlphacastUpload.RunAsync(cli, request, cancellationToken);

@@ -42,7 +42,8 @@ internal sealed class ApiException(HttpStatusCode status, string title, string? 
                         var messages = field.Value.ValueKind == JsonValueKind.Array
                             ? field.Value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText())
                             : [field.Value.ToString()];
-                        errors.AddRange(messages.Select(message => $"{field.Name}: {message}"));
+                        // A field error that only repeats the detail adds nothing.
+                        errors.AddRange(messages.Where(message => message != detail).Select(message => $"{field.Name}: {message}"));
                     }
                 }
             }

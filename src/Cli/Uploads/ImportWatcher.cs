@@ -87,6 +87,8 @@ internal static class ImportWatcher
         var errors = root.TryGetProperty("errors", out var list) && list.ValueKind == JsonValueKind.Array
             ? list.EnumerateArray().Select(e => $"row {JsonView.Text(e, "row")}, column {Column(e, "column")}: {JsonView.Text(e, "message")}").ToList()
             : [];
+        // The description already names the first error; list them only when there is more to say.
+        if (errors.Count == 1 && list[0].TryGetProperty("message", out var only) && description.Contains(only.GetString() ?? "", StringComparison.Ordinal)) errors = [];
         cli.Terminal.Problem($"Import {id} failed (Error); the dataset is unchanged.", description, errors);
         return ExitCodes.ImportFailed;
     }

@@ -63,8 +63,8 @@ internal static class PresignedUpload
             case "partial":
                 if (!cli.Terminal.Json)
                     cli.Terminal.Result($"Import {id}: partial, {JsonView.Text(root, "accepted_count")} records accepted, {JsonView.Text(root, "rejected_count")} rejected.");
-                cli.Terminal.Problem($"Import {id}: {JsonView.Text(root, "errors_total")} record(s) rejected", null, errors);
-                return ExitCodes.Ok;
+                cli.Terminal.Problem($"Import {id}: {JsonView.Text(root, "errors_total")} record(s) rejected; the others are loaded.", null, errors);
+                return ExitCodes.ImportPartial;
             default:
                 cli.Terminal.Problem($"Import {id} {status}; the dataset is unchanged.", JsonView.Text(root, "reason"), errors);
                 return ExitCodes.ImportFailed;
