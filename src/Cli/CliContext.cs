@@ -58,7 +58,9 @@ internal sealed class CliContext : IDisposable
         }
         catch (HttpRequestException e)
         {
-            terminal.Problem($"Cannot reach {context._api?.BaseUrl}", e.Message);
+            // The innermost message says what happened (connection refused, reset, name not resolved).
+            var cause = e.InnerException is { } inner ? $"{e.Message} ({inner.GetBaseException().Message})" : e.Message;
+            terminal.Problem($"The request to {context._api?.BaseUrl} failed", cause);
             return ExitCodes.Error;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

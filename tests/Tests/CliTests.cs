@@ -252,6 +252,13 @@ public sealed class CliTests(CliService service) : IClassFixture<CliService>
         Assert.Contains("rows: 4", analysis.Stdout);
         var analysisJson = await JsonOf(["versions", "analyze", datasetId.ToString(), "--json"]);
         Assert.Equal(4, analysisJson.GetProperty("statistics").GetProperty("row_count").GetInt64());
+        // An earlier version: its own rows (before the update set USA 2020 to 200), not the current ones.
+        var first = (await JsonOf(["versions", "analyze", datasetId.ToString(), "--version", "0", "--json"])).GetProperty("statistics");
+        Assert.Equal(3, first.GetProperty("row_count").GetInt64());
+        Assert.Equal(103, first.GetProperty("columns").GetProperty("GDP").GetProperty("max").GetDouble());
+        Assert.Equal(200, analysisJson.GetProperty("statistics").GetProperty("columns").GetProperty("GDP").GetProperty("max").GetDouble());
+        var noSuchVersion = await _dp.RunAsync("versions", "analyze", datasetId.ToString(), "--version", "9");
+        Assert.True(noSuchVersion.ExitCode == 4, noSuchVersion.ToString());
 
         var missing = await _dp.RunAsync("versions", "compare", datasetId.ToString(), "0", "7");
         Assert.True(missing.ExitCode == 4, missing.ToString());

@@ -71,11 +71,13 @@ internal static class VersionCommands
     private static Command Analyze()
     {
         var dataset = DatasetArgument();
-        var command = new Command("analyze", "Statistics of the dataset's current version per column, as a table.") { dataset };
+        var version = new Option<int?>("--version") { Description = "The version to analyze (default the current one)." };
+        var command = new Command("analyze", "Statistics of a version per column (missing, min, max, mean, percentiles, top values), as a table.") { dataset, version };
         command.SetAction((parse, cancellationToken) => CliContext.RunAsync(parse, cancellationToken, async cli =>
         {
             var target = DatasetRef.Parse(parse.GetValue(dataset)!);
-            var analysis = await cli.Api.GetAsync(Surface.Versioned, $"api/datasets/{target.Escaped}/analyze", cancellationToken);
+            var at = parse.GetValue(version) is { } n ? $"?version={n}" : "";
+            var analysis = await cli.Api.GetAsync(Surface.Versioned, $"api/datasets/{target.Escaped}/analyze{at}", cancellationToken);
             cli.Show(analysis, () => WriteAnalysis(cli.Terminal, analysis.Root));
             return ExitCodes.Ok;
         }));

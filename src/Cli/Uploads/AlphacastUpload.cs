@@ -12,6 +12,9 @@ internal static class AlphacastUpload
 {
     public static async Task<int> RunAsync(CliContext cli, UploadRequest upload, CancellationToken cancellationToken)
     {
+        // The gateway refuses an unknown dataset or a key without Write before it reads the body, and a refusal that comes
+        // while a large body is still being sent reaches the client as a broken connection; ask first, so it reads as a 404/403.
+        await Commands.DatasetCommands.GetAsync(cli, upload.DatasetId, cancellationToken);
         var query = $"?deleteMissingFromDB={Flag(upload.DeleteMissing)}&onConflictUpdateDB={Flag(upload.UpdateOnConflict)}"
             + $"&acceptNewColumns={Flag(upload.AcceptNewColumns)}";
         await using var file = new ProgressStream(upload.File.OpenRead());
