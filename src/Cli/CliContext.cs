@@ -5,16 +5,6 @@ using DatasetPlatform.Cli.Output;
 
 namespace DatasetPlatform.Cli;
 
-/// <summary>Options every command takes.</summary>
-internal static class GlobalOptions
-{
-    public static readonly Option<bool> Json = new("--json")
-    {
-        Description = "Print the API's JSON on stdout instead of tables (for scripts).",
-        Recursive = true,
-    };
-}
-
 /// <summary>
 /// One run of a command: its terminal, its API connection (opened on first use, so `dp login` and `--help` need none),
 /// and the translation of every failure into a message on stderr and an exit code.
@@ -71,25 +61,4 @@ internal sealed class CliContext : IDisposable
     }
 
     public void Dispose() => _api?.Dispose();
-}
-
-/// <summary>
-/// A dataset as the user names it: its numeric id (every surface) or its uid (the seed-004 id that `dp datasets list
-/// --search` shows, accepted by the versioned-dataset routes).
-/// </summary>
-internal sealed record DatasetRef(string Text, long? Id)
-{
-    public static DatasetRef Parse(string text)
-    {
-        text = text.Trim();
-        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)) return new(text, id);
-        if (Guid.TryParse(text, out _)) return new(text, null);
-        throw new CliException(ExitCodes.Usage, $"'{text}' is not a dataset id (a number, or a uid as `dp datasets list --search` shows).");
-    }
-
-    /// <summary>The numeric id, which the Alphacast, V4 and Data8 routes need.</summary>
-    public long RequireId(string what) => Id ?? throw new CliException(ExitCodes.Usage,
-        $"{what} needs the dataset's numeric id (see `dp datasets list`); '{Text}' is a uid.");
-
-    public string Escaped => Uri.EscapeDataString(Text);
 }

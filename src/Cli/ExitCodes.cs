@@ -17,9 +17,3 @@ internal static class ExitCodes
     /// <summary>A V4 import ended partial: the valid records are loaded, the others rejected (listed on stderr).</summary>
     public const int ImportPartial = 6;
 }
-
-/// <summary>A failure the CLI reports as one message and one exit code.</summary>
-internal sealed class CliException(int exitCode, string message) : Exception(message)
-{
-    public int ExitCode { get; } = exitCode;
-}

@@ -5,22 +5,6 @@ using DatasetPlatform.Cli.Config;
 
 namespace DatasetPlatform.Cli.Http;
 
-/// <summary>The four client surfaces, each called the way its own users call it (API.md).</summary>
-internal enum Surface
-{
-    /// <summary>/repositories, /datasets/...: Basic, the key as user name and an empty password.</summary>
-    Alphacast,
-    /// <summary>V4 presigned uploads: `Authorization: Token key`.</summary>
-    Presigned,
-    /// <summary>Data8 blocks: `Authorization: Bearer key` (a raw key is accepted in place of an access token).</summary>
-    Blocks,
-    /// <summary>Seed 004 versioned datasets: `Authorization: Bearer key`.</summary>
-    Versioned,
-}
-
-/// <summary>A JSON answer: the text as the API sent it (what --json prints) and the parsed document.</summary>
-internal sealed record ApiJson(string Raw, JsonElement Root, long? TotalCount);
-
 /// <summary>
 /// The HTTP client of the CLI: the gateway's public API only. Errors come back as <see cref="ApiException"/> with the
 /// ProblemDetails read; bodies of uploads and downloads stream through, never held whole.

@@ -5,9 +5,6 @@ using Sylvan.Data.Csv;
 
 namespace DatasetPlatform.Cli.Uploads;
 
-/// <summary>One Data8 block, ready to PATCH: its number, how many records, and the JSON body.</summary>
-internal sealed record Block(int Number, long FirstRecord, int Records, ReadOnlyMemory<byte> Body);
-
 /// <summary>
 /// Splits a CSV file (optionally gzip-compressed) into Data8 blocks of at most <see cref="RecordsPerBlock"/> records, read as
 /// the blocks are sent: only the current block is in memory. Each record is an object keyed by the header's column

@@ -3,12 +3,6 @@ using System.Text;
 
 namespace DatasetPlatform.Tests.Infrastructure;
 
-/// <summary>What one run of `dp` left: its exit code and everything it wrote.</summary>
-public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
-{
-    public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
-}
-
 /// <summary>
 /// Runs the built `dp` (src/Cli) as its own process, as a user's shell would, with stdout and stderr redirected to pipes
 /// and captured. DP_URL/DP_API_KEY point it at the service unless a test overrides them; its config lives in a
