@@ -211,7 +211,11 @@ public sealed class CliTests(CliService service) : IClassFixture<CliService>
     {
         var datasetId = await NewDatasetAsync();
         await Ok(["upload", datasetId.ToString(), await WriteFileAsync("gdp.csv", GdpCsv), "--manifest", Manifest]);
-        await Ok(["upload", datasetId.ToString(), await WriteFileAsync("more.csv", "Date,Country,GDP\n2022-01-01,USA,110\n")]);
+        // --no-wait answers with the queued import; `imports follow` then watches it to its end.
+        var queued = await JsonOf(["upload", datasetId.ToString(), await WriteFileAsync("more.csv", "Date,Country,GDP\n2022-01-01,USA,110\n"), "--no-wait", "--json"]);
+        Assert.Equal("Requested", queued.GetProperty("status").GetString());
+        var followed = await Ok(["imports", "follow", datasetId.ToString(), queued.GetProperty("id").GetInt64().ToString()]);
+        Assert.Contains($"Import {queued.GetProperty("id").GetInt64()}: Processed. 1 values added to database.", followed.Stdout);
 
         var usa = await Ok(["download", datasetId.ToString(), "--filter", "Country eq 'USA' and Date ge 2021-01-01"]);
         AssertSameRows("Date,Country,GDP\n2021-01-01,USA,103\n2022-01-01,USA,110\n", usa.Stdout);
