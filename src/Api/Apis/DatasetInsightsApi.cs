@@ -50,18 +50,26 @@ public static class DatasetInsightsApi
     public sealed record LineageResponse(IReadOnlyList<ExperimentItem> Experiments, IReadOnlyList<ModelItem> Models, IReadOnlyList<DeploymentItem> Deployments,
         IReadOnlyList<UpstreamItem> Upstream);
 
+    /// <summary>Statistics of the current version, or of ?version=n (an optional parameter beyond the seed, as on /download).</summary>
     public static async Task<Results<JsonHttpResult<AnalyzeResponse>, ProblemHttpResult>> Analyze(string id, ClaimsPrincipal user, DatasetAccess access,
-        VersionStore versions, DatasetAnalyzer analyzer, IGrainFactory grains, ILoggerFactory loggers, CancellationToken cancellationToken)
+        VersionStore versions, DatasetAnalyzer analyzer, IGrainFactory grains, ILoggerFactory loggers, string? version, CancellationToken cancellationToken)
     {
         var (dataset, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
-        if (dataset!.CurrentVersion is not { } v) return Problems.NotFound("The dataset has no version yet.");
-        var version = (await versions.GetAsync(dataset.Id, v))!;
-        if (version.Analysis is { } cached)
+        int? requested = null;
+        if (!string.IsNullOrEmpty(version))
+        {
+            if (!int.TryParse(version, out var n) || n < 0)
+                return Problems.BadRequest("version must be a version number (0, 1, ...).", new Dictionary<string, string[]> { ["version"] = ["A version number."] });
+            requested = n;
+        }
+        if ((requested ?? dataset!.CurrentVersion) is not { } v) return Problems.NotFound("The dataset has no version yet.");
+        if (await versions.GetAsync(dataset!.Id, v) is not { } analyzed) return Problems.NotFound($"Version {v} of this dataset does not exist.");
+        if (analyzed.Analysis is { } cached)
             return TypedResults.Json(new AnalyzeResponse(JsonNode.Parse(cached), null), VersionedDatasetsApi.SnakeCase);
         // Versions never change, so their statistics are computed once and kept with them.
-        var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(version.Columns), v, cancellationToken);
-        await GrainCalls.KeepReportAsync(grains, dataset.Id, new VersionReport(version.Id, VersionReportKind.Analysis, statistics.ToJsonString()), loggers);
+        var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(analyzed.Columns), v, cancellationToken);
+        await GrainCalls.KeepReportAsync(grains, dataset.Id, new VersionReport(analyzed.Id, VersionReportKind.Analysis, statistics.ToJsonString()), loggers);
         return TypedResults.Json(new AnalyzeResponse(statistics, null), VersionedDatasetsApi.SnakeCase);
     }
 

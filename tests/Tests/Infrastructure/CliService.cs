@@ -1,0 +1,60 @@
+using Npgsql;
+
+namespace DatasetPlatform.Tests.Infrastructure;
+
+/// <summary>
+/// The real service binary behind real Kestrel on its own database, for tests that drive it from another process (the
+/// `dp` client cannot reach the in-memory test server). Started once for a test class.
+/// </summary>
+public sealed class CliService : IAsyncLifetime
+{
+    private readonly string _dataDir = Directory.CreateTempSubdirectory("dp-cli-").FullName;
+    private string _serverConnectionString = "";
+    private string _databaseName = "";
+    private ServiceProcess? _service;
+
+    public int HttpPort { get; } = PlatformFixture.FreePort();
+    public string Url => $"http://127.0.0.1:{HttpPort}";
+    public string AdminKey { get; private set; } = "";
+    public string Output => _service?.Output ?? "";
+
+    public async Task InitializeAsync()
+    {
+        _serverConnectionString = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
+            ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
+        _databaseName = $"dp_cli_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(1000, 9999)}";
+        await using (var connection = new NpgsqlConnection(_serverConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE {_databaseName}", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        _service = await ServiceProcess.StartAsync(HttpPort, new Dictionary<string, string>
+        {
+            ["DP_POSTGRES"] = new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = _databaseName }.ConnectionString,
+            ["DP_DATA_DIR"] = _dataDir,
+            ["DP_CLUSTER_ID"] = "cli-" + Guid.NewGuid().ToString("N")[..8],
+            ["DP_SILO_PORT"] = PlatformFixture.FreePort().ToString(),
+            ["DP_GATEWAY_PORT"] = PlatformFixture.FreePort().ToString(),
+            ["Silo__PendingSweepSeconds"] = "1",
+        });
+        AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dataDir, "bootstrap-key.txt"))).Trim();
+    }
+
+    public CliRunner Cli() => new(Url, AdminKey);
+
+    public ApiClient Client() => new(new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(100) }, AdminKey);
+
+    public async Task DisposeAsync()
+    {
+        _service?.Dispose();
+        NpgsqlConnection.ClearAllPools();
+        await using (var connection = new NpgsqlConnection(_serverConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_databaseName} WITH (FORCE)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
+    }
+}
