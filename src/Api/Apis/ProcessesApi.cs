@@ -10,7 +10,7 @@ using DatasetPlatform.Api.Reference;
 namespace DatasetPlatform.Api.Apis;
 
 /// <summary>Alphacast upload processes: the import jobs of a dataset, in Alphacast's words.</summary>
-public static class ProcessesApi
+public static partial class ProcessesApi
 {
     public static IEndpointRouteBuilder MapProcessesApi(this IEndpointRouteBuilder app)
     {
@@ -35,7 +35,7 @@ public static class ProcessesApi
     }
 
     public static async Task<Results<Ok<ProcessResponse>, ProblemHttpResult>> Get(long id, long processId, ClaimsPrincipal user, DatasetAccess access,
-        JobStore jobs, IGrainFactory grains)
+        JobStore jobs, IGrainFactory grains, ILoggerFactory loggers)
     {
         var (_, _, problem) = await access.ResolveAsync(id, Caller.From(user), RepositoryRole.Read);
         if (problem is not null) return problem;
@@ -48,7 +48,12 @@ public static class ProcessesApi
             // Optional: a job grain on a silo that just died must not hold the answer, which the catalog gives anyway.
             try { progress = await GrainCalls.CallAsync(() => grains.GetGrain<IImportJobGrain>(processId).GetProgress(), GrainCalls.ReadTimeout); }
             catch (ClusterUnavailableException) { }
+            // Anything else the job grain throws (e.g. while its silo restarts) is no reason to fail a read of the catalog's row.
+            catch (Exception e) when (e is not OperationCanceledException) { LogProgressUnavailable(loggers.CreateLogger(nameof(ProcessesApi)), e, processId); }
         }
         return TypedResults.Ok(ProcessResponse.From(job, progress));
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live progress of process {ProcessId} unavailable; answering from the catalog")]
+    private static partial void LogProgressUnavailable(ILogger logger, Exception exception, long processId);
 }
