@@ -14,8 +14,8 @@
 #        presigned  GET /datasets/{id}/upload-url/{file} (Token auth), PUT the file to that URL, polled on /imports/{id}
 #        versions   POST /api/datasets/upload (seed 004, Bearer, multipart project_id, name, file): answers 201 once
 #                   the version exists, so its 201 is its end
-#      The first door's first import after the service started is also measured on its own ("cold"), then every
-#      door warm. Data8 blocks are not a bulk door (PATCHes of <= 1000 records) and are left out; the Alphacast
+#      Each door's first import after the service started is measured on its own ("cold-<door>"; the service is
+#      restarted before each door for that), then the door again, warm. Data8 blocks are not a bulk door (PATCHes of <= 1000 records) and are left out; the Alphacast
 #      surface has no multipart POST for data (PUT only).
 #   4. Alphacast variants: the .csv.gz (gz); the same CSV again with onConflictUpdateDB=true (reupload: 0 rows
 #      change); the variant CSV with onConflictUpdateDB=true (merge: 10% of the rows changed), both into the loaded
@@ -29,7 +29,8 @@
 # Environment: DP_BENCH_PG_PORT (54349), DP_BENCH_HTTP_PORT (5090), DP_BENCH_SILO_PORT (11349),
 # DP_BENCH_GATEWAY_PORT (30349), DP_BENCH_SRC (source tree to benchmark; default this repo),
 # DP_BENCH_DOORS (what to run, comma-separated, in this order: default alphacast,presigned,versions,gz,reupload,merge),
-# DP_BENCH_COLD=0 (no cold run), DP_BENCH_MERGE=0 (drops reupload and merge), DP_BENCH_KEEP=1 (leave service and
+# DP_BENCH_COLD (each: a cold run per door, the service restarted before each door; first: the first door only;
+# 0: none), DP_BENCH_MERGE=0 (drops reupload and merge), DP_BENCH_KEEP=1 (leave service and
 # PostgreSQL running), DP_BENCH_TIMEOUT (seconds to wait for one import, default 3600; then it is reported as a
 # timeout), MAX_DATASET_UPLOAD_BYTES (passed to the service; raised to twice the CSV when unset and the CSV is larger
 # than the service's 500 MB default).
@@ -85,7 +86,7 @@ json_str() { { grep -o "\"$1\":\"[^\"]*\"" <<<"$2" || true; } | head -n 1 | cut 
 ALL_DOORS=(alphacast presigned versions gz reupload merge)
 IFS=, read -r -a WANTED <<<"${DP_BENCH_DOORS:-$(IFS=,; echo "${ALL_DOORS[*]}")}"
 declare -A WANT=()
-DOORS=() # the bulk doors asked for, in the order given: the first one also gets the cold run
+DOORS=() # the bulk doors asked for, in the order given
 for d in "${WANTED[@]}"; do
   d=${d// /}
   case $d in
@@ -100,6 +101,8 @@ done
 if [[ ${DP_BENCH_MERGE:-1} == 0 ]]; then unset 'WANT[reupload]' 'WANT[merge]'; fi
 ((${#WANT[@]} > 0)) || { echo "bench: DP_BENCH_DOORS names nothing to run" >&2; exit 2; }
 wants() { [[ -n ${WANT[$1]:-} ]]; }
+COLD=${DP_BENCH_COLD:-each}
+case $COLD in each | first) ;; 0 | none) COLD=none ;; *) echo "bench: DP_BENCH_COLD: each, first or 0" >&2; exit 2 ;; esac
 # The re-uploads merge into a dataset the Alphacast door loaded: only its rows carry the manifest's keys (a dataset
 # loaded through the presigned door keeps records without keys, so an Alphacast upsert into it appends).
 if { wants reupload || wants merge; } && ! wants alphacast; then
@@ -114,17 +117,12 @@ API_PID='' SAMPLER_PID=''
 cleanup() {
   local rc=$?
   set +e
-  [[ -n $SAMPLER_PID ]] && kill "$SAMPLER_PID" 2>/dev/null
   if [[ ${DP_BENCH_KEEP:-0} == 1 ]]; then
+    [[ -n $SAMPLER_PID ]] && kill "$SAMPLER_PID" 2>/dev/null
     log "DP_BENCH_KEEP=1: service (pid ${API_PID:-?}) on $BASE and PostgreSQL on port $PG_PORT left running"
     exit "$rc"
   fi
-  if [[ -n $API_PID ]] && kill -0 "$API_PID" 2>/dev/null; then
-    kill -TERM "$API_PID" 2>/dev/null
-    for _ in $(seq 1 75); do kill -0 "$API_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$API_PID" 2>/dev/null && kill -KILL "$API_PID" 2>/dev/null
-    wait "$API_PID" 2>/dev/null
-  fi
+  ! declare -F stop_service >/dev/null || stop_service # defined once the service is about to start
   dp_postgres_down "$OUT/pg" >/dev/null 2>&1
   exit "$rc"
 }
@@ -187,7 +185,9 @@ fi
 CSV_BYTES=$(stat -c %s "$CSV")
 # Every import of the file leaves a dataset table about its size (plus staged bytes and WAL for a while): refuse at
 # once rather than fill the disk under PostgreSQL half-way through.
-NEED_BYTES=$((CSV_BYTES * (4 + 3 * ${#DOORS[@]} + 6)))
+IMPORTS=${#WANT[@]} # one per door and variant, plus the cold runs
+case $COLD in each) IMPORTS=$((IMPORTS + ${#DOORS[@]})) ;; first) IMPORTS=$((IMPORTS + 1)) ;; esac
+NEED_BYTES=$((CSV_BYTES * (8 + 3 * IMPORTS) / 2))
 FREE_BYTES=$(($(df -Pk "$OUT" | awk 'NR == 2 { print $4 }') * 1024))
 if ((FREE_BYTES < NEED_BYTES)); then
   echo "bench: $((FREE_BYTES >> 20)) MiB free under $OUT, this run needs about $((NEED_BYTES >> 20)) MiB (files, tables, staging, WAL)" >&2
@@ -289,34 +289,56 @@ dp_psql -q -c "DROP TABLE bench_copy" -c "DROP TABLE bench_copy_txn"
 
 # ---------------------------------------------------------------------------------------------------------------
 # 4. The service, started the way run.sh starts it: the built dll, its own folder as content root (appsettings.json).
-log "starting the service on $BASE (log $SERVICE_LOG; $UPLOAD_LIMIT_NOTE)"
+# With DP_BENCH_COLD=each it is restarted before each door, so that every door has a first import after start.
 : >"$SERVICE_LOG"
-(
-  cd "$SRC"
-  export DP_POSTGRES DP_DATA_DIR=$DATA_DIR DP_SILO_PORT=$SILO_PORT DP_GATEWAY_PORT=$GATEWAY_PORT
-  [[ -z ${MAX_DATASET_UPLOAD_BYTES:-} ]] || export MAX_DATASET_UPLOAD_BYTES
-  export Logging__Console__TimestampFormat='HH:mm:ss.fff '
-  exec dotnet "$API_DLL" --contentRoot "$(dirname "$API_DLL")" --urls "$BASE"
-) >>"$SERVICE_LOG" 2>&1 &
-API_PID=$!
-t=$(now)
-for _ in $(seq 1 1200); do
-  [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/health/ready" 2>/dev/null) == 200 && -s $DATA_DIR/bootstrap-key.txt ]] && break
-  kill -0 "$API_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -s $DATA_DIR/bootstrap-key.txt ]] || { tail -n 30 "$SERVICE_LOG" >&2; echo "bench: the service is not ready" >&2; exit 1; }
-KEY=$(tr -d '[:space:]' <"$DATA_DIR/bootstrap-key.txt")
-log "service pid $API_PID ready after $(sub "$t" "$(now)") s"
-R[rss_idle]=$(($(status_kb "$API_PID" VmRSS) / 1024))
-
-(
-  while kill -0 "$API_PID" 2>/dev/null; do
-    printf '%s %s\n' "$EPOCHREALTIME" "$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$API_PID/status" 2>/dev/null)"
-    sleep 0.2
+: >"$RSS_LOG"
+STARTS=0
+start_service() {
+  local t
+  log "starting the service on $BASE (log $SERVICE_LOG; $UPLOAD_LIMIT_NOTE)"
+  (
+    cd "$SRC"
+    export DP_POSTGRES DP_DATA_DIR=$DATA_DIR DP_SILO_PORT=$SILO_PORT DP_GATEWAY_PORT=$GATEWAY_PORT
+    [[ -z ${MAX_DATASET_UPLOAD_BYTES:-} ]] || export MAX_DATASET_UPLOAD_BYTES
+    export Logging__Console__TimestampFormat='HH:mm:ss.fff '
+    exec dotnet "$API_DLL" --contentRoot "$(dirname "$API_DLL")" --urls "$BASE"
+  ) >>"$SERVICE_LOG" 2>&1 &
+  API_PID=$!
+  t=$(now)
+  for _ in $(seq 1 1200); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/health/ready" 2>/dev/null) == 200 && -s $DATA_DIR/bootstrap-key.txt ]] && break
+    kill -0 "$API_PID" 2>/dev/null || break
+    sleep 0.1
   done
-) >"$RSS_LOG" 2>/dev/null &
-SAMPLER_PID=$!
+  [[ $(curl -s -o /dev/null -w '%{http_code}' "$BASE/health/ready" 2>/dev/null) == 200 && -s $DATA_DIR/bootstrap-key.txt ]] ||
+    { tail -n 30 "$SERVICE_LOG" >&2; echo "bench: the service is not ready" >&2; exit 1; }
+  KEY=$(tr -d '[:space:]' <"$DATA_DIR/bootstrap-key.txt")
+  STARTS=$((STARTS + 1))
+  R[ready_s]="${R[ready_s]:+${R[ready_s]}, }$(sub "$t" "$(now)")"
+  R[rss_idle]="${R[rss_idle]:+${R[rss_idle]}, }$(($(status_kb "$API_PID" VmRSS) / 1024))"
+  log "service pid $API_PID ready after $(sub "$t" "$(now)") s"
+  (
+    while kill -0 "$API_PID" 2>/dev/null; do
+      printf '%s %s\n' "$EPOCHREALTIME" "$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$API_PID/status" 2>/dev/null)"
+      sleep 0.2
+    done
+  ) >>"$RSS_LOG" 2>/dev/null &
+  SAMPLER_PID=$!
+}
+stop_service() { # keeps its peak RSS, then SIGTERM (a clean stop), SIGKILL after 15 s
+  [[ -n $API_PID ]] || return 0
+  if kill -0 "$API_PID" 2>/dev/null; then
+    peak_keep
+    kill -TERM "$API_PID" 2>/dev/null || true
+    for _ in $(seq 1 75); do kill -0 "$API_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$API_PID" 2>/dev/null && kill -KILL "$API_PID" 2>/dev/null
+  fi
+  wait "$API_PID" 2>/dev/null || true
+  # The sampler ends by itself once the service is gone (kill then finds nothing: not an error).
+  [[ -z $SAMPLER_PID ]] || { kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; }
+  API_PID='' SAMPLER_PID=''
+}
+start_service
 
 api() { # METHOD PATH [curl args...] -> body on stdout; fails on a non-2xx
   local method=$1 path=$2
@@ -374,6 +396,7 @@ phase_end() { # NAME (after the wait)
     [[ -z $started ]] || R[$n.started]=$(sub "${R[$n.t0]}" "$started")
     [[ -z $started || -z $processed ]] || R[$n.srv_proc]=$(sub "$started" "$processed")
     [[ -z $processed ]] || R[$n.seen_after]=$(sub "$processed" "${R[$n.t2]}")
+    [[ -z $processed ]] || R[$n.done]=$(sub "${R[$n.t0]}" "$processed")
     : "$created"
   fi
   log "  ${R[$n.status]} after ${R[$n.e2e]} s end to end (ack after ${R[$n.upload]} s): ${R[$n.desc]:-}"
@@ -389,7 +412,7 @@ wait_done() {
     R[$n.desc]=${rest#*|}
     R[$n.ok]=$ok
     ((fin)) && break
-    if (($(awk -v a="${R[$n.t1]}" -v b="$(now)" -v m="$TIMEOUT" 'BEGIN { print (b - a > m) }'))); then
+    if ((${EPOCHREALTIME%.*} - ${R[$n.t1]%.*} > TIMEOUT)); then
       R[$n.status]="timeout after $TIMEOUT s (${R[$n.status]})"
       R[$n.ok]=0
       break
@@ -399,10 +422,13 @@ wait_done() {
   R[$n.t2]=$(now)
 }
 POLL_DS='' POLL_JOB=''
+# A poll runs one curl and no other program (bash matches the status itself): on a busy machine every extra process
+# start delays the moment the client sees the import finished.
+status_of() { if [[ $1 =~ \"status\":\"([^\"]*)\" ]]; then printf '%s' "${BASH_REMATCH[1]}"; fi; }
 poll_alphacast() { # GET /datasets/{id}/processes/{job}: Requested, Processing, Processed, Error
   local body status
   body=$(api GET "/datasets/$POLL_DS/processes/$POLL_JOB" 2>/dev/null) || body=
-  status=$(json_str status "$body")
+  status=$(status_of "$body")
   case $status in
     Processed) echo "1 1 $status|$(json_str statusDescription "$body")" ;;
     Error) echo "1 0 $status|$(json_str statusDescription "$body")" ;;
@@ -412,7 +438,7 @@ poll_alphacast() { # GET /datasets/{id}/processes/{job}: Requested, Processing, 
 poll_presigned() { # GET /datasets/{id}/imports/{id} (Token auth): queued, processing, complete, partial, failed, pending_schema
   local body status
   body=$(curl -sS --fail-with-body -H "Authorization: Token $KEY" "$BASE/datasets/$POLL_DS/imports/$POLL_JOB" 2>/dev/null) || body=
-  status=$(json_str status "$body")
+  status=$(status_of "$body")
   case $status in
     complete) echo "1 1 $status|accepted $(json_num accepted_count "$body")" ;;
     partial) echo "1 0 $status|accepted $(json_num accepted_count "$body"), rejected $(json_num rejected_count "$body")" ;;
@@ -524,13 +550,17 @@ door() {
 
 PHASES=() # in the order they ran
 # The first import after start runs while .NET is still compiling the hot paths (tiered JIT) and filling its pools:
-# measured on its own, through the first door asked for; each door then runs warm.
-if ((${#DOORS[@]} > 0)) && [[ ${DP_BENCH_COLD:-1} != 0 ]]; then
-  door cold "${DOORS[0]}"
-  R[cold.run]=cold
-  PHASES+=(cold)
-fi
+# measured on its own ("cold-<door>"), then the door again into a fresh dataset (warm). DP_BENCH_COLD=each restarts the
+# service before each further door so that each gets its cold figure; first: only the first door; 0: none.
+first=1
 for d in "${DOORS[@]}"; do
+  if [[ $COLD == each || ($COLD == first && $first == 1) ]]; then
+    ((first)) || { stop_service; start_service; }
+    door "cold-$d" "$d"
+    R[cold-$d.run]=cold
+    PHASES+=("cold-$d")
+  fi
+  first=0
   door "$d" "$d"
   R[$d.run]=warm
   PHASES+=("$d")
@@ -538,7 +568,7 @@ done
 
 # The dataset the re-uploads and the download use: one that the Alphacast door loaded (with the manifest's keys).
 LOADED=''
-for n in alphacast cold; do
+for n in alphacast cold-alphacast; do
   if [[ ${R[$n.ok]:-} == 1 && ${R[$n.door]:-} == alphacast ]]; then LOADED=${R[$n.ds]}; break; fi
 done
 # The download reads any of them (the same rows).
@@ -597,7 +627,7 @@ ratio() { awk -v base="$1" -v s="$2" 'BEGIN { if (s == "" || s == "-" || s + 0 <
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 s2() { awk -v s="$1" 'BEGIN { if (s == "") print "-"; else printf "%.2f", s }'; }
 target() { # NAME -> the issue's target for this phase's end-to-end ratio
-  case $1 in cold) echo 0.70 ;; merge) echo 0.50 ;; reupload) echo - ;; *) echo 0.80 ;; esac
+  case $1 in cold-*) echo 0.70 ;; merge) echo 0.50 ;; reupload) echo - ;; *) echo 0.80 ;; esac
 }
 meets() { # RATIO TARGET -> yes/no/-
   awk -v r="$1" -v t="$2" 'BEGIN { if (r == "-" || t == "-") print "-"; else print (r + 0 >= t + 0 ? "yes" : "no") }'
@@ -638,23 +668,26 @@ COPY_S=${R[copy_in.s]}
   echo "  and the PUT until its 200; seed 004: the 201, which waits for the version, so 'then' is 0); then: until the door"
   echo "  showed the import finished (polled every $POLL_S s); e2e/copy: \\copy FROM seconds / end-to-end seconds (download:"
   echo "  COPY TO seconds / its seconds), the share of \\copy's speed, against issue 10's target. cold: the first import after"
-  echo "  the service started (.NET still tiering up), through the first door only; warm: a fresh dataset each. The gz, re-upload"
-  echo "  and merge rows go through the Alphacast PUT; re-upload and merge into the loaded dataset with onConflictUpdateDB=true."
+  echo "  the service started (.NET still tiering up; DP_BENCH_COLD=$COLD: $(case $COLD in each) echo "restarted before each door" ;;
+    first) echo "the first door only" ;; *) echo "none" ;; esac)); warm: the next"
+  echo "  one; each into a fresh dataset. The gz, re-upload and merge rows go through the Alphacast PUT; re-upload and merge"
+  echo "  into the loaded dataset with onConflictUpdateDB=true."
   echo "  peak MB: the service's VmHWM during that phase$( ((HWM_RESETS)) || echo " (reset failed: sampled RSS every 0.2 s instead)")."
   echo
-  echo "  per import  status     rows read  inserted   updated  job started  server proc  seen after  svc CPU up+proc s  PG CPU s  RSS MB up/proc"
+  echo "  per import       status     rows read  inserted   updated  job started  server proc  job done  seen after  svc CPU up+proc s  PG CPU s  RSS MB up/proc"
   for n in "${PHASES[@]}"; do
     [[ -n ${R[$n.status]:-} ]] || continue
-    printf '  %-10s  %-9s %10s %9s %9s %12s %12s %11s %18s %9s %15s\n' "$n" "${R[$n.status]%% *}" "${R[$n.rows_read]:--}" "${R[$n.ins]:--}" \
-      "${R[$n.upd]:--}" "$(s2 "${R[$n.started]:-}")" "$(s2 "${R[$n.srv_proc]:-}")" "$(s2 "${R[$n.seen_after]:-}")" \
+    printf '  %-15s  %-9s %10s %9s %9s %12s %12s %9s %11s %18s %9s %15s\n' "$n" "${R[$n.status]%% *}" "${R[$n.rows_read]:--}" "${R[$n.ins]:--}" \
+      "${R[$n.upd]:--}" "$(s2 "${R[$n.started]:-}")" "$(s2 "${R[$n.srv_proc]:-}")" "$(s2 "${R[$n.done]:-}")" "$(s2 "${R[$n.seen_after]:-}")" \
       "${R[$n.svccpu_up]:--} + ${R[$n.svccpu]:--}" "${R[$n.pgcpu]:--}" "${R[$n.rss_up]:--} / ${R[$n.rss_proc]:--}"
   done
   if [[ -n ${R[dl.s]:-} ]]; then
-    printf '  %-10s  %-9s %10s %9s %9s %12s %12s %11s %18s %9s %15s\n' download "HTTP ${R[dl.code]}" - - - - - - "${R[dl.svccpu]}" "${R[dl.pgcpu]}" \
+    printf '  %-15s  %-9s %10s %9s %9s %12s %12s %9s %11s %18s %9s %15s\n' download "HTTP ${R[dl.code]}" - - - - - - - "${R[dl.svccpu]}" "${R[dl.pgcpu]}" \
       "${R[dl.rss]}"
   fi
-  echo "  job started: from the first byte sent until the job's started_at; server proc: processed_at - started_at; seen after:"
-  echo "  from processed_at until the client saw it finished (includes the commit after processed_at and the polling)."
+  echo "  job started: from the first byte sent until the job's started_at; server proc: processed_at - started_at; job done:"
+  echo "  from the first byte until processed_at (the server's end-to-end, free of the client's polling); seen after: from"
+  echo "  processed_at until the client saw it finished (the commit after processed_at, the polling, a busy machine's delays)."
   echo
   for n in "${PHASES[@]}"; do
     if [[ -n ${R[$n.status]:-} && ${R[$n.ok]:-0} != 1 ]]; then echo "  $n: ${R[$n.status]}: ${R[$n.desc]:-}"; fi
@@ -673,7 +706,7 @@ COPY_S=${R[copy_in.s]}
     if [[ -n ${R[$n.url_s]:-} ]]; then echo "  $n: the upload URL came after $(s2 "${R[$n.url_s]}") s (part of its 'to ack')"; fi
   done
   if [[ -n ${R[merge.skipped]:-} ]]; then echo "  reupload/merge skipped: ${R[merge.skipped]}"; fi
-  echo "  service RSS: idle ${R[rss_idle]} MB after start; peak over the run ${R[peak]} MB against the target < $RSS_TARGET_MB MB:" \
+  echo "  service RSS: idle ${R[rss_idle]} MB after start ($STARTS start(s), ready after ${R[ready_s]} s); peak over the run ${R[peak]} MB against the target < $RSS_TARGET_MB MB:" \
     "$(if ((R[peak] < RSS_TARGET_MB)); then echo met; else echo "NOT met"; fi)"
   echo "  (one process: run.sh starts exactly this one, dotnet <dll>, in embedded mode; PostgreSQL aside)"
   echo
