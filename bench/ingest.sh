@@ -531,7 +531,7 @@ versions() {
 # door NAME DOOR: the CSV through DOOR into a fresh dataset (datasets of the Alphacast and presigned doors get the
 # manifest with Date + Country as keys; a seed-004 upload detects its types and has no keys).
 door() {
-  local n=$1 d=$2 ds
+  local n=$1 d=$2 ds code
   case $d in
     alphacast)
       ds=$(new_dataset "Bench $n")
@@ -539,9 +539,14 @@ door() {
       ;;
     presigned)
       ds=$(new_dataset "Bench $n")
-      curl -sS --fail-with-body -o /dev/null -H "Authorization: Token $KEY" -H 'Content-Type: application/json' -X PUT \
-        "$BASE/datasets/$ds/schema" --data-raw "$SCHEMA_ALL"
-      presigned "$n" "$ds" "$CSV"
+      code=$(curl -sS -o "$OUT/schema-$n.json" -w '%{http_code}' -H "Authorization: Token $KEY" -H 'Content-Type: application/json' \
+        -X PUT "$BASE/datasets/$ds/schema" --data-raw "$SCHEMA_ALL") || code=000
+      if [[ $code == 200 ]]; then
+        presigned "$n" "$ds" "$CSV"
+      else
+        R[$n.label]="V4 presigned: upload-url + PUT" R[$n.upload]=-
+        phase_fail "$n" "$code" "$OUT/schema-$n.json" "PUT schema"
+      fi
       ;;
     versions) versions "$n" "$CSV" ;;
   esac
