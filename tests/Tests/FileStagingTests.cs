@@ -47,7 +47,7 @@ public sealed class FileStagingTests(PlatformFixture platform)
         var refused = await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2021-01-01,USA,abc\n");
         Assert.Equal("Error", refused.GetProperty("status").GetString());
         var tooLarge = await api.UploadAsync(datasetId, new string('x', (int)PlatformFixture.MaxUploadBytes + 1024));
-        await ApiClient.ExpectProblemAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Contains($"{PlatformFixture.MaxUploadBytes} bytes", await ApiClient.ExpectProblemAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge));
 
         // The sweep (every second here) leaves exactly the files whose rows remain: for this dataset, the one behind version 0.
         await using var connection = new NpgsqlConnection(platform.ConnectionString);

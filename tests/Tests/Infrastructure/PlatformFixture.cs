@@ -62,7 +62,7 @@ public sealed class PlatformFixture : IAsyncLifetime
     {
         _serverConnectionString = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
             ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
-        _databaseName = $"dp_test_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(1000, 9999)}";
+        _databaseName = $"dp_test_{DateTime.UtcNow:yyyyMMddHHmmss}_{Guid.NewGuid().ToString("N")[..8]}";
         _serviceRole = _databaseName + "_svc";
         await AsSuperuserAsync(
             $"CREATE ROLE {_serviceRole} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '{_servicePassword}'",
@@ -73,10 +73,13 @@ public sealed class PlatformFixture : IAsyncLifetime
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dataDir, "bootstrap-key.txt"))).Trim();
     }
 
+    private int _extraDatabaseCount;
+
     /// <summary>A new empty database on the test server, for a test that runs its own service process.</summary>
     public async Task<string> CreateDatabaseAsync()
     {
-        var name = $"{_databaseName}_{Random.Shared.Next(1000, 9999)}";
+        // A counter, not a random suffix: a suite creates dozens of these, and four random digits collided (42P04).
+        var name = $"{_databaseName}_{Interlocked.Increment(ref _extraDatabaseCount)}";
         await AsSuperuserAsync($"CREATE DATABASE {name} OWNER {_serviceRole}");
         _extraDatabases.Add(name);
         return ServiceConnectionString(name);

@@ -27,7 +27,7 @@ public sealed class TestDatabase : IAsyncDisposable
     {
         var server = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
             ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
-        var name = $"{prefix}_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(1000, 9999)}";
+        var name = $"{prefix}_{DateTime.UtcNow:yyyyMMddHHmmss}_{Guid.NewGuid().ToString("N")[..8]}";
         var role = name + "_svc";
         var password = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         await RunAsync(server,

@@ -31,7 +31,7 @@ public sealed class TightLimitsService : IAsyncLifetime
     {
         _serverConnectionString = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
             ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
-        _databaseName = $"dp_limits_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(1000, 9999)}";
+        _databaseName = $"dp_limits_{DateTime.UtcNow:yyyyMMddHHmmss}_{Guid.NewGuid().ToString("N")[..8]}";
         await using (var connection = new NpgsqlConnection(_serverConnectionString))
         {
             await connection.OpenAsync();
