@@ -115,10 +115,12 @@ public sealed partial class FileStagingStore(string directory, TimeSpan orphanMi
     public async Task DeleteIncompleteAsync(IReadOnlyCollection<Guid> ids)
     {
         if (ids.Count == 0) return;
+        // The rows go as the database store deletes them; whatever row is still there (complete, or a delete that failed)
+        // keeps its bytes.
+        await databaseStore.DeleteIncompleteAsync(ids);
         try
         {
             await using var connection = await dataSource.OpenConnectionAsync();
-            await connection.ExecuteAsync("DELETE FROM dp.staged_files WHERE id = ANY(@ids) AND NOT complete", new { ids = ids.ToArray() });
             var kept = (await connection.QueryAsync<Guid>("SELECT id FROM dp.staged_files WHERE id = ANY(@ids)", new { ids = ids.ToArray() })).ToHashSet();
             foreach (var id in ids.Where(id => !kept.Contains(id))) DeleteFile(id);
         }

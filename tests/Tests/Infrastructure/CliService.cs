@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace DatasetPlatform.Tests.Infrastructure;
 
 /// <summary>
@@ -9,8 +7,7 @@ namespace DatasetPlatform.Tests.Infrastructure;
 public sealed class CliService : IAsyncLifetime
 {
     private readonly string _dataDir = Directory.CreateTempSubdirectory("dp-cli-").FullName;
-    private string _serverConnectionString = "";
-    private string _databaseName = "";
+    private TestDatabase? _database;
     private ServiceProcess? _service;
 
     public int HttpPort { get; } = PlatformFixture.FreePort();
@@ -20,18 +17,10 @@ public sealed class CliService : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _serverConnectionString = Environment.GetEnvironmentVariable("DP_TEST_POSTGRES")
-            ?? throw new InvalidOperationException("DP_TEST_POSTGRES is not set: run the tests with ./test.sh, which starts PostgreSQL.");
-        _databaseName = $"dp_cli_{DateTime.UtcNow:yyyyMMddHHmmss}_{Guid.NewGuid().ToString("N")[..8]}";
-        await using (var connection = new NpgsqlConnection(_serverConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"CREATE DATABASE {_databaseName}", connection);
-            await command.ExecuteNonQueryAsync();
-        }
+        _database = await TestDatabase.CreateAsync("dp_cli");
         _service = await ServiceProcess.StartAsync(HttpPort, new Dictionary<string, string>
         {
-            ["DP_POSTGRES"] = new NpgsqlConnectionStringBuilder(_serverConnectionString) { Database = _databaseName }.ConnectionString,
+            ["DP_POSTGRES"] = _database.ConnectionString,
             ["DP_DATA_DIR"] = _dataDir,
             ["DP_CLUSTER_ID"] = "cli-" + Guid.NewGuid().ToString("N")[..8],
             ["DP_SILO_PORT"] = PlatformFixture.FreePort().ToString(),
@@ -48,13 +37,7 @@ public sealed class CliService : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _service?.Dispose();
-        NpgsqlConnection.ClearAllPools();
-        await using (var connection = new NpgsqlConnection(_serverConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_databaseName} WITH (FORCE)", connection);
-            await command.ExecuteNonQueryAsync();
-        }
+        if (_database is not null) await _database.DisposeAsync();
         try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
     }
 }
