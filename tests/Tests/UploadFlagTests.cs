@@ -123,6 +123,52 @@ public sealed class UploadFlagTests(PlatformFixture platform)
         Assert.Equal([(0, 3L), (1, 4L)], versions);
     }
 
+    [Fact]
+    public async Task Small_upserts_into_a_bigger_dataset_go_through_an_index_of_live_keys_with_the_same_results()
+    {
+        // 60 live rows, then uploads of at most 4 rows: past DP_MERGE_KEY_INDEX_MIN_ROWS (40 in tests) and a tenth of the live rows,
+        // so the first merge indexes the live keys and every merge here probes that index.
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        var seed = new System.Text.StringBuilder("Date,Country,Value\n");
+        for (var day = 1; day <= 30; day++) seed.Append($"2020-01-{day:00},USA,{day}\n2020-01-{day:00},ARG,{100 + day}\n");
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, seed.ToString(), ApiClient.DateCountryManifest)).GetProperty("status").GetString());
+
+        // Changed, unchanged, changed, new.
+        var first = await api.UploadAndWaitAsync(datasetId,
+            "Date,Country,Value\n2020-01-01,USA,-1\n2020-01-02,USA,2\n2020-01-03,ARG,-103\n2021-01-01,USA,7\n", query: "?onConflictUpdateDB=true");
+        Assert.Equal("1 values added to database. 2 values updated.", first.GetProperty("statusDescription").GetString());
+        Assert.Equal(1, first.GetProperty("version").GetInt32());
+        await using (var connection = new NpgsqlConnection(platform.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'dp_data' AND tablename = @table AND indexname LIKE '%live_keys%'", connection);
+            command.Parameters.AddWithValue("table", $"ds_{datasetId}");
+            Assert.Equal(1L, await command.ExecuteScalarAsync());
+        }
+
+        // The index holds the rows merges insert: the row added above is found, and updated, not added again.
+        var second = await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2021-01-01,USA,8\n2020-01-01,USA,-2\n2020-01-04,USA,4\n",
+            query: "?onConflictUpdateDB=true");
+        Assert.Equal("0 values added to database. 2 values updated.", second.GetProperty("statusDescription").GetString());
+        var current = (await api.DownloadAsync(datasetId)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToList();
+        Assert.Equal(61, current.Count);
+        Assert.Equal(["USA,2020-01-01,-2", "USA,2021-01-01,8"], current.Where(r => r is "USA,2020-01-01,-2" or "USA,2021-01-01,8" or "USA,2020-01-01,-1"
+            or "USA,2020-01-01,1" or "USA,2021-01-01,7").Order(StringComparer.Ordinal));
+        Assert.Contains("ARG,2020-01-03,-103", current);
+        Assert.Equal("Country,Date,Value\nUSA,2020-01-01,1\n", await api.DownloadAsync(datasetId, "?version=0&$filter=Date eq 2020-01-01 and Country eq 'USA'"));
+        Assert.Equal("Country,Date,Value\nUSA,2020-01-01,-1\n", await api.DownloadAsync(datasetId, "?version=1&$filter=Date eq 2020-01-01 and Country eq 'USA'"));
+        Assert.Equal("Country,Date,Value\nUSA,2021-01-01,7\n", await api.DownloadAsync(datasetId, "?version=1&$filter=Date eq 2021-01-01"));
+
+        // deleteMissing through the same path: everything but the three uploaded keys ends with this version.
+        var third = await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2021-01-01,USA,8\n2020-01-05,ARG,0\n2022-01-01,ARG,9\n",
+            query: "?deleteMissingFromDB=true&onConflictUpdateDB=true");
+        Assert.Equal("1 values added to database. 1 values updated. 59 values deleted.", third.GetProperty("statusDescription").GetString());
+        Assert.Equal("Country,Date,Value\nARG,2020-01-05,0\nARG,2022-01-01,9\nUSA,2021-01-01,8\n", Sorted(await api.DownloadAsync(datasetId)));
+        Assert.Equal(61, (await api.DownloadAsync(datasetId, "?version=2")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1);
+    }
+
     private static string Sorted(string csv)
     {
         var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -20,6 +20,7 @@ public sealed class ImportLimits
         ["MAX_RECORD_CHARS"] = $"{Section}:{nameof(MaxRecordChars)}",
         ["MAX_HEADER_CHARS"] = $"{Section}:{nameof(MaxHeaderChars)}",
         ["MAX_PARQUET_ROW_GROUP_BYTES"] = $"{Section}:{nameof(MaxParquetRowGroupBytes)}",
+        ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = $"{Section}:{nameof(MergeKeyIndexMinRows)}",
     };
 
     /// <summary>
@@ -59,4 +60,12 @@ public sealed class ImportLimits
     /// rows x columns (the decoded slots), never from the footer's own total.
     /// </summary>
     [Range(1 << 20, long.MaxValue)] public long MaxParquetRowGroupBytes { get; set; } = 512L << 20;
+
+    /// <summary>
+    /// Live rows from which a keyed dataset gets an index of its live keys, default 100,000: built by the first merge of an
+    /// upload with at most a tenth as many rows, so that such merges probe the index per uploaded row instead of hashing every
+    /// live row (measured, 2,100 rows into 1M: 3.5 s before, 20 ms with the index, which took about 1.5-3 s to build once).
+    /// Below it, hashing the live rows costs little; big uploads never build it (they hash either way).
+    /// </summary>
+    [Range(1, long.MaxValue)] public long MergeKeyIndexMinRows { get; set; } = 100_000;
 }

@@ -54,6 +54,9 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>Decompression limit of the test service (MAX_DECOMPRESSED_BYTES); the expansion ratio keeps its default (250).</summary>
     public const long MaxDecompressedBytes = 128L << 20;
 
+    /// <summary>Live rows from which a merge indexes the live keys (DP_MERGE_KEY_INDEX_MIN_ROWS), small so tests reach the indexed merge.</summary>
+    public const long MergeKeyIndexMinRows = 40;
+
     /// <summary>The service's own connection string (its non-superuser role), as given to it in DP_POSTGRES.</summary>
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
@@ -140,6 +143,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_RECORD_CHARS"] = MaxRecordChars.ToString(),
             ["MAX_FIELD_CHARS"] = MaxFieldChars.ToString(),
             ["MAX_DECOMPRESSED_BYTES"] = MaxDecompressedBytes.ToString(),
+            ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = MergeKeyIndexMinRows.ToString(),
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
             ["Silo:SiloPort"] = FreePort().ToString(),
