@@ -13,7 +13,8 @@ public interface IDatasetGrain : IGrainWithIntegerKey
 {
     /// <summary>
     /// Signals that a job row has been committed to the catalog for this dataset. Idempotent: the
-    /// grain re-reads the queue from the catalog, so a lost or repeated signal changes nothing.
+    /// grain re-reads the queue from the catalog (at once, or when the job running now finishes), so a lost or repeated
+    /// signal changes nothing.
     /// Returns once the queue is being worked on; it never waits for the import itself.
     /// </summary>
     Task NotifyEnqueued(long jobId);

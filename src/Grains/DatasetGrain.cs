@@ -30,6 +30,11 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
     private bool _reminderRegistered;
     /// <summary>When the queue was last found empty while the watchdog still ran; null while there is work.</summary>
     private DateTime? _idleSince;
+    /// <summary>
+    /// Another job was signalled while one ran (<see cref="NotifyEnqueued"/> then reads nothing), so the running job's finish
+    /// reads the queue; cleared by every read of it.
+    /// </summary>
+    private bool _enqueuedWhileRunning;
     /// <summary>Changes by ticket (queue position): pending ones, and finished ones until their caller collects them.</summary>
     private readonly SortedDictionary<long, PendingChange> _changes = [];
     /// <summary>
@@ -40,13 +45,33 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
 
     private long DatasetId => this.GetPrimaryKeyLong();
 
-    public Task NotifyEnqueued(long jobId) => PumpAsync();
+    /// <summary>
+    /// A job was committed to the queue. While another job of this dataset runs, the new one waits for it in any case: that
+    /// job's finish (or the watchdog, should the finish signal be lost) pumps the queue, so nothing is read or started now
+    /// (it was a queue-head read and a Start call per upload that arrived during an import; many-small). A job handed back to
+    /// the queue by its stopping silo is the running one, and is started again at once.
+    /// </summary>
+    public Task NotifyEnqueued(long jobId)
+    {
+        if (_running is not { } running || running == jobId) return PumpAsync();
+        _enqueuedWhileRunning = true;
+        return Task.CompletedTask;
+    }
 
+    /// <summary>
+    /// The running job finished. Only when something may wait behind it (a job signalled meanwhile, a pending change) is the
+    /// queue read now; else the queue is taken as empty, as a read would most likely find it (one read per import saved), and
+    /// the watchdog, which stays for one more period, reads it then: a job whose signal was lost starts within that period,
+    /// and one whose signal is still on its way starts when it arrives.
+    /// </summary>
     public Task NotifyFinished(long jobId)
     {
         WakeWaiters(jobId, finished: true);
-        if (_running == jobId) _running = null;
-        return PumpAsync();
+        if (_running != jobId) return PumpAsync();
+        _running = null;
+        if (_enqueuedWhileRunning || _watchdog is null || _changes.Values.Any(c => !c.Done.Task.IsCompleted)) return PumpAsync();
+        _idleSince ??= DateTime.UtcNow;
+        return Task.CompletedTask;
     }
 
     public Task<long?> GetRunningJob() => Task.FromResult(_running);
@@ -151,6 +176,7 @@ public sealed partial class DatasetGrain(JobStore jobs, DatasetStore datasets, V
     {
         // A job that committed late with an earlier queue position must not overtake the one already running: while unfinished,
         // the running job is the head.
+        _enqueuedWhileRunning = false;
         var head = await queue.HeadAsync(DatasetId, _running);
         if (_running is { } running && head?.JobId == running)
         {

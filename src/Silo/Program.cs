@@ -36,7 +36,7 @@ var kubernetes = KubernetesHosting.IsEnabled(builder.Configuration, Environment.
 if (kubernetes) endpoints = KubernetesHosting.InPod(endpoints, builder.Configuration, Environment.GetEnvironmentVariable);
 var pools = DatabasePoolOptions.From(builder.Configuration);
 pools.Validate(ImportGate.SlotsFrom(builder.Configuration));
-var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize);
+var dataSource = PlatformHosting.CreateDataSource(connectionString, pools.MaxPoolSize, leavesNoSessionState: true);
 var orleansDataSource = PlatformHosting.CreateDataSource(connectionString, pools.OrleansPoolSize, "datasetplatform-orleans");
 await SchemaBootstrapper.ApplyAsync(dataSource);
 builder.Services.AddPlatformStorage(dataSource, pools, builder.Configuration[PlatformHosting.StagingDirectoryKey]);

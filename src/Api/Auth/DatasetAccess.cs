@@ -16,9 +16,8 @@ public sealed class DatasetAccess(DatasetStore datasets, RepositoryStore reposit
     /// <summary>The dataset by numeric id or uid.</summary>
     public async Task<(DatasetRow? Dataset, RepositoryRole Role, ProblemHttpResult? Problem)> ResolveAsync(string datasetId, Caller caller, RepositoryRole required)
     {
-        var dataset = await datasets.GetByKeyAsync(datasetId);
-        if (dataset is null) return (null, RepositoryRole.None, Problems.NotFound($"Dataset {datasetId} does not exist or is not accessible to this key."));
-        var role = await repositories.RoleAsync(dataset.RepositoryId, caller.KeyId, caller.IsAdmin);
+        // One statement for the dataset and the key's role on it (every request to a dataset asks both).
+        var (dataset, role) = await datasets.GetWithRoleAsync(datasetId, caller.KeyId, caller.IsAdmin) ?? (null!, RepositoryRole.None);
         if (role == RepositoryRole.None) return (null, role, Problems.NotFound($"Dataset {datasetId} does not exist or is not accessible to this key."));
         if (role < required) return (null, role, Problems.Forbidden($"This key has {role} permission on dataset {datasetId}; {required} is required."));
         return (dataset, role, null);

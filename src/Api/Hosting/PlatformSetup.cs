@@ -35,7 +35,7 @@ public static class PlatformSetup
 
         var pools = DatabasePoolOptions.From(builder.Configuration);
         pools.Validate(options.Mode == "gateway" ? 0 : ImportGate.SlotsFrom(builder.Configuration), options.MaxConcurrentDownloads);
-        var dataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.MaxPoolSize);
+        var dataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.MaxPoolSize, leavesNoSessionState: true);
         var orleansDataSource = PlatformHosting.CreateDataSource(options.Postgres, pools.OrleansPoolSize, "datasetplatform-orleans");
         await SchemaBootstrapper.ApplyAsync(dataSource);
         builder.Services.AddPlatformStorage(dataSource, pools, builder.Configuration[PlatformHosting.StagingDirectoryKey]);

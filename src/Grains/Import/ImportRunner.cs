@@ -141,7 +141,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
         var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, start.FirstFreeOrdinal);
-        await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0);
+        await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
         var keyed = plan.KeyColumns.Any();
@@ -360,13 +360,15 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     }
 
     /// <summary>What a load reads first, under its locks (<see cref="StartLoadAsync"/>); Dataset or Status null: the dataset or the job is gone.</summary>
-    private sealed record LoadStart(DatasetRow? Dataset, string? Status, int FirstFreeOrdinal, long PreviousRows, ImportJobRow? LastLoaded);
+    private sealed record LoadStart(DatasetRow? Dataset, string? Status, int FirstFreeOrdinal, long PreviousRows, ImportJobRow? LastLoaded,
+        bool HasLiveBlocksIndex);
 
     /// <summary>
     /// Everything a load reads before the file, in one round trip (a small import is otherwise mostly round trips): the
     /// transaction's settings, the dataset row and the job row, locked, the next free physical column (<see cref="LoadPlan.Build"/>:
-    /// one past the highest c{n} the table has ever had, 0 without a table), the live row count of the current version, and for
-    /// Alphacast the last job that loaded or was skipped (an identical re-upload is skipped).
+    /// one past the highest c{n} the table has ever had, 0 without a table) and whether the live-blocks index exists (read with it,
+    /// so a block import runs no CREATE INDEX IF NOT EXISTS), the live row count of the current version, and for Alphacast the last
+    /// job that loaded or was skipped (an identical re-upload is skipped).
     /// </summary>
     private static async Task<LoadStart> StartLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportJobRow job)
     {
@@ -380,7 +382,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             + "SELECT * FROM dp.datasets WHERE id = @datasetId FOR NO KEY UPDATE;"
             + "SELECT status FROM dp.import_jobs WHERE id = @jobId FOR UPDATE;"
             + """
-            SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0) FROM pg_attribute
+            SELECT COALESCE(max(substring(attname FROM 2)::int) + 1, 0), to_regclass(@blocksIndex) IS NOT NULL FROM pg_attribute
             WHERE attrelid = to_regclass(@table) AND attnum > 0 AND NOT attisdropped AND attname ~ '^c[0-9]+$';
             """
             + """
@@ -391,14 +393,18 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                 SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId AND id < @jobId AND status IN ('complete', 'partial', 'skipped')
                 ORDER BY queue_seq DESC, id DESC LIMIT 1;
                 """ : ""),
-            new { datasetId = job.DatasetId, jobId = job.Id, table = DataTables.QualifiedName(job.DatasetId) }, transaction);
+            new
+            {
+                datasetId = job.DatasetId, jobId = job.Id, table = DataTables.QualifiedName(job.DatasetId),
+                blocksIndex = $"{DataTables.Schema}.{DataTables.LiveBlocksIndexName(job.DatasetId)}",
+            }, transaction);
         await results.ReadAsync();
         var dataset = await results.ReadSingleOrDefaultAsync<DatasetRow>();
         var status = await results.ReadSingleOrDefaultAsync<string>();
-        var firstFreeOrdinal = await results.ReadSingleAsync<int>();
+        var (firstFreeOrdinal, hasLiveBlocksIndex) = await results.ReadSingleAsync<(int, bool)>();
         var previousRows = await results.ReadSingleAsync<long>();
         var last = lastLoaded ? await results.ReadSingleOrDefaultAsync<ImportJobRow>() : null;
-        return new LoadStart(dataset, status, firstFreeOrdinal, previousRows, last);
+        return new LoadStart(dataset, status, firstFreeOrdinal, previousRows, last, hasLiveBlocksIndex);
     }
 
     /// <summary>
@@ -494,7 +500,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// </summary>
     private static string Storable(string text) => text.Replace('\0', '\uFFFD');
 
-    private static async Task EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad)
+    private static async Task EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad,
+        bool hasLiveBlocksIndex = false)
     {
         // Row versions: a row is visible in version v when _vf <= v and (_vt is null or _vt > v). No index: loads stay
         // append-only and fast; reads scan, which COPY TO does at full speed.
@@ -505,8 +512,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         {
             await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns})", transaction: transaction);
         }
-        // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little.
-        if (dataset.IsBlocks)
+        // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little. Created once,
+        // with the table (or the first block import that finds it missing); a statement per import before (many-small).
+        if (dataset.IsBlocks && !hasLiveBlocksIndex)
             await connection.ExecuteAsync($"CREATE INDEX IF NOT EXISTS {DataTables.LiveBlocksIndexName(dataset.Id)} ON {dataset.TableName} (_block) WHERE _vt IS NULL",
                 transaction: transaction);
         if (newColumns.Length > 0)

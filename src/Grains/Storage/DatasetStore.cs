@@ -51,6 +51,25 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
         return await connection.QuerySingleOrDefaultAsync<DatasetRow>("SELECT * FROM dp.datasets WHERE uid = @uid", new { uid });
     }
 
+    /// <summary>
+    /// The dataset by numeric id or uid with the role key <paramref name="keyId"/> has on its repository
+    /// (<see cref="RepositoryStore.RoleSql"/>), in one statement: every request to a dataset asks both, and a small upload's
+    /// fixed cost is mostly such round trips and pool checkouts (many-small).
+    /// </summary>
+    public async Task<(DatasetRow Dataset, RepositoryRole Role)?> GetWithRoleAsync(string key, string keyId, bool isAdmin)
+    {
+        var byId = long.TryParse(key, out var id);
+        Guid uid = default;
+        if (!byId && !Guid.TryParse(key, out uid)) return null;
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
+            $"SELECT d.*, COALESCE((SELECT {RepositoryStore.RoleSql} FROM dp.repositories r WHERE r.id = d.repository_id), 0) AS role "
+            + $"FROM dp.datasets d WHERE {(byId ? "d.id = @id" : "d.uid = @uid")}",
+            (dataset, role) => (dataset, (RepositoryRole)role), new { id, uid, keyId, isAdmin }, splitOn: "role");
+        var found = rows.SingleOrDefault();
+        return found.Item1 is null ? null : found;
+    }
+
     public async Task<DatasetRow?> GetAsync(long id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();

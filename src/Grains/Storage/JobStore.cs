@@ -357,20 +357,26 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
         await staging.EnsureStoredAsync(connection, transaction, file, CancellationToken.None);
     }
 
-    /// <summary>Inserts the job with its queue position (the column's default), under its dataset's queue lock (<see cref="QueuePositions"/>).</summary>
+    /// <summary>
+    /// Inserts the job with its queue position (the column's default), under its dataset's queue lock (<see cref="QueuePositions"/>),
+    /// in one statement: the lock is the materialized CTE the inserted row is selected from, so it is taken before the row (and its
+    /// position, <c>nextval</c>) is formed. One round trip less per upload than a separate lock statement.
+    /// </summary>
     private static async Task<ImportJobRow> InsertJobAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportRequest request, StagedFile file)
     {
-        await connection.ExecuteAsync(QueuePositions.LockQueueSql, new { QueueDatasetId = request.DatasetId }, transaction);
         return await connection.QuerySingleAsync<ImportJobRow>(
-            """
+            $"""
+            WITH queue_lock AS MATERIALIZED ({QueuePositions.LockQueueSql})
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
                 delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number, description)
-            VALUES (@DatasetId, @Source, @format, @FileName, @stagedId, @sha, @bytes,
-                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy, @BlockNumber, @Description)
+            SELECT @DatasetId, @Source, @format, @FileName, @stagedId, @sha, @bytes,
+                @DeleteMissing, @OnConflictUpdate, @AcceptNewColumns, @ManifestJson::jsonb, @CreatedBy, @BlockNumber, @Description
+            FROM queue_lock
             RETURNING *
             """,
             new
             {
+                QueueDatasetId = request.DatasetId,
                 request.DatasetId, request.Source, format = request.Format, request.FileName, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount,
                 request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy, request.BlockNumber, request.Description,
             }, transaction);
