@@ -302,7 +302,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var closed = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction,
             NoCommandTimeout, cancellationToken: cancellationToken));
         CopyResult copied;
-        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false);
+        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false) { ProfileRows = true };
         if (parquet is not null)
         {
             copied = await CopyRows.RunAsync(connection, parquet, plan, target, progress, cancellationToken);
@@ -318,8 +318,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
             await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
-        var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
-            cancellationToken, NoCommandTimeout);
+        var quality = await Analysis.QualityReport.FromFiguresAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
+            copied.Figures!, cancellationToken, NoCommandTimeout);
 
         var result = new
         {
