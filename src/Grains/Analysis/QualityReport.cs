@@ -18,8 +18,9 @@ public sealed record Quality(
     [property: JsonPropertyName("issues")] IReadOnlyList<string> Issues);
 
 /// <summary>
-/// The data quality report of a version, computed once when the version is loaded (inside its transaction) with one
-/// aggregate pass plus one GROUP BY for duplicate rows, and stored with the version.
+/// The data quality report of a version, stored with the version. A seed 004 version gets it when it is loaded (inside its
+/// transaction) from figures gathered during the COPY (<see cref="FromFiguresAsync"/>); a version of another surface the first
+/// time someone asks, with one aggregate pass plus one GROUP BY for duplicate rows (<see cref="ComputeAsync"/>).
 /// </summary>
 public static class QualityReport
 {
@@ -57,16 +58,37 @@ public static class QualityReport
                 constant[group[j].Index] = rows > 0 && reader.GetBoolean(2 + 2 * j);
             }
         }
-        long duplicates = 0;
-        if (columns.Count > 0)
-        {
-            await using var command = new NpgsqlCommand(DataTables.DuplicateRowsSql(table, where, columns.Select(c => c.Physical)), connection, transaction)
-            {
-                CommandTimeout = commandTimeoutSeconds,
-            };
-            duplicates = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-        }
+        var duplicates = columns.Count > 0 ? await DuplicateRowsAsync(connection, transaction, table, where, columns, cancellationToken, commandTimeoutSeconds) : 0;
+        return Build(rows, missing, constant, duplicates, columns, inferred);
+    }
 
+    /// <summary>
+    /// The report of a version just loaded, from the figures gathered while its rows streamed into COPY (<see cref="RowProfile"/>):
+    /// no scan of the new version, unless two rows hashed alike, when the database counts the duplicate rows exactly.
+    /// </summary>
+    internal static async Task<Quality> FromFiguresAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version,
+        IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred, RowFigures figures, CancellationToken cancellationToken,
+        int commandTimeoutSeconds)
+    {
+        var duplicates = columns.Count > 0 && figures.MayHaveDuplicateRows
+            ? await DuplicateRowsAsync(connection, transaction, table, DataTables.VisibleAt(version), columns, cancellationToken, commandTimeoutSeconds)
+            : 0;
+        return Build(figures.Rows, [.. figures.Nulls], [.. figures.Constant.Select(c => figures.Rows > 0 && c)], duplicates, columns, inferred);
+    }
+
+    private static async Task<long> DuplicateRowsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, string where,
+        IReadOnlyList<StoredColumn> columns, CancellationToken cancellationToken, int commandTimeoutSeconds)
+    {
+        await using var command = new NpgsqlCommand(DataTables.DuplicateRowsSql(table, where, columns.Select(c => c.Physical)), connection, transaction)
+        {
+            CommandTimeout = commandTimeoutSeconds,
+        };
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    private static Quality Build(long rows, long[] missing, bool[] constant, long duplicates, IReadOnlyList<StoredColumn> columns,
+        IReadOnlyList<InferredColumn>? inferred)
+    {
         var checks = new List<QualityCheck>();
         double Percent(long n) => rows == 0 ? 0 : 100.0 * n / rows;
         var worst = Enumerable.Range(0, columns.Count).OrderByDescending(i => missing[i]).FirstOrDefault();

@@ -11,13 +11,21 @@ namespace DatasetPlatform.Grains.Import;
 /// <param name="MayHaveDuplicateKeys">False only when every row's key was seen once (checked by hash in memory), so the
 /// set-based duplicate check can be skipped.</param>
 internal sealed record CopyResult(long Rows, long Rejected, IReadOnlyList<RowError> Errors, string? MinDate, string? MaxDate,
-    bool MayHaveDuplicateKeys);
+    bool MayHaveDuplicateKeys)
+{
+    /// <summary>The kept rows' quality figures, when the target asked for them (<see cref="CopyTarget.ProfileRows"/>).</summary>
+    public RowFigures? Figures { get; init; }
+}
 
 /// <summary>
 /// Where rows go and what each one is stamped with: the version that makes it visible, and for block datasets
 /// its block number and position within the block.
 /// </summary>
-internal sealed record CopyTarget(string Table, int? Version, int? Block, bool RejectInvalidRows);
+internal sealed record CopyTarget(string Table, int? Version, int? Block, bool RejectInvalidRows)
+{
+    /// <summary>Gather the quality report's figures (<see cref="RowProfile"/>) while encoding; a seed 004 version does.</summary>
+    public bool ProfileRows { get; init; }
+}
 
 /// <summary>
 /// Parses rows and streams them into PostgreSQL with binary COPY. Parsing and encoding run on one task while
@@ -68,6 +76,9 @@ internal static class CopyRows
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2));
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
         using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
+        using var profile = target.ProfileRows ? new RowProfile(columns) : null;
+        int[] fieldStarts = profile is null ? [] : new int[columns.Length];
+        var dataStart = 0;
         var errors = new List<RowError>();
         DateTime? minDate = null, maxDate = null;
         long row = 0, kept = 0, rejected = 0, unflushed = 0;
@@ -100,6 +111,7 @@ internal static class CopyRows
                 encoder.WriteInt32(block);
                 encoder.WriteInt64(kept);
             }
+            dataStart = encoder.Length;
             DateTime? rowDate = null;
             RowError? fieldError = null;
             ulong keyHash = 0;
@@ -107,6 +119,7 @@ internal static class CopyRows
             {
                 var column = columns[i];
                 var start = encoder.Length;
+                if (profile is not null) fieldStarts[i] = start - dataStart;
                 var error = Encode(encoder, column, source.GetField(column.SourceIndex), out var date);
                 if (error is not null)
                 {
@@ -123,6 +136,7 @@ internal static class CopyRows
                 continue;
             }
             keyHashes?.Add(keyHash);
+            profile?.AddRow(encoder.Row[dataStart..], fieldStarts);
             if (rowDate is { } d)
             {
                 if (minDate is null || d < minDate) minDate = d;
@@ -143,7 +157,10 @@ internal static class CopyRows
         writer.Write(CopyRowEncoder.Trailer);
         await writer.FlushAsync(cancellationToken);
         progress.RowsRead = row;
-        return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan), keyHashes?.MaySeeDuplicates ?? false);
+        return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan), keyHashes?.MaySeeDuplicates ?? false)
+        {
+            Figures = profile?.Finish(),
+        };
     }
 
     private static string? Format(DateTime? value, LoadPlan plan) =>

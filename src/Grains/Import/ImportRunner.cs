@@ -234,8 +234,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     }
 
     /// <summary>
-    /// A seed 004 version upload: the file becomes the whole new version. One pass types every column (and finds the
-    /// dialect), a second loads; the previous version's rows are closed, not copied. Columns keep their physical
+    /// A seed 004 version upload: the file becomes the whole new version. The first rows type every column (and the first
+    /// bytes give the dialect); the load checks the rest against those types and gathers the quality report's figures, so the
+    /// file is read once (twice, with an inference pass, when a type breaks further on); the previous version's rows are
+    /// closed, not copied. Columns keep their physical
     /// column when name and storage type are unchanged, so unchanged columns cost nothing across versions.
     /// </summary>
     private async Task<string> LoadVersionAsync(ImportJobRow job, DatasetRow dataset, int firstFreeOrdinal, NpgsqlConnection connection,
@@ -254,12 +256,94 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             }
         }
 
-        // Parquet carries its own types; CSV is typed by one pass over every value.
+        // Parquet carries its own types. CSV is typed from its first rows and the load checks the rest (InferenceResult.Checks);
+        // when a column breaks its type further on, the load goes back to a savepoint and runs again with the whole file's types.
+        var timer = System.Diagnostics.Stopwatch.StartNew();
         ParquetRowSource? parquet = job.Format == "parquet" ? await ParquetRowSource.OpenAsync(await Open(cancellationToken), Limits, cancellationToken) : null;
         await using var parquetScope = parquet;
         var inference = parquet is not null
             ? new InferenceResult(new CsvDialect(System.Text.Encoding.UTF8, ',', true), parquet.Schema, 0)
-            : await TypeInference.InferAsync(Open, Limits, cancellationToken);
+            : await TypeInference.InferPrefixAsync(Open, Limits, TypeInference.PrefixRows, cancellationToken);
+        var inferMs = timer.ElapsedMilliseconds;
+        var version = (dataset.CurrentVersion ?? -1) + 1;
+        if (inference.Checks is not null) await transaction.SaveAsync(VersionTypesSavepoint, cancellationToken);
+        VersionRows loaded;
+        try
+        {
+            loaded = await LoadVersionRowsAsync(dataset, firstFreeOrdinal, version, inference, parquet, Open, connection, transaction, progress, cancellationToken);
+        }
+        catch (Exception e) when (inference.Checks is not null && !cancellationToken.IsCancellationRequested
+                                  && e is TypeBreak or ImportFailure or DecoderFallbackException)
+        {
+            // A type that did not hold, or a bad value or byte (then the whole file's types may read it, another encoding too; if
+            // not, the second load fails with the same message as it would have).
+            LogVersionRetyped(job.Id, dataset.Id, e.Message);
+            await transaction.RollbackAsync(VersionTypesSavepoint, cancellationToken);
+            inference = (e as TypeBreak)?.Whole ?? await TypeInference.InferAsync(Open, Limits, cancellationToken);
+            loaded = await LoadVersionRowsAsync(dataset, firstFreeOrdinal, version, inference, parquet, Open, connection, transaction, progress,
+                cancellationToken);
+        }
+        var (columns, closed, copied) = (loaded.Columns, loaded.Closed, loaded.Copied);
+        inference = loaded.Inference;
+        if (loaded.Plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
+            await CheckDuplicatesAsync(connection, transaction, loaded.Plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
+        var loadMs = timer.ElapsedMilliseconds - inferMs;
+        var quality = await Analysis.QualityReport.FromFiguresAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
+            copied.Figures!, cancellationToken, NoCommandTimeout);
+        var qualityMs = timer.ElapsedMilliseconds - inferMs - loadMs;
+
+        var result = new
+        {
+            id = job.Id,
+            datasetId = dataset.Id,
+            version,
+            rows = copied.Rows,
+            closed,
+            columns = StoredColumns.ToJson(columns),
+            columnCount = columns.Count,
+            quality = JsonSerializer.Serialize(quality),
+            description = job.Description ?? (version == 0 ? "Initial upload" : $"Version {version}"),
+            status = parquet is not null ? $"Version {version}: {copied.Rows} rows, {columns.Count} columns (Parquet)."
+                : $"Version {version}: {copied.Rows} rows, {columns.Count} columns ({inference.Dialect.EncodingName}, " +
+                $"delimiter '{(inference.Dialect.Delimiter == '\t' ? "\\t" : inference.Dialect.Delimiter.ToString())}', " +
+                (inference.Dialect.HasHeader ? "header row)." : "no header row)."),
+            stagedFileId = fileId,
+            createdBy = job.CreatedBy,
+            minDate = copied.MinDate,
+            maxDate = copied.MaxDate,
+        };
+        await connection.ExecuteAsync(
+            """
+            UPDATE dp.datasets SET current_version = @version, columns = @columns::jsonb,
+                total_datapoint_count = total_datapoint_count + @rows, updated_at = now()
+            WHERE id = @datasetId;
+            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id)
+            VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId);
+            """, result, transaction);
+        await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, JobStatus.Complete, result.status, copied.Rows, copied.Rows,
+            Updated: 0, closed, Rejected: 0, ErrorsJson: null, copied.Rows, ValuesUpdated: 0, ValuesDeleted: 0, copied.Rows, copied.MinDate,
+            copied.MaxDate, version, EffectiveManifest: null), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        LogImportCompleted(job.Id, dataset.Id, copied.Rows, copied.Rows, 0, closed);
+        LogVersionSteps(job.Id, inferMs, loadMs, qualityMs, timer.ElapsedMilliseconds - inferMs - loadMs - qualityMs,
+            copied.Figures!.MayHaveDuplicateRows);
+        if (WorthAnalyzing(copied.Rows + closed, closed)) _ = AnalyzeAsync(dataset.TableName);
+        return JobStatus.Complete;
+    }
+
+    private const string VersionTypesSavepoint = "dp_version_types";
+
+    /// <summary>A version's rows loaded: its columns (typed over the whole file), the previous version's rows closed, what the COPY saw.</summary>
+    private sealed record VersionRows(IReadOnlyList<StoredColumn> Columns, int Closed, CopyResult Copied, InferenceResult Inference, LoadPlan Plan);
+
+    /// <summary>
+    /// The columns of a version from its types (a column keeps its physical column when name and storage type are unchanged),
+    /// the previous version's rows closed, and the file loaded into the new one.
+    /// </summary>
+    private async Task<VersionRows> LoadVersionRowsAsync(DatasetRow dataset, int firstFreeOrdinal, int version, InferenceResult inference,
+        ParquetRowSource? parquet, Func<CancellationToken, Task<Stream>> open, NpgsqlConnection connection, NpgsqlTransaction transaction,
+        ImportProgressCounter progress, CancellationToken cancellationToken)
+    {
         var stored = StoredColumns.FromJson(dataset.Columns);
         var manifest = dataset.Manifest is null ? [] : Manifest.Parse(dataset.Manifest);
         var nextOrdinal = firstFreeOrdinal;
@@ -299,64 +383,31 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var plan = new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
         await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
 
-        var version = (dataset.CurrentVersion ?? -1) + 1;
         var closed = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction,
             NoCommandTimeout, cancellationToken: cancellationToken));
         CopyResult copied;
-        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false);
+        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false) { ProfileRows = true };
         if (parquet is not null)
         {
             copied = await CopyRows.RunAsync(connection, parquet, plan, target, progress, cancellationToken);
         }
         else
         {
-            await using var stream = await Open(cancellationToken);
+            await using var stream = await open(cancellationToken);
             using var source = await CsvRowSource.OpenAsync(TypeInference.Reader(stream, inference.Dialect), inference.Dialect, Limits,
                 reportEncodingErrors: true, cancellationToken)
                 ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
-            copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
+            copied = await CopyRows.RunAsync(connection, inference.Checks?.Wrap(source) ?? source, plan, target, progress, cancellationToken);
         }
         if (copied.Rows == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
-        if (plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
-            await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
-        var quality = await Analysis.QualityReport.ComputeAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
-            cancellationToken, NoCommandTimeout);
-
-        var result = new
+        if (inference.Checks is { } checks)
         {
-            id = job.Id,
-            datasetId = dataset.Id,
-            version,
-            rows = copied.Rows,
-            closed,
-            columns = StoredColumns.ToJson(columns),
-            columnCount = columns.Count,
-            quality = JsonSerializer.Serialize(quality),
-            description = job.Description ?? (version == 0 ? "Initial upload" : $"Version {version}"),
-            status = parquet is not null ? $"Version {version}: {copied.Rows} rows, {columns.Count} columns (Parquet)."
-                : $"Version {version}: {copied.Rows} rows, {columns.Count} columns ({inference.Dialect.EncodingName}, " +
-                $"delimiter '{(inference.Dialect.Delimiter == '\t' ? "\\t" : inference.Dialect.Delimiter.ToString())}', " +
-                (inference.Dialect.HasHeader ? "header row)." : "no header row)."),
-            stagedFileId = fileId,
-            createdBy = job.CreatedBy,
-            minDate = copied.MinDate,
-            maxDate = copied.MaxDate,
-        };
-        await connection.ExecuteAsync(
-            """
-            UPDATE dp.datasets SET current_version = @version, columns = @columns::jsonb,
-                total_datapoint_count = total_datapoint_count + @rows, updated_at = now()
-            WHERE id = @datasetId;
-            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id)
-            VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId);
-            """, result, transaction);
-        await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, JobStatus.Complete, result.status, copied.Rows, copied.Rows,
-            Updated: 0, closed, Rejected: 0, ErrorsJson: null, copied.Rows, ValuesUpdated: 0, ValuesDeleted: 0, copied.Rows, copied.MinDate,
-            copied.MaxDate, version, EffectiveManifest: null), cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        LogImportCompleted(job.Id, dataset.Id, copied.Rows, copied.Rows, 0, closed);
-        if (WorthAnalyzing(copied.Rows + closed, closed)) _ = AnalyzeAsync(dataset.TableName);
-        return JobStatus.Complete;
+            // Every row is in: the whole file's types. Storage types held (else Finish throws); category and object, and mixed
+            // kinds, are only known now.
+            inference = checks.Finish();
+            for (var i = 0; i < columns.Count; i++) columns[i] = columns[i] with { Dtype = inference.Columns[i].Dtype };
+        }
+        return new VersionRows(columns, closed, copied, inference, plan);
     }
 
     /// <summary>What a load reads first, under its locks (<see cref="StartLoadAsync"/>); Dataset or Status null: the dataset or the job is gone.</summary>
@@ -661,6 +712,14 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Version import {JobId} of dataset {DatasetId}: the types of the first rows did not hold ({Reason}); loading again with the whole file's types")]
+    private partial void LogVersionRetyped(long jobId, long datasetId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug,
+        Message = "Version import {JobId} steps: types {InferMs} ms, load {LoadMs} ms, quality {QualityMs} ms, commit {CommitMs} ms (rows hashed alike: {HashRepeats})")]
+    private partial void LogVersionSteps(long jobId, long inferMs, long loadMs, long qualityMs, long commitMs, bool hashRepeats);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "ANALYZE {Table} failed")]
     private partial void LogAnalyzeFailed(Exception exception, string table);
