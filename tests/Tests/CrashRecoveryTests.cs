@@ -17,27 +17,15 @@ public sealed class CrashRecoveryTests(PlatformFixture platform)
     public async Task An_import_killed_mid_way_finishes_after_restart_and_loads_once()
     {
         var connectionString = await platform.CreateDatabaseAsync();
-        var dataDir = Directory.CreateTempSubdirectory("dp-crash-").FullName;
-        var csvPath = Path.Combine(dataDir, "big.csv");
+        // Restarted on the same silo endpoint: the new generation at that address tells the cluster the old one is dead.
+        await using var service = await ServiceUnderTest.StartAsync("crash", connectionString: connectionString);
+        var csvPath = Path.Combine(service.WorkDirectory, "big.csv");
         await WriteCsvAsync(csvPath);
-        var httpPort = PlatformFixture.FreePort();
-        // Same silo endpoint on restart: the new generation at that address tells the cluster the old one is dead.
-        var environment = new Dictionary<string, string>
+        var api = service.Client(timeout: TimeSpan.FromMinutes(3));
+        var datasetId = await api.NewDatasetAsync();
+        long processId;
+        await using (var file = File.OpenRead(csvPath))
         {
-            ["DP_POSTGRES"] = connectionString,
-            ["DP_DATA_DIR"] = dataDir,
-            ["DP_STAGING_DIR"] = Path.Combine(dataDir, "staging"),
-            ["DP_CLUSTER_ID"] = "crash-" + Guid.NewGuid().ToString("N")[..8],
-            ["DP_SILO_PORT"] = PlatformFixture.FreePort().ToString(),
-            ["DP_GATEWAY_PORT"] = PlatformFixture.FreePort().ToString(),
-        };
-
-        long datasetId, processId;
-        using (var first = await ServiceProcess.StartAsync(httpPort, environment))
-        {
-            var api = Client(httpPort, dataDir);
-            datasetId = await api.NewDatasetAsync();
-            await using var file = File.OpenRead(csvPath);
             var content = new MultipartFormDataContent
             {
                 { new StringContent(ApiClient.DateCountryManifest), "manifest" },
@@ -45,22 +33,22 @@ public sealed class CrashRecoveryTests(PlatformFixture platform)
             };
             var created = await ApiClient.ExpectJsonAsync(await api.Http.PutAsync($"/datasets/{datasetId}/data", content), HttpStatusCode.Created);
             processId = created.GetProperty("id").GetInt64();
-
-            // Kill it while the rows are being loaded.
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            string? status;
-            do
-            {
-                status = (await api.GetJsonAsync($"/datasets/{datasetId}/processes/{processId}")).GetProperty("status").GetString();
-                if (status == "Processing") break;
-                await Task.Delay(10);
-            } while (DateTime.UtcNow < deadline);
-            Assert.True(status == "Processing", $"The import was never seen processing (last status {status}).");
-            first.Kill();
         }
 
-        using var second = await ServiceProcess.StartAsync(httpPort, environment);
-        var again = Client(httpPort, dataDir);
+        // Kill it while the rows are being loaded.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        string? status;
+        do
+        {
+            status = (await api.GetJsonAsync($"/datasets/{datasetId}/processes/{processId}")).GetProperty("status").GetString();
+            if (status == "Processing") break;
+            await Task.Delay(10);
+        } while (DateTime.UtcNow < deadline);
+        Assert.True(status == "Processing", $"The import was never seen processing (last status {status}).");
+        service.Process.Kill();
+
+        await service.RestartAsync();
+        var again = service.Client(timeout: TimeSpan.FromMinutes(3));
         var done = await again.WaitForProcessAsync(datasetId, processId, TimeSpan.FromSeconds(180));
         Assert.Equal("Processed", done.GetProperty("status").GetString());
         Assert.Equal(Rows, (await again.GetJsonAsync($"/datasets/{datasetId}/date-stats")).GetProperty("rows").GetInt64());
@@ -69,13 +57,6 @@ public sealed class CrashRecoveryTests(PlatformFixture platform)
         await connection.OpenAsync();
         await using var count = new NpgsqlCommand($"SELECT count(*) FROM {DataTables.QualifiedName(datasetId)}", connection);
         Assert.Equal((long)Rows, (long)(await count.ExecuteScalarAsync())!); // no leftovers of the killed attempt
-        Directory.Delete(dataDir, recursive: true);
-    }
-
-    private static ApiClient Client(int httpPort, string dataDir)
-    {
-        var key = File.ReadAllText(Path.Combine(dataDir, "bootstrap-key.txt")).Trim();
-        return new ApiClient(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromMinutes(3) }, key);
     }
 
     private static async Task WriteCsvAsync(string path)

@@ -38,7 +38,7 @@ public sealed class GatewayGrainTimeoutTests(PlatformFixture platform, ITestOutp
         try
         {
             gateway = await ServiceProcess.StartAsync(httpPort, new Dictionary<string, string>(shared) { ["DP_MODE"] = "gateway" });
-            var key = (await File.ReadAllTextAsync(Path.Combine(dataDir, "bootstrap-key.txt"))).Trim();
+            var key = ServiceUnderTest.ReadBootstrapKey(dataDir);
             var api = new ApiClient(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(60) }, key);
             var datasetId = await api.NewDatasetAsync();
 

@@ -57,7 +57,7 @@ public sealed class GracefulStopTests(PlatformFixture platform, ITestOutputHelpe
             var silos = started.ToArray();
             var httpPort = PlatformFixture.FreePort();
             started.Add(await ServiceProcess.StartAsync(httpPort, new Dictionary<string, string>(shared) { ["DP_MODE"] = "gateway" }));
-            var key = (await File.ReadAllTextAsync(Path.Combine(dataDir, "bootstrap-key.txt"))).Trim();
+            var key = ServiceUnderTest.ReadBootstrapKey(dataDir);
             var api = new ApiClient(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromMinutes(3) }, key);
             var datasetId = await api.NewDatasetAsync();
 

@@ -42,7 +42,7 @@ public sealed class KeyRevocationTests(PlatformFixture platform, ITestOutputHelp
             var (portA, portB) = (PlatformFixture.FreePort(), PlatformFixture.FreePort());
             processes.Add(await ServiceProcess.StartAsync(portA, gatewayEnvironment));
             processes.Add(await ServiceProcess.StartAsync(portB, gatewayEnvironment));
-            var admin = Client(portA, (await File.ReadAllTextAsync(Path.Combine(dataDir, "bootstrap-key.txt"))).Trim());
+            var admin = Client(portA, ServiceUnderTest.ReadBootstrapKey(dataDir));
 
             // Revoked at A while B holds the key in its cache: B refuses it within seconds (the revocation is announced).
             var first = await NewKeyAsync(admin);

@@ -14,19 +14,9 @@ public sealed class ReadTimeoutTests(PlatformFixture platform)
     public async Task Reads_past_the_statement_timeout_fail_visibly()
     {
         var connectionString = await platform.CreateDatabaseAsync();
-        var dataDir = Directory.CreateTempSubdirectory("dp-timeout-").FullName;
-        var httpPort = PlatformFixture.FreePort();
-        using var service = await ServiceProcess.StartAsync(httpPort, new Dictionary<string, string>
-        {
-            ["DP_POSTGRES"] = connectionString,
-            ["DP_DATA_DIR"] = dataDir,
-            ["DP_CLUSTER_ID"] = "timeout-" + Guid.NewGuid().ToString("N")[..8],
-            ["DP_SILO_PORT"] = PlatformFixture.FreePort().ToString(),
-            ["DP_GATEWAY_PORT"] = PlatformFixture.FreePort().ToString(),
-            ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "1",
-        });
-        var key = (await File.ReadAllTextAsync(Path.Combine(dataDir, "bootstrap-key.txt"))).Trim();
-        var api = new ApiClient(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromMinutes(2) }, key);
+        await using var service = await ServiceUnderTest.StartAsync("timeout",
+            new Dictionary<string, string> { ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "1" }, connectionString);
+        var api = service.Client(timeout: TimeSpan.FromMinutes(2));
         const int rows = 80_000; // about 85 MB of CSV
         var id = await BackendProbe.DatasetWithLongRowsAsync(api, connectionString, rows);
 
@@ -73,6 +63,5 @@ public sealed class ReadTimeoutTests(PlatformFixture platform)
 
         // The service keeps answering (a catalog read: any read of these 85 MB may itself run past one second on a busy machine).
         Assert.Equal(3, (await api.GetJsonAsync($"/datasets/{id}/columns")).GetProperty("columnDefinitions").GetArrayLength());
-        Directory.Delete(dataDir, recursive: true);
     }
 }

@@ -73,7 +73,7 @@ public sealed class PlatformFixture : IAsyncLifetime
         ConnectionString = ServiceConnectionString(_databaseName);
         Directory.CreateDirectory(_dataDir);
         _app = StartApp();
-        AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dataDir, "bootstrap-key.txt"))).Trim();
+        AdminKey = ServiceUnderTest.ReadBootstrapKey(_dataDir);
     }
 
     private int _extraDatabaseCount;

@@ -110,7 +110,7 @@ public sealed class TestClusterProcesses : IAsyncDisposable
     }
 
     /// <summary>The bootstrap admin key the first gateway minted.</summary>
-    public string AdminKey => File.ReadAllText(Path.Combine(DataDir, "bootstrap-key.txt")).Trim();
+    public string AdminKey => ServiceUnderTest.ReadBootstrapKey(DataDir);
 
     /// <summary>An Alphacast client of gateway <paramref name="gateway"/> (by start order) with the admin key.</summary>
     public ApiClient Client(int gateway = 0, TimeSpan? timeout = null) =>
