@@ -25,6 +25,7 @@ DP_HTTP_PORT="${DP_HTTP_PORT:-5080}"
 # DP_STAGING_DIR= (empty) stages them in PostgreSQL instead.
 export DP_STAGING_DIR="${DP_STAGING_DIR-$DP_DATA_DIR/staging}"
 source scripts/postgres.sh
+source scripts/build.sh
 
 children=()
 stop_all() {
@@ -45,12 +46,14 @@ if [ -z "${DP_POSTGRES:-}" ]; then
   own_postgres=1
 fi
 
-# Build once, then run the built assemblies: a `dotnet run` host would stay resident next to each process (~125 MB each).
-dotnet build src/Api/Api.csproj -c Release -v quiet -nologo
-api_dll=src/Api/bin/Release/net10.0/DatasetPlatform.Api.dll
-# The built app's own folder as its content root, so it reads its appsettings.json (log levels) from there; by default the
-# content root is the current directory, where there is none, and every request and Orleans event was logged at Information.
-api_root=$PWD/src/Api/bin/Release/net10.0 # absolute: a relative one is taken from the app's own folder
+# Publish once (ReadyToRun: the first import after start runs precompiled code instead of waiting for the JIT; see
+# scripts/build.sh), then run the published assemblies: a `dotnet run` host would stay resident next to each process
+# (~125 MB each). Into .build/, so a test.sh building src/*/bin|obj meanwhile is not disturbed.
+dp_publish src/Api/Api.csproj "$PWD/.build"
+api_dll=$DP_PUBLISHED_DLL
+# The published app's own folder as its content root, so it reads its appsettings.json (log levels) from there; by default
+# the content root is the current directory, where there is none, and every request and Orleans event was logged at Information.
+api_root=$(dirname "$api_dll") # absolute: a relative one is taken from the app's own folder
 if ((silos == 0)); then
   echo "DatasetPlatform: http://localhost:$DP_HTTP_PORT"
   dotnet "$api_dll" --contentRoot "$api_root" --urls "http://localhost:$DP_HTTP_PORT" &
@@ -59,8 +62,8 @@ if ((silos == 0)); then
   exit
 fi
 
-dotnet build src/Silo/Silo.csproj -c Release -v quiet -nologo
-silo_dll=src/Silo/bin/Release/net10.0/DatasetPlatform.Silo.dll
+dp_publish src/Silo/Silo.csproj "$PWD/.build"
+silo_dll=$DP_PUBLISHED_DLL
 export DP_CLUSTER_ID="${DP_CLUSTER_ID:-datasetplatform}" DP_SERVICE_ID="${DP_SERVICE_ID:-datasetplatform}"
 export DP_ADVERTISED_ADDRESS="${DP_ADVERTISED_ADDRESS:-127.0.0.1}"
 silo_port=${DP_SILO_PORT:-11111} gateway_port=${DP_GATEWAY_PORT:-30000} health_port=${DP_HEALTH_PORT:-$((DP_HTTP_PORT + 100))}

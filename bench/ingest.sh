@@ -4,7 +4,8 @@
 #   bench/ingest.sh [ROWS]        (default 1000000; 10000000 works too: the upload limit is raised for that run)
 #
 # One run, one private PostgreSQL (bench/out/pg, port $DP_BENCH_PG_PORT, durable profile like run.sh) with a
-# fresh database, the service in Release on $DP_BENCH_HTTP_PORT, started like run.sh does (`dotnet <built dll>`):
+# fresh database, the service in Release on $DP_BENCH_HTTP_PORT, built and started like run.sh does (ReadyToRun publish,
+# `dotnet <published dll>`):
 #   1. a CSV of ROWS rows x 11 columns (Date, Country, 9 Decimals), generated once and cached in bench/out/, with
 #      its .csv.gz and a variant with every 10th row's last value changed (for the merge), when those are wanted
 #   2. baseline: psql \copy FROM into a plain table, and COPY (SELECT * FROM t) TO STDOUT > /dev/null
@@ -59,7 +60,6 @@ done
 SCHEMA_ALL+=']'
 # The build goes to its own artifacts directory so it never touches src/*/bin|obj of a running ./run.sh or ./test.sh.
 ART=$OUT/artifacts/$(printf '%s' "$SRC" | sha1sum | cut -c1-8)
-API_DLL=$ART/bin/Api/release/DatasetPlatform.Api.dll
 CSV=$OUT/ingest-$ROWS.csv
 GZ=$CSV.gz
 CHANGED=$OUT/ingest-$ROWS-changed10.csv
@@ -73,6 +73,8 @@ POLL_S=0.1
 mkdir -p "$OUT"
 # shellcheck disable=SC1091 # scripts/postgres.sh, found at run time
 source "$REPO/scripts/postgres.sh"
+# shellcheck disable=SC1091 # scripts/build.sh, found at run time
+source "$REPO/scripts/build.sh"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 now() { printf '%s\n' "$EPOCHREALTIME"; }
@@ -225,14 +227,14 @@ for port in "$HTTP_PORT" "$SILO_PORT" "$GATEWAY_PORT"; do
     exit 1
   fi
 done
-log "building $SRC/src/Api (Release) into $ART"
+log "publishing $SRC/src/Api (Release, as run.sh: ReadyToRun unless DP_READY_TO_RUN=false) into $ART"
 t=$(now)
-dotnet build "$SRC/src/Api/Api.csproj" -c Release --artifacts-path "$ART" -v quiet -nologo >"$OUT/build.log" 2>&1 || {
+dp_publish "$SRC/src/Api/Api.csproj" "$ART" >"$OUT/build.log" 2>&1 || {
   cat "$OUT/build.log" >&2
   echo "bench: build failed (log $OUT/build.log)" >&2
   exit 1
 }
-[[ -s $API_DLL ]] || { echo "bench: the build left no $API_DLL" >&2; exit 1; }
+API_DLL=$DP_PUBLISHED_DLL
 log "build took $(sub "$t" "$(now)") s"
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -646,7 +648,7 @@ COPY_S=${R[copy_in.s]}
   echo "DatasetPlatform ingest benchmark - $DATE_RUN"
   echo "  rows $ROWS x 11 columns; CSV $(mb "$CSV_BYTES")$(wants gz && echo ", csv.gz $(mb "$GZ_BYTES") (gzip -1)")"
   echo "  host: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-  echo "  PostgreSQL $PG_VERSION (scripts/postgres.sh durable profile, port $PG_PORT); service Release (dotnet <dll>, as run.sh),"
+  echo "  PostgreSQL $PG_VERSION (scripts/postgres.sh durable profile, port $PG_PORT); service Release (ReadyToRun=${DP_READY_TO_RUN:-true}, dotnet <dll>, as run.sh),"
   echo "  source $SRC $GIT_REV; $UPLOAD_LIMIT_NOTE; doors: ${WANTED[*]}; uploads staged in ${DP_BENCH_STAGING:-files}"
   echo
   line "baseline" "seconds" "rows/s" "vs copy" ""

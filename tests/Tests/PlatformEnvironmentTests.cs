@@ -34,7 +34,7 @@ public sealed partial class PlatformEnvironmentTests
     }
 
     /// <summary>Variables only run.sh reads (the processes never see them as settings).</summary>
-    private static readonly string[] ScriptOnly = ["DP_HTTP_PORT"];
+    private static readonly string[] ScriptOnly = ["DP_HTTP_PORT", "DP_READY_TO_RUN"];
 
     [Fact]
     public void Every_variable_the_README_documents_is_mapped()
