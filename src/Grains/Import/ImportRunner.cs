@@ -617,15 +617,23 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// <summary>
     /// A statement that creates the index of a dataset's live rows by <paramref name="keys"/> (physical column names, never user
     /// text) unless it exists; one round trip, and no notice when it does. Its name carries a hash of the key columns, so a
-    /// dataset whose key changed gets an index of its new key.
+    /// dataset whose key changed gets an index of its new key, and the index of its old key, which every load would otherwise
+    /// keep maintaining for nothing, is dropped.
     /// </summary>
     private static string LiveKeysIndexSql(long datasetId, IReadOnlyList<string> keys)
     {
         var keyList = string.Join(", ", keys);
-        var name = $"{DataTables.LocalName(datasetId)}_live_keys_{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(keyList)))[..8]}";
+        var prefix = $"{DataTables.LocalName(datasetId)}_live_keys_";
+        var name = prefix + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(keyList)))[..8];
         return $"""
-            DO $$ BEGIN
+            DO $$
+            DECLARE stale text;
+            BEGIN
                 IF to_regclass('{DataTables.Schema}.{name}') IS NULL THEN
+                    FOR stale IN SELECT indexname FROM pg_indexes WHERE schemaname = '{DataTables.Schema}' AND tablename = '{DataTables.LocalName(datasetId)}'
+                        AND starts_with(indexname, '{prefix}') LOOP
+                        EXECUTE format('DROP INDEX {DataTables.Schema}.%I', stale);
+                    END LOOP;
                     CREATE INDEX {name} ON {DataTables.QualifiedName(datasetId)} ({keyList}) WHERE _vt IS NULL;
                 END IF;
             END $$;
