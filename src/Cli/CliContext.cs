@@ -17,7 +17,7 @@ internal sealed class CliContext : IDisposable
 
     public Terminal Terminal { get; }
 
-    public DpApi Api => _api ??= new DpApi(Connection.Resolve());
+    public DpApi Api => _api ??= new DpApi(Connection.Resolve(), Terminal.Warning);
 
     /// <summary>--json prints the body as the API sent it; otherwise <paramref name="human"/> says it for people.</summary>
     public void Show(ApiJson json, Action human)

@@ -290,6 +290,64 @@ public sealed class CliTests(CliService service) : IClassFixture<CliService>
         Assert.Contains("Uploading gdp.csv:", runs[0].Stderr);
     }
 
+    [Fact]
+    public async Task On_a_terminal_an_upload_draws_its_progress_bar()
+    {
+        var datasetId = await NewDatasetAsync();
+        var file = await WriteFileAsync("gdp.csv", GdpCsv);
+        var run = await _dp.RunInTerminalAsync("upload", datasetId.ToString(), file, "--manifest", Manifest);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        // The live display: escape sequences (cursor, colours) and the bar, left at 100 % once sent; then the outcome.
+        Assert.Contains('\u001b', run.Stdout);
+        Assert.Matches(@"Uploading gdp\.csv.*━+.*100%", run.Stdout);
+        Assert.Contains("Processed. 3 values added to database.", run.Stdout);
+        AssertSameRows(GdpCsv, await service.Client().DownloadAsync(datasetId));
+    }
+
+    [Fact]
+    public async Task An_upload_answered_429_every_time_gives_up_after_five_attempts_and_stores_nothing()
+    {
+        var datasetId = await NewDatasetAsync();
+        var file = await WriteFileAsync("gdp.csv", GdpCsv);
+        await using var holder = await HoldTheUploadSlotAsync();
+
+        var result = await _dp.RunAsync("upload", datasetId.ToString(), file, "--manifest", Manifest);
+        Assert.True(result.ExitCode == 1, result.ToString());
+        // Each retry said on stderr, then the last refusal as the error.
+        Assert.Equal(4, result.Stderr.Split('\n').Count(l => l.Contains("Retrying in", StringComparison.Ordinal)));
+        Assert.Contains("attempt 5 of 5", result.Stderr);
+        Assert.Equal("dp: 429 Too many uploads", Lines(result.Stderr)[^2]);
+        Assert.Contains("concurrent uploads", Lines(result.Stderr)[^1]);
+        Assert.Empty(result.Stdout);
+        Assert.Empty((await service.Client().GetJsonAsync($"/datasets/{datasetId}/processes")).EnumerateArray());
+    }
+
+    /// <summary>
+    /// Takes the service's one upload slot (<see cref="CliService.MaxConcurrentUploads"/>) with an upload that trickles above the
+    /// minimum rate, and returns once another upload is refused (so the slot is surely held); disposing it frees the slot.
+    /// </summary>
+    private async Task<SlowUpload> HoldTheUploadSlotAsync()
+    {
+        var target = await NewDatasetAsync();
+        const string boundary = "----cli-slot-holder";
+        var body = Encoding.UTF8.GetBytes(
+            $"--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"slow.csv\"\r\nContent-Type: text/csv\r\n\r\nDate,Country\n"
+            + new string('x', 512 * 1024));
+        var holder = await SlowUpload.StartAsync(service.HttpPort, "PUT", $"/datasets/{target}/data", new Dictionary<string, string>
+        {
+            ["Content-Type"] = $"multipart/form-data; boundary={boundary}",
+            ["Authorization"] = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(service.AdminKey + ":")),
+        }, body, 512, 256, TimeSpan.FromMilliseconds(125));
+        var api = service.Client();
+        var probeDataset = await NewDatasetAsync();
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); ; await Task.Delay(100))
+        {
+            using var probe = await api.UploadAsync(probeDataset, GdpCsv, Manifest);
+            if (probe.StatusCode == System.Net.HttpStatusCode.TooManyRequests) return holder;
+            Assert.True(DateTime.UtcNow < deadline, $"The slot holder never held the upload slot (a probe upload got {(int)probe.StatusCode}).");
+        }
+    }
+
     private async Task<CliResult> Ok(string[] arguments)
     {
         var result = await _dp.RunAsync(arguments);

@@ -78,6 +78,49 @@ public sealed partial class ListPagingTests(PlatformFixture platform) : IAsyncLi
     }
 
     [Fact]
+    public async Task Alphacast_lists_search_names_and_descriptions_across_pages_and_keep_their_bare_arrays()
+    {
+        // A key of its own: the class's shared lists keep their counts.
+        var owner = platform.Client(await NewKeyAsync("searcher"));
+        var home = await owner.CreateRepositoryAsync();
+        var other = await owner.CreateRepositoryAsync();
+        var unique = Guid.NewGuid().ToString("N")[..8];
+        var repositoryId = await ApiClient.ExpectJsonAsync(await owner.Http.PostAsync("/repositories",
+            ApiClient.Form(("name", $"Search {unique}"), ("description", "found by its description"))), HttpStatusCode.Created);
+        var matching = new List<long>();
+        for (var i = 0; i < 3; i++) matching.Add(await owner.CreateDatasetAsync(home, $"GDP_{unique} 100% {i}"));
+        await owner.CreateDatasetAsync(home, $"GDPx{unique} 100 other"); // `_` and `%` are characters, not wildcards
+
+        // A page of one at a time: every match once, the rest of the list left out, X-Total-Count the number of matches.
+        var found = new List<long>();
+        for (var offset = 0; offset < 3; offset++)
+        {
+            var page = await owner.Http.GetAsync($"/datasets?search={Uri.EscapeDataString($"gdp_{unique} 100%")}&limit=1&offset={offset}");
+            Assert.Equal("3", page.Headers.GetValues("X-Total-Count").Single());
+            var items = await ApiClient.ExpectJsonAsync(page, HttpStatusCode.OK);
+            Assert.Equal(JsonValueKind.Array, items.ValueKind);
+            found.Add(Assert.Single(items.EnumerateArray()).GetProperty("id").GetInt64());
+        }
+        Assert.Equal(matching, found);
+        // Within one repository only; a search that matches nothing is an empty array.
+        var elsewhere = await owner.Http.GetAsync($"/datasets?search={unique}&repositoryId={other}");
+        Assert.Equal("0", elsewhere.Headers.GetValues("X-Total-Count").Single());
+        Assert.Empty((await ApiClient.ExpectJsonAsync(elsewhere, HttpStatusCode.OK)).EnumerateArray());
+
+        var repositories = await owner.Http.GetAsync("/repositories?search=FOUND BY ITS DESCRIPTION");
+        Assert.Equal("1", repositories.Headers.GetValues("X-Total-Count").Single());
+        Assert.Equal(repositoryId.GetProperty("id").GetInt64(),
+            Assert.Single((await ApiClient.ExpectJsonAsync(repositories, HttpStatusCode.OK)).EnumerateArray()).GetProperty("id").GetInt64());
+        // Another key does not find what it cannot see.
+        var stranger = platform.Client(await NewKeyAsync("stranger"));
+        Assert.Equal("0", (await stranger.Http.GetAsync($"/datasets?search={unique}")).Headers.GetValues("X-Total-Count").Single());
+    }
+
+    private async Task<string> NewKeyAsync(string name) =>
+        (await ApiClient.ExpectJsonAsync(await platform.Client().Http.PostAsync("/keys", ApiClient.Form(("name", name))), HttpStatusCode.Created))
+        .GetProperty("key").GetString()!;
+
+    [Fact]
     public async Task Keys_page_to_the_end_exactly_once()
     {
         var admin = platform.Client();

@@ -111,6 +111,49 @@ public sealed class WebConsoleBrowserTests(WebConsoleService service, ITestOutpu
         });
     }
 
+    [Fact]
+    public async Task Search_finds_a_dataset_beyond_the_first_page_and_opens_it()
+    {
+        // More datasets than a page holds; the one searched for is created last, so it is on no first page (lists go by id).
+        var api = service.Client();
+        var repositoryId = await api.CreateRepositoryAsync();
+        var unique = Guid.NewGuid().ToString("N")[..8];
+        for (var i = 0; i <= WebConsoleService.PageSize; i++) await api.CreateDatasetAsync(repositoryId, $"filler {unique} {i}");
+        var needle = $"needle {unique}";
+        var needleId = await api.CreateDatasetAsync(repositoryId, needle);
+        var firstPage = await api.GetJsonAsync("/datasets");
+        Assert.DoesNotContain(firstPage.EnumerateArray(), d => d.GetProperty("id").GetInt64() == needleId);
+
+        await InBrowserAsync("search", browser =>
+        {
+            var driver = browser.Driver;
+            driver.Navigate().GoToUrl(service.BaseUrl + "/console");
+            SignIn(browser, service.AdminKey);
+            browser.Visible(By.Id("repositories-table"), "the repositories");
+            driver.Navigate().GoToUrl(service.BaseUrl + "/console/#/datasets");
+            browser.WaitFor(d => d.FindElements(By.CssSelector("#datasets-table tbody tr")).Count == WebConsoleService.PageSize, "the first page of datasets");
+            Assert.DoesNotContain(needle, driver.FindElement(By.Id("datasets-table")).Text);
+            Assert.Contains($"(the first {WebConsoleService.PageSize} shown)", driver.FindElement(By.Id("datasets-count")).Text);
+
+            driver.FindElement(By.Id("datasets-search")).SendKeys(needle);
+            browser.WaitFor(d => d.FindElement(By.Id("datasets-count")).Text == "1 of 1", "the search to find the one dataset");
+            var link = driver.FindElement(By.CssSelector("#datasets-table tbody tr td a"));
+            Assert.Equal(needle, link.Text);
+            browser.Screenshot("search-1-beyond-the-first-page");
+            link.Click();
+            browser.WaitFor(d => d.FindElement(By.TagName("h1")).Text == needle, "the dataset's page");
+            Assert.EndsWith($"#/datasets/{needleId}", driver.Url);
+
+            // The same in the repository's own list, and a search that matches nothing says so.
+            driver.Navigate().GoToUrl(service.BaseUrl + $"/console/#/repositories/{repositoryId}");
+            browser.WaitFor(d => d.FindElements(By.CssSelector("#datasets-table tbody tr")).Count == WebConsoleService.PageSize, "the repository's first page");
+            driver.FindElement(By.Id("datasets-search")).SendKeys(needle);
+            browser.WaitFor(d => d.FindElement(By.Id("datasets-count")).Text == "1 of 1", "the search in the repository");
+            driver.FindElement(By.Id("datasets-search")).SendKeys(" nothing like it");
+            browser.Visible(By.Id("datasets-empty"), "no match");
+        });
+    }
+
     private static string Csv(IEnumerable<(DateOnly Date, string Country, double Gdp)> rows)
     {
         var csv = new StringBuilder("Date,Country,GDP\n");

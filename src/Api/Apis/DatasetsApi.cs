@@ -78,11 +78,11 @@ public static class DatasetsApi
 
     /// <summary>A bare array (the Alphacast SDK reads one), paged with ?limit&amp;offset; X-Total-Count and Link say what is left.</summary>
     public static async Task<Results<Ok<List<DatasetResponse>>, ProblemHttpResult>> List(HttpContext context, ClaimsPrincipal user, DatasetStore datasets,
-        IOptions<PlatformOptions> options, long? repositoryId)
+        IOptions<PlatformOptions> options, long? repositoryId, string? search)
     {
         if (!ListPage.TryParse(context.Request, options.Value, out var page, out var problem)) return problem!;
         var caller = Caller.From(user);
-        var (rows, total) = await datasets.ListVisibleAsync(caller.KeyId, caller.IsAdmin, repositoryId, page.Limit, page.Offset);
+        var (rows, total) = await datasets.ListVisibleAsync(caller.KeyId, caller.IsAdmin, repositoryId, page.Limit, page.Offset, search);
         page.WriteHeaders(context.Response, total);
         return TypedResults.Ok(rows.Select(r => DatasetResponse.From(r.Dataset, r.Role)).ToList());
     }

@@ -46,11 +46,11 @@ public static class RepositoriesApi
 
     /// <summary>A bare array (the Alphacast SDK reads one), paged with ?limit&amp;offset; X-Total-Count and Link say what is left.</summary>
     public static async Task<Results<Ok<List<RepositoryResponse>>, ProblemHttpResult>> List(HttpContext context, ClaimsPrincipal user, RepositoryStore repositories,
-        IOptions<PlatformOptions> options)
+        IOptions<PlatformOptions> options, string? search)
     {
         if (!ListPage.TryParse(context.Request, options.Value, out var page, out var problem)) return problem!;
         var caller = Caller.From(user);
-        var (rows, total) = await repositories.ListVisibleAsync(caller.KeyId, caller.IsAdmin, page.Limit, page.Offset);
+        var (rows, total) = await repositories.ListVisibleAsync(caller.KeyId, caller.IsAdmin, page.Limit, page.Offset, search);
         page.WriteHeaders(context.Response, total);
         return TypedResults.Ok(rows.Select(r => RepositoryResponse.From(r.Repository, r.Role)).ToList());
     }

@@ -206,7 +206,9 @@ internal sealed class ApiOperationTransformer : IOpenApiOperationTransformer
                 "version" => "A version number (0, 1, ...); default the latest.",
                 "format" => "csv (default) or xlsx.",
                 "project_id" => "Only the datasets of this project (repository id or uid).",
-                "search" => "Only datasets whose name or description contains this.",
+                "search" when path.StartsWith("/repositories", StringComparison.Ordinal) =>
+                    "Only repositories whose name or description contains this (any case); X-Total-Count counts them.",
+                "search" => "Only datasets whose name or description contains this (any case).",
                 "sort_field" => "created_at (default), name, rows, columns or project_name.",
                 "sort_direction" => "asc or desc (default).",
                 "v1" => "The first version number.",

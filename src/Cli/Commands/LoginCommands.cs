@@ -18,7 +18,7 @@ internal static class LoginCommands
             if (keyText == "-") keyText = (await Console.In.ReadLineAsync(cancellationToken))?.Trim() ?? "";
             if (keyText.Length == 0) throw new CliException(ExitCodes.Usage, "The key is empty.");
             var connection = new Connection(Connection.ParseUrl(parse.GetValue(url)!), keyText);
-            using (var api = new DpApi(connection))
+            using (var api = new DpApi(connection, cli.Terminal.Warning))
             {
                 // Any authenticated read will do; a refused key fails here (exit 3) and nothing is saved.
                 await api.GetAsync(Surface.Alphacast, "repositories?limit=1", cancellationToken);

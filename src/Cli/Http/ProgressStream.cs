@@ -11,7 +11,16 @@ internal sealed class ProgressStream(Stream inner) : Stream
     public override bool CanSeek => inner.CanSeek;
     public override bool CanWrite => false;
     public override long Length => inner.Length;
-    public override long Position { get => inner.Position; set => inner.Position = value; }
+    public override long Position
+    {
+        get => inner.Position;
+        set
+        {
+            // HttpClient rewinds a body it sends again this way (a retried 429); the count follows.
+            inner.Position = value;
+            Interlocked.Exchange(ref _bytesRead, value);
+        }
+    }
 
     public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
     public override int Read(Span<byte> buffer) => Counted(inner.Read(buffer));

@@ -85,27 +85,33 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>One page (by id) of the datasets in repositories the key can read, optionally in one repository, and how many there are in all.</summary>
+    /// <param name="search">Kept: datasets whose name or description contains it (any case); null or blank keeps all.</param>
     public async Task<(IReadOnlyList<(DatasetRow Dataset, RepositoryRole Role)> Items, long Total)> ListVisibleAsync(string keyId, bool isAdmin,
-        long? repositoryId, int limit, int offset)
+        long? repositoryId, int limit, int offset, string? search = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var parameters = new { keyId, isAdmin, repositoryId, limit, offset };
+        var parameters = new { keyId, isAdmin, repositoryId, limit, offset, pattern = ContainsPattern(search) };
+        const string Matches = "(@pattern::text IS NULL OR d.name ILIKE @pattern OR d.description ILIKE @pattern)";
         var total = await connection.ExecuteScalarAsync<long>(
             $"""
             SELECT count(*) FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id
-            WHERE (@repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) AND ({RepositoryStore.RoleSql}) > 0
+            WHERE (@repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) AND {Matches} AND ({RepositoryStore.RoleSql}) > 0
             """, parameters);
         var rows = await connection.QueryAsync<DatasetRow, int, (DatasetRow, RepositoryRole)>(
             $"""
             SELECT * FROM (
                 SELECT d.*, {RepositoryStore.RoleSql} AS role
                 FROM dp.datasets d JOIN dp.repositories r ON r.id = d.repository_id
-                WHERE @repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) v
+                WHERE (@repositoryId::bigint IS NULL OR d.repository_id = @repositoryId) AND {Matches}) v
             WHERE v.role > 0 ORDER BY v.id LIMIT @limit OFFSET @offset
             """,
             (dataset, role) => (dataset, (RepositoryRole)role), parameters, splitOn: "role");
         return ([.. rows], total);
     }
+
+    /// <summary>An ILIKE pattern for "contains <paramref name="search"/>", its wildcards escaped; null for none.</summary>
+    internal static string? ContainsPattern(string? search) => string.IsNullOrWhiteSpace(search) ? null
+        : "%" + search.Trim().Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
 
     /// <summary>
     /// A dataset by name (Data8 addresses datasets by name): among those the key can see, the one in its home
@@ -157,8 +163,7 @@ public sealed class DatasetStore(NpgsqlDataSource dataSource)
     public async Task<(IReadOnlyList<DatasetListRow> Items, long Total)> SearchAsync(string keyId, bool isAdmin, long? repositoryId, string? search,
         string sortField, bool descending, int limit, int offset)
     {
-        var pattern = string.IsNullOrWhiteSpace(search) ? null
-            : "%" + search.Trim().Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
+        var pattern = ContainsPattern(search);
         var from = $"""
             FROM dp.datasets d
             JOIN dp.repositories r ON r.id = d.repository_id

@@ -46,14 +46,16 @@ public sealed class RepositoryStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>One page (by id) of the repositories the key can at least read, and how many there are in all.</summary>
+    /// <param name="search">Kept: repositories whose name or description contains it (any case); null or blank keeps all.</param>
     public async Task<(IReadOnlyList<(RepositoryRow Repository, RepositoryRole Role)> Items, long Total)> ListVisibleAsync(string keyId, bool isAdmin,
-        int limit, int offset)
+        int limit, int offset, string? search = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var parameters = new { keyId, isAdmin, limit, offset };
-        var total = await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM dp.repositories r WHERE ({RoleSql}) > 0", parameters);
+        var parameters = new { keyId, isAdmin, limit, offset, pattern = DatasetStore.ContainsPattern(search) };
+        const string Matches = "(@pattern::text IS NULL OR r.name ILIKE @pattern OR r.description ILIKE @pattern)";
+        var total = await connection.ExecuteScalarAsync<long>($"SELECT count(*) FROM dp.repositories r WHERE {Matches} AND ({RoleSql}) > 0", parameters);
         var rows = await connection.QueryAsync<RepositoryRow, int, (RepositoryRow, RepositoryRole)>(
-            $"SELECT * FROM (SELECT r.*, {RoleSql} AS role FROM dp.repositories r) v WHERE v.role > 0 ORDER BY v.id LIMIT @limit OFFSET @offset",
+            $"SELECT * FROM (SELECT r.*, {RoleSql} AS role FROM dp.repositories r WHERE {Matches}) v WHERE v.role > 0 ORDER BY v.id LIMIT @limit OFFSET @offset",
             (repo, role) => (repo, (RepositoryRole)role), parameters, splitOn: "role");
         return ([.. rows], total);
     }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 
 namespace DatasetPlatform.Tests.Infrastructure;
 
@@ -19,43 +17,35 @@ public sealed class CliRunner(string url, string key)
     public Task<CliResult> RunAsync(params string[] arguments) => RunAsync(arguments, null);
 
     /// <param name="environment">Variables to set for this run; a null value removes the variable (e.g. DP_API_KEY to use the saved login).</param>
-    public async Task<CliResult> RunAsync(string[] arguments, IDictionary<string, string?>? environment, string? stdin = null)
+    /// <param name="onStderrLine">Told each line of stderr as it comes, while the command still runs.</param>
+    public Task<CliResult> RunAsync(string[] arguments, IDictionary<string, string?>? environment, string? stdin = null,
+        Action<string>? onStderrLine = null) =>
+        RunProcessAsync("dotnet", [Dll, .. arguments], environment, stdin, onStderrLine);
+
+    /// <summary>
+    /// `dp` on a terminal: under a pseudo-terminal that `script` (util-linux) opens, as in an interactive shell. What it
+    /// wrote to stdout and stderr, both the terminal, comes back as <see cref="CliResult.Stdout"/>.
+    /// </summary>
+    public Task<CliResult> RunInTerminalAsync(params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet", [Dll, .. arguments])
+        static string Quoted(string word) => "'" + word.Replace("'", "'\\''") + "'";
+        var command = string.Join(' ', new[] { "dotnet", Dll }.Concat(arguments).Select(Quoted));
+        return RunProcessAsync("script", ["--quiet", "--return", "--command", command, "/dev/null"], null, null, null);
+    }
+
+    private Task<CliResult> RunProcessAsync(string program, string[] programArguments, IDictionary<string, string?>? environment, string? stdin,
+        Action<string>? onStderrLine)
+    {
+        var variables = new Dictionary<string, string?>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
+            ["DP_URL"] = url,
+            ["DP_API_KEY"] = key,
+            ["XDG_CONFIG_HOME"] = ConfigHome,
+            // A colour terminal as far as the environment can tell: redirected output must still come out plain.
+            ["TERM"] = "xterm-256color",
+            ["NO_COLOR"] = null,
         };
-        info.Environment["DP_URL"] = url;
-        info.Environment["DP_API_KEY"] = key;
-        info.Environment["XDG_CONFIG_HOME"] = ConfigHome;
-        // A colour terminal as far as the environment can tell: redirected output must still come out plain.
-        info.Environment["TERM"] = "xterm-256color";
-        info.Environment.Remove("NO_COLOR");
-        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
-        {
-            if (value is null) info.Environment.Remove(name);
-            else info.Environment[name] = value;
-        }
-        using var process = Process.Start(info)!;
-        if (stdin is not null) await process.StandardInput.WriteAsync(stdin);
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(RunTimeout);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dp {string.Join(' ', arguments)} did not finish within {RunTimeout.TotalMinutes} min.\n{await stderr}");
-        }
-        return new CliResult(process.ExitCode, await stdout, await stderr);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>()) variables[name] = value;
+        return ChildProcess.RunAsync(program, programArguments, RunTimeout, environment: variables, stdin: stdin, onStderrLine: onStderrLine);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -60,34 +59,8 @@ public static class ReadmeScript
         var path = Path.Combine(directory, $"readme-{Guid.NewGuid():N}.sh");
         await File.WriteAllTextAsync(path, script.ToString(), new UTF8Encoding(false));
 
-        var info = new ProcessStartInfo("bash", [path])
-        {
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
-        {
-            if (value is null) info.Environment.Remove(name);
-            else info.Environment[name] = value;
-        }
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(RunTimeout);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"The README's script did not finish within {RunTimeout.TotalMinutes} min.\n{await stderr}");
-        }
-        var run = new ReadmeRun(process.ExitCode, await stdout, await stderr, ReadSteps(steps));
+        var result = await ChildProcess.RunAsync("bash", [path], RunTimeout, directory, environment);
+        var run = new ReadmeRun(result.ExitCode, result.Stdout, result.Stderr, ReadSteps(steps));
         Directory.Delete(steps, recursive: true);
         return run;
     }

@@ -4,10 +4,13 @@ namespace DatasetPlatform.Tests.Infrastructure;
 
 /// <summary>
 /// The real service binary on a real HTTP port (a browser cannot reach the in-memory test server), with its own database,
-/// for the web console's browser tests.
+/// for the web console's browser tests. Lists page by <see cref="PageSize"/> items, so that a test reaches past the first page
+/// of the console's lists with a handful of datasets.
 /// </summary>
-public sealed class WebConsoleService() : ServiceFixture("console")
+public sealed class WebConsoleService() : ServiceFixture("console", new Dictionary<string, string> { ["DP_PAGE_SIZE"] = PageSize.ToString() })
 {
+    public const int PageSize = 5;
+
     public string BaseUrl => Url;
 
     /// <summary>An Alphacast-style client (Basic, key as user name) of this service.</summary>

@@ -84,24 +84,41 @@ function signInView(error) {
 
 // ---- lists with a search box ----
 
-/** A table with a search box that filters its rows as one types (over the loaded page of up to 1000 items). */
-function searchable(name, label, items, total, columns, textOf) {
+/**
+ * A table with a search box over a list the API pages: `load(search)` asks the API (its `search` parameter, the same list
+ * route without one), so a search finds every match, not only those of the first page. Shown: the first page of the answer
+ * (the server's page size, DP_PAGE_SIZE) and how many there are in all (X-Total-Count).
+ */
+function searchable(name, label, first, load, columns) {
   const input = h('input', { type: 'search', id: `${name}-search`, autocomplete: 'off' });
   const count = h('p', { class: 'hint', id: `${name}-count`, 'aria-live': 'polite' });
   const holder = h('div');
-  const render = () => {
-    const needle = input.value.trim().toLowerCase();
-    const shown = needle ? items.filter(item => textOf(item).toLowerCase().includes(needle)) : items;
-    holder.replaceChildren(shown.length ? table(columns, shown, { id: `${name}-table` }) : h('p', { id: `${name}-empty` }, 'Nothing matches.'));
-    count.textContent = `${shown.length} of ${total}` + (total > items.length ? ` (the first ${items.length} are searched)` : '');
+  const render = ({ items, total }) => {
+    holder.replaceChildren(items.length ? table(columns, items, { id: `${name}-table` }) : h('p', { id: `${name}-empty` }, 'Nothing matches.'));
+    count.textContent = `${items.length} of ${total}` + (total > items.length ? ` (the first ${items.length} shown)` : '');
   };
-  input.addEventListener('input', render);
-  render();
+  // Typing sends one request per pause; an answer that comes after a newer one was asked for is dropped.
+  let asked = 0;
+  let timer = null;
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const mine = ++asked;
+      try {
+        const page = await load(input.value.trim());
+        if (mine === asked) render(page);
+      } catch (e) {
+        if (mine === asked) holder.replaceChildren(problemBox(e));
+      }
+    }, 200);
+  });
+  render(first);
   return [h('div', { role: 'search' }, field(label, input)), count, holder];
 }
 
 async function repositoriesView(generation) {
-  const { items, total } = await api.list('/repositories', { limit: listLimit });
+  const load = search => api.list('/repositories', { search });
+  const first = await load('');
   if (!isCurrent(generation)) return;
   const columns = [
     { label: 'Name', value: r => h('a', { href: `#/repositories/${r.id}` }, r.name) },
@@ -111,7 +128,7 @@ async function repositoriesView(generation) {
     { label: 'Created', value: r => formatDate(r.createdAt) },
   ];
   show('Repositories', h('h1', null, 'Repositories'),
-    searchable('repositories', 'Search repositories', items, total, columns, r => `${r.name} ${r.description} ${r.slug}`),
+    searchable('repositories', 'Search repositories', first, load, columns),
     createRepositoryForm());
 }
 
@@ -143,22 +160,22 @@ function datasetColumns(repositoryNames) {
 }
 
 async function datasetsView(generation) {
-  const [datasets, repositories] = await Promise.all([api.list('/datasets', { limit: listLimit }), api.list('/repositories', { limit: listLimit })]);
+  const load = search => api.list('/datasets', { search });
+  const [datasets, repositories] = await Promise.all([load(''), api.list('/repositories', { limit: listLimit })]);
   if (!isCurrent(generation)) return;
   const names = new Map(repositories.items.map(r => [r.id, r.name]));
-  show('Datasets', h('h1', null, 'Datasets'),
-    searchable('datasets', 'Search datasets', datasets.items, datasets.total, datasetColumns(names),
-      d => `${d.name} ${d.description} ${names.get(d.repositoryId) ?? ''}`));
+  show('Datasets', h('h1', null, 'Datasets'), searchable('datasets', 'Search datasets', datasets, load, datasetColumns(names)));
 }
 
 async function repositoryView(id, generation) {
-  const [repository, datasets] = await Promise.all([api.get(`/repositories/${id}`), api.list('/datasets', { repositoryId: id, limit: listLimit })]);
+  const load = search => api.list('/datasets', { repositoryId: id, search });
+  const [repository, datasets] = await Promise.all([api.get(`/repositories/${id}`), load('')]);
   if (!isCurrent(generation)) return;
   show(repository.name, h('p', null, h('a', { href: '#/repositories' }, 'Repositories')), h('h1', null, repository.name),
     repository.description ? h('p', null, repository.description) : null,
     h('dl', { class: 'facts' }, h('dt', null, 'Privacy'), h('dd', null, repository.privacy), h('dt', null, 'Your role'), h('dd', null, repository.permission)),
     h('h2', null, 'Datasets'),
-    searchable('datasets', 'Search datasets', datasets.items, datasets.total, datasetColumns(null), d => `${d.name} ${d.description}`),
+    searchable('datasets', 'Search datasets', datasets, load, datasetColumns(null)),
     createDatasetForm(repository.id));
 }
 
