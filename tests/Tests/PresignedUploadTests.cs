@@ -3,7 +3,9 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Tests.Infrastructure;
+using Npgsql;
 
 namespace DatasetPlatform.Tests;
 
@@ -87,6 +89,40 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
         var lines = (await platform.Client().DownloadAsync(datasetId, "?$format=json")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("a \"quoted\" one", JsonDocument.Parse(lines[1]).RootElement.GetProperty("prompt").GetString());
         Assert.Equal(2, (await platform.Client().GetJsonAsync($"/datasets/{datasetId}")).GetProperty("total_datapoint_count").GetInt64());
+    }
+
+    /// <summary>
+    /// The first load creates the dataset's table in its own transaction and writes its rows frozen (COPY FREEZE): its pages
+    /// are all-visible at once, so no vacuum or first read rewrites the table afterwards. A later load appends to a table that
+    /// existed, as usual (its page is no longer all-visible). Both read back whole.
+    /// </summary>
+    [Fact]
+    public async Task The_first_load_writes_its_pages_all_visible_and_a_second_load_appends_as_usual()
+    {
+        var datasetId = await DatasetWithSchemaAsync();
+        var visibility = new List<string>();
+        foreach (var (name, body) in new[] { ("first.jsonl", "{\"prompt\":\"a\",\"score\":1}\n{\"prompt\":\"b\",\"score\":2}\n"), ("second.jsonl", "{\"prompt\":\"c\",\"score\":3}\n") })
+        {
+            var url = await UploadUrlAsync(datasetId, name);
+            Assert.Equal(HttpStatusCode.OK, (await PutFileAsync(url.GetProperty("upload_url").GetString()!, body, "application/x-ndjson")).StatusCode);
+            Assert.Equal("complete", (await WaitForImportAsync(datasetId, url.GetProperty("import_id").GetString()!)).GetProperty("status").GetString());
+            visibility.Add(await AllVisiblePagesAsync(datasetId));
+        }
+
+        Assert.Equal(["1 of 1 pages all-visible", "0 of 1 pages all-visible"], visibility);
+        var lines = (await platform.Client().DownloadAsync(datasetId, "?$format=json")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["a", "b", "c"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("prompt").GetString()).Order());
+    }
+
+    /// <summary>ANALYZE counts the table's pages and its all-visible ones (the visibility map) into pg_class.</summary>
+    private async Task<string> AllVisiblePagesAsync(long datasetId)
+    {
+        await using var connection = new NpgsqlConnection(platform.ConnectionString);
+        await connection.OpenAsync();
+        var table = DataTables.QualifiedName(datasetId);
+        await using var command = new NpgsqlCommand(
+            $"ANALYZE {table}; SELECT relallvisible || ' of ' || relpages || ' pages all-visible' FROM pg_class WHERE oid = '{table}'::regclass", connection);
+        return (string)(await command.ExecuteScalarAsync())!;
     }
 
     [Fact]

@@ -141,7 +141,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
         var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, start.FirstFreeOrdinal);
-        await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex);
+        var created = await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
         var keyed = plan.KeyColumns.Any();
@@ -163,7 +163,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
 
         var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
-            RejectInvalidRows: job.Source == JobSources.Presigned);
+            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created);
         var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
@@ -381,12 +381,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             loaded.Add(LoadPlan.ToLoad(i, column, null));
         }
         var plan = new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
-        await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
+        _ = await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
 
         var closed = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction,
             NoCommandTimeout, cancellationToken: cancellationToken));
         CopyResult copied;
-        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false) { ProfileRows = true };
+        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false, Freeze: false) { ProfileRows = true };
         if (parquet is not null)
         {
             copied = await CopyRows.RunAsync(connection, parquet, plan, target, progress, cancellationToken);
@@ -552,7 +552,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// </summary>
     private static string Storable(string text) => text.Replace('\0', '\uFFFD');
 
-    private static async Task EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad,
+    /// <summary>Creates the dataset's table on its first load and adds the plan's new columns; true when this transaction created it.</summary>
+    private static async Task<bool> EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad,
         bool hasLiveBlocksIndex = false)
     {
         // Row versions: a row is visible in version v when _vf <= v and (_vt is null or _vt > v). No index: loads stay
@@ -560,8 +561,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var newColumns = string.Join(", ", plan.NewColumns.Select(c => $"ADD COLUMN IF NOT EXISTS {c.Physical} {c.SqlType}"));
         // Block datasets also keep each row's block number and its position in the block: reads order by them.
         var blockColumns = dataset.IsBlocks ? ", _block integer NOT NULL, _seq bigint NOT NULL" : "";
+        var created = false;
         if (firstLoad)
         {
+            created = await connection.ExecuteScalarAsync<bool>("SELECT to_regclass(@table) IS NULL", new { table = dataset.TableName }, transaction);
             await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns})", transaction: transaction);
         }
         // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little. Created once,
@@ -582,6 +585,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                     $"earlier versions); a dataset holds at most {DatasetLimits.MaxColumns} columns.");
             await connection.ExecuteAsync($"ALTER TABLE {dataset.TableName} {newColumns}", transaction: transaction);
         }
+        return created;
     }
 
     private static async Task CheckDuplicatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, LoadPlan plan, string sourceSql,
