@@ -193,19 +193,19 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
 
     /// <summary>
     /// Writes the header (for CSV/TSV) and every row to <paramref name="output"/> as PostgreSQL produces them. The query
-    /// starts before anything is written, and nothing is flushed when it fails, so an error that comes early leaves the
-    /// response unstarted (the caller can still answer with a problem); one that comes later throws mid-stream.
+    /// starts before anything is written, and nothing is written until the first buffer is full, so an error that comes
+    /// early leaves the response unstarted (the caller can still answer with a problem); one that comes later throws mid-stream.
     /// </summary>
     public async Task CopyToAsync(PreparedRowQuery prepared, Stream output, CancellationToken cancellationToken)
     {
-        // Not disposed on failure: disposing flushes, which would start a response that is about to fail.
-        var writer = new StreamWriter(output, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
         var array = prepared.Format == RowFormat.JsonArray;
+        var buffer = new CopyOutBuffer(output);
+        await buffer.AppendAsync(HeaderBytes(prepared), cancellationToken);
+        if (array) buffer.Append((byte)'[');
         if (prepared.Empty)
         {
-            await WriteHeaderAsync(writer, prepared);
-            if (array) await writer.WriteAsync("[]");
-            await writer.DisposeAsync();
+            if (array) buffer.Append((byte)']');
+            await buffer.FlushAsync(cancellationToken);
             return;
         }
 
@@ -220,46 +220,93 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
         };
         await using var cancelOnServer = session.CancelOnServerWhen(cancellationToken);
         using var copy = await session.Connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
+        // The bytes are passed through as PostgreSQL sent them (UTF-8, the connection's client encoding): the text reader
+        // is never read, so nothing is decoded to chars and encoded again.
+        var raw = (NpgsqlRawCopyStream)copy.BaseStream;
         // A COPY's reads wait at most the connection's command timeout (30 s by default) for the next data; a filter that
         // matches little of a big table may legitimately be quiet longer. The statement timeout is the bound instead.
-        if (copy.BaseStream is NpgsqlRawCopyStream raw) raw.ReadTimeout = (session.TimeoutSeconds + 30) * 1000;
-        await WriteHeaderAsync(writer, prepared);
-        if (array) await writer.WriteAsync('[');
-        var buffer = new char[1 << 15];
+        raw.ReadTimeout = (session.TimeoutSeconds + 30) * 1000;
         var pendingSeparator = false;
-        int read;
-        while ((read = await copy.ReadAsync(buffer, cancellationToken)) > 0)
+        while (true)
         {
-            if (array)
+            // One object per line from COPY; in an array the line breaks become commas (none after the last): the comma
+            // goes in before the next read and is taken back if that read finds the end.
+            if (pendingSeparator) buffer.Append((byte)',');
+            // PostgreSQL sends one message per row and a raw read returns at most one message, so reads go straight into
+            // the output buffer: one copy of each byte, and the response is written in large pieces. No token: Npgsql would
+            // register it on every read, a million times for a million rows; cancelOnServer ends the statement instead,
+            // which ends the read with an error.
+            var read = await raw.ReadAsync(buffer.Free, CancellationToken.None);
+            if (read == 0)
             {
-                // One object per line from COPY; in an array the line breaks become commas (none after the last).
-                var start = 0;
-                for (var i = 0; i <= read; i++)
-                {
-                    if (i < read && buffer[i] != '\n') continue;
-                    if (i > start)
-                    {
-                        if (pendingSeparator) { await writer.WriteAsync(','); pendingSeparator = false; }
-                        await writer.WriteAsync(buffer.AsMemory(start, i - start), cancellationToken);
-                    }
-                    if (i < read) pendingSeparator = true;
-                    start = i + 1;
-                }
+                if (pendingSeparator) buffer.TakeBack(1);
+                break;
             }
-            else
+            pendingSeparator = false;
+            // JSON text has no raw line break, so in an array one can only end a row, i.e. end a read.
+            if (array && buffer.Free.Span[read - 1] == (byte)'\n')
             {
-                await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                read--;
+                pendingSeparator = true;
             }
+            buffer.Commit(read);
+            await buffer.WriteIfFullAsync(cancellationToken);
         }
-        if (array) await writer.WriteAsync(']');
-        await writer.DisposeAsync();
+        if (array) buffer.Append((byte)']');
+        await buffer.FlushAsync(cancellationToken);
     }
 
-    private static async Task WriteHeaderAsync(StreamWriter writer, PreparedRowQuery prepared)
+    /// <summary>
+    /// The bytes of a download on their way to the response: COPY reads land in it directly, and it is written out in
+    /// large pieces, never before it is full (see <see cref="CopyToAsync"/> on early errors).
+    /// </summary>
+    private sealed class CopyOutBuffer(Stream output)
     {
-        if (prepared.Format is not (RowFormat.Csv or RowFormat.Tsv) || prepared.Columns.Count == 0) return;
+        private const int Size = 1 << 16;
+        // A read into less room than this would return a row in pieces, more reads for the same bytes.
+        private const int MinimumRoom = 1 << 12;
+        private readonly byte[] _bytes = new byte[Size];
+        private int _length;
+
+        public Memory<byte> Free => _bytes.AsMemory(_length);
+
+        public void Commit(int count) => _length += count;
+
+        public void TakeBack(int count) => _length -= count;
+
+        /// <summary>Only with room left, which <see cref="WriteIfFullAsync"/> keeps.</summary>
+        public void Append(byte value) => _bytes[_length++] = value;
+
+        public async Task AppendAsync(byte[] bytes, CancellationToken cancellationToken)
+        {
+            if (bytes.Length > Size - _length - MinimumRoom)
+            {
+                await FlushAsync(cancellationToken);
+                await output.WriteAsync(bytes, cancellationToken);
+                return;
+            }
+            bytes.CopyTo(_bytes, _length);
+            _length += bytes.Length;
+        }
+
+        public async Task WriteIfFullAsync(CancellationToken cancellationToken)
+        {
+            if (Size - _length < MinimumRoom) await FlushAsync(cancellationToken);
+        }
+
+        public async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            if (_length == 0) return;
+            await output.WriteAsync(_bytes.AsMemory(0, _length), cancellationToken);
+            _length = 0;
+        }
+    }
+
+    private static byte[] HeaderBytes(PreparedRowQuery prepared)
+    {
+        if (prepared.Format is not (RowFormat.Csv or RowFormat.Tsv) || prepared.Columns.Count == 0) return [];
         var separator = prepared.Format == RowFormat.Tsv ? '\t' : ',';
-        await writer.WriteAsync(string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n");
+        return Encoding.UTF8.GetBytes(string.Join(separator, prepared.Columns.Select(c => CsvField(c.Name, separator))) + "\n");
     }
 
     /// <summary>The rows as an XLSX package in a temporary file (deleted when the returned stream is closed).</summary>
