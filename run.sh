@@ -102,8 +102,9 @@ while ((gateways_left > 0)); do
   wait -n -p ended "${children[@]}" || status=$?
   [ -n "${ended:-}" ] || continue
   name=${names[$ended]:-process $ended}
-  echo "run.sh: $name (pid $ended) exited with status $status; the rest of the cluster goes on" >&2
+  # The pid file goes first: once the message is out, nothing names the dead process any more.
   rm -f "$DP_DATA_DIR/cluster/$name.pid"
+  echo "run.sh: $name (pid $ended) exited with status $status; the rest of the cluster goes on" >&2
   remaining=()
   for pid in "${children[@]}"; do [ "$pid" = "$ended" ] || remaining+=("$pid"); done
   children=("${remaining[@]}")

@@ -145,11 +145,23 @@ public sealed class GrainClusterTests(GrainClusterFixture cluster, ITestOutputHe
         Assert.Equal("Country,Date,Value\nARG,2000-01-01,7\nARG,2000-01-02,7\nARG,2000-01-03,7\n", await cluster.DownloadAsync(otherDatasetId));
     }
 
-    /// <summary>Leaves the job as a silo that died while loading it leaves it: processing, with the crashes counted before.</summary>
-    private async Task SetDiedWhileRunningAsync(long jobId, int crashes)
+    /// <summary>
+    /// A new dataset with one upload left as a silo that died while loading it leaves it: processing, with the crashes counted
+    /// before. The fixture's pending-imports sweep (every second) may start the committed job before it is marked so; such a
+    /// job was not "died while running" and its dataset is not used: the next attempt takes a new dataset.
+    /// </summary>
+    private async Task<(long DatasetId, long JobId)> UploadThatDiedWhileRunningAsync(int crashes)
     {
-        await using var connection = await cluster.OpenConnectionAsync();
-        await connection.ExecuteAsync("UPDATE dp.import_jobs SET status = 'processing', crashes = @crashes WHERE id = @jobId", new { jobId, crashes });
+        for (var attempt = 1; ; attempt++)
+        {
+            var datasetId = await cluster.NewDatasetAsync();
+            var jobId = await cluster.CommitUploadAsync(datasetId, Csv(Rows("USA", 2, 1)));
+            await using var connection = await cluster.OpenConnectionAsync();
+            var marked = await connection.ExecuteAsync(
+                "UPDATE dp.import_jobs SET status = 'processing', crashes = @crashes WHERE id = @jobId AND started_at IS NULL", new { jobId, crashes });
+            if (marked == 1) return (datasetId, jobId);
+            Assert.True(attempt < 5, "The sweep started every upload before the test could mark it as died while running.");
+        }
     }
 
     private async Task<int> CrashesAsync(long jobId) => (await cluster.Jobs.GetAsync(jobId))!.Crashes;
@@ -157,13 +169,9 @@ public sealed class GrainClusterTests(GrainClusterFixture cluster, ITestOutputHe
     [Fact]
     public async Task Runs_that_never_came_back_are_counted_and_the_last_one_allowed_fails_the_job_with_its_reason()
     {
-        var datasetId = await cluster.NewDatasetAsync();
-        var givenUpDatasetId = await cluster.NewDatasetAsync();
-        var survivor = await cluster.CommitUploadAsync(datasetId, Csv(Rows("USA", 2, 1)));
-        var doomed = await cluster.CommitUploadAsync(givenUpDatasetId, Csv(Rows("USA", 2, 1)));
         // Each was running when its silo died: the one below the limit once before, the doomed one as often as allowed but once.
-        await SetDiedWhileRunningAsync(survivor, GrainClusterFixture.MaxCrashes - 2);
-        await SetDiedWhileRunningAsync(doomed, GrainClusterFixture.MaxCrashes - 1);
+        var (datasetId, survivor) = await UploadThatDiedWhileRunningAsync(GrainClusterFixture.MaxCrashes - 2);
+        var (givenUpDatasetId, doomed) = await UploadThatDiedWhileRunningAsync(GrainClusterFixture.MaxCrashes - 1);
         await cluster.Grains.GetGrain<IDatasetGrain>(datasetId).NotifyEnqueued(survivor);
         await cluster.Grains.GetGrain<IDatasetGrain>(givenUpDatasetId).NotifyEnqueued(doomed);
 
