@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using DatasetPlatform.Tests.Infrastructure;
 
@@ -63,7 +62,7 @@ public sealed class RunShClusterTests
             Assert.Equal("Country,Date,GDP\nUSA,2020-01-01,100.5\nARG,2020-01-01,50\n", await Gateway(http).DownloadAsync(datasetId, "?$format=csv"));
 
             // kill -9 of a silo, as README suggests to watch a failover: run.sh says so, forgets its pid file and goes on.
-            Assert.Equal(0, SendSignal(pids["silo-2"], 9));
+            Assert.Equal(0, ServiceProcess.SendSignal(pids["silo-2"], 9));
             await UntilAsync(() => Task.FromResult(Output().Contains($"run.sh: silo-2 (pid {pids["silo-2"]}) exited with status 137; the rest of the cluster goes on",
                 StringComparison.Ordinal)), TimeSpan.FromSeconds(60), () => $"run.sh did not report the killed silo:\n{Output()}", runSh);
             Assert.False(File.Exists(Path.Combine(dataDir, "cluster", "silo-2.pid")));
@@ -71,7 +70,7 @@ public sealed class RunShClusterTests
             Assert.Equal(HttpStatusCode.OK, (await probe.GetAsync($"http://127.0.0.1:{http}/health/live")).StatusCode);
 
             // SIGTERM (Ctrl-C's sibling): every process stops, run.sh exits, the pid files are gone.
-            Assert.Equal(0, SendSignal(runSh.Id, 15));
+            Assert.Equal(0, ServiceProcess.SendSignal(runSh.Id, 15));
             using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(90))) await runSh.WaitForExitAsync(stop.Token);
             Assert.All(pids.Where(p => p.Key != "silo-2"), p => Assert.False(Directory.Exists($"/proc/{p.Value}"), $"{p.Key} still runs after run.sh ended"));
             Assert.Empty(Directory.GetFiles(Path.Combine(dataDir, "cluster"), "*.pid"));
@@ -122,7 +121,4 @@ public sealed class RunShClusterTests
         }
         throw new InvalidOperationException($"No {count} consecutive free ports found.");
     }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
 }

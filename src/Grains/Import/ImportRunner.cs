@@ -687,8 +687,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     private static string LiveKeysIndexSql(long datasetId, IReadOnlyList<string> keys)
     {
         var keyList = string.Join(", ", keys);
-        var prefix = $"{DataTables.LocalName(datasetId)}_live_keys_";
-        var name = prefix + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(keyList)))[..8];
+        var prefix = DataTables.LiveKeysIndexPrefix(datasetId);
+        var name = DataTables.LiveKeysIndexName(datasetId, keyList);
         return $"""
             DO $$
             DECLARE stale text;

@@ -20,6 +20,16 @@ public static class DataTables
     /// <summary>A block dataset's index of its live rows by block number (created in the table's schema).</summary>
     public static string LiveBlocksIndexName(long datasetId) => $"{LocalName(datasetId)}_live_blocks";
 
+    /// <summary>What the name of every index of a dataset's live rows by its key starts with (one per key ever indexed).</summary>
+    public static string LiveKeysIndexPrefix(long datasetId) => $"{LocalName(datasetId)}_live_keys_";
+
+    /// <summary>
+    /// The index of a dataset's live rows by the key columns <paramref name="keyList"/> (physical names): the prefix and a hash
+    /// of the key, so a dataset whose key changed gets a new index name and the old one can be found by its prefix.
+    /// </summary>
+    public static string LiveKeysIndexName(long datasetId, string keyList) =>
+        LiveKeysIndexPrefix(datasetId) + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(keyList)))[..8];
+
     /// <summary>
     /// The rows of a version: visible from the version that inserted them (_vf) until the one that closed them (_vt).
     /// Without a version, the current rows. Version numbers are integers, never user text.

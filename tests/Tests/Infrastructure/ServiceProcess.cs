@@ -111,8 +111,9 @@ public sealed class ServiceProcess : IDisposable
 
     private const int SigTerm = 15;
 
+    /// <summary>kill(2): sends <paramref name="signal"/> to <paramref name="pid"/>; 0 on success (.NET only sends SIGKILL itself).</summary>
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SendSignal(int pid, int signal);
+    internal static extern int SendSignal(int pid, int signal);
 
     public void Dispose()
     {
