@@ -92,6 +92,34 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
     }
 
     /// <summary>
+    /// Records loaded through V4 have no key. An Alphacast upload into that dataset may append, but asking it to update
+    /// (onConflictUpdateDB) or to delete missing rows needs a key: the import fails and says why, and the records stay as
+    /// they were instead of being doubled.
+    /// </summary>
+    [Fact]
+    public async Task Updating_records_that_have_no_key_through_the_Alphacast_door_fails_and_leaves_them_as_they_were()
+    {
+        var datasetId = await DatasetWithSchemaAsync();
+        var url = await UploadUrlAsync(datasetId, "tasks.jsonl");
+        var put = await PutFileAsync(url.GetProperty("upload_url").GetString()!, "{\"prompt\":\"hello\",\"score\":3}\n", "application/x-ndjson");
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.Equal("complete", (await WaitForImportAsync(datasetId, url.GetProperty("import_id").GetString()!)).GetProperty("status").GetString());
+
+        var api = platform.Client();
+        foreach (var flags in (string[])["?onConflictUpdateDB=true", "?deleteMissingFromDB=true"])
+        {
+            var refused = await api.UploadAndWaitAsync(datasetId, "prompt,score\nhello,4\n", query: flags);
+            Assert.Equal("Error", refused.GetProperty("status").GetString());
+            Assert.Contains("this dataset has no key", refused.GetProperty("statusDescription").GetString());
+        }
+        Assert.Equal("prompt,score\nhello,3\n", await api.DownloadAsync(datasetId));
+
+        var appended = await api.UploadAndWaitAsync(datasetId, "prompt,score\nhello,4\n");
+        Assert.Equal("Processed", appended.GetProperty("status").GetString());
+        Assert.Equal("prompt,score\nhello,3\nhello,4\n", await api.DownloadAsync(datasetId));
+    }
+
+    /// <summary>
     /// The first load creates the dataset's table in its own transaction and writes its rows frozen (COPY FREEZE): its pages
     /// are all-visible at once, so no vacuum or first read rewrites the table afterwards. A later load appends to a table that
     /// existed, as usual (its page is no longer all-visible). Both read back whole.

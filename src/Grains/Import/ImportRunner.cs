@@ -141,6 +141,11 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
         var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, start.FirstFreeOrdinal);
+        // Both flags match rows by their key. A dataset first loaded as records (V4, blocks) has none: appending instead would
+        // duplicate the rows the user asked to update or keep.
+        if (job.Source == JobSources.Multipart && (job.OnConflictUpdate || deleteMissing) && !plan.KeyColumns.Any())
+            throw new ImportFailure(JobStatus.Failed, "onConflictUpdateDB and deleteMissingFromDB match rows by their Date and entity columns, and this "
+                + "dataset has no key: it was first loaded as records (V4 imports or blocks), which are only appended. Upload without these flags to append.");
         var created = await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
