@@ -25,6 +25,8 @@ dp_publish() {
   local project=$1 artifacts=$2 rid name
   rid=$(dp_runtime_id) || return 1
   name=$(basename "$project" .csproj)
+  # Said on stderr: a ReadyToRun publish takes a minute or more on two cores, and a silent minute looks like a hang.
+  echo "build.sh: publishing $name (ReadyToRun=${DP_READY_TO_RUN:-true}) into $artifacts" >&2
   dotnet publish "$project" -c Release -r "$rid" --self-contained false -p:PublishReadyToRun="${DP_READY_TO_RUN:-true}" \
     --artifacts-path "$artifacts" -v quiet -nologo || return 1
   # The assembly name is DatasetPlatform.<project> (Directory.Build.props).

@@ -129,14 +129,14 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
             var sinceStart = Stopwatch.StartNew();
             using var stop = new CancellationTokenSource();
             var clients = datasets.Select(d => UploadUntilStoppedAsync(api, d, sinceStart, stop.Token)).ToList();
-            await WaitUntilAsync(() => datasets.All(d => d.Uploads.Count >= 2), "every dataset has two acknowledged uploads");
+            await Poll.UntilAsync(() => datasets.All(d => d.Uploads.Count >= 2), Deadline, "every dataset has two acknowledged uploads");
             var gateway = cluster.Gateways[0];
             gateway.Kill();
             var killedAt = sinceStart.Elapsed;
             await cluster.StartGatewayAsync(cluster.GatewayHttpPorts[0]);
             var backAt = sinceStart.Elapsed;
             var acknowledgedBefore = datasets.Sum(d => d.Uploads.Count);
-            await WaitUntilAsync(() => datasets.Sum(d => d.Uploads.Count) >= acknowledgedBefore + 2 * datasets.Count, "uploads go on through the new gateway");
+            await Poll.UntilAsync(() => datasets.Sum(d => d.Uploads.Count) >= acknowledgedBefore + 2 * datasets.Count, Deadline, "uploads go on through the new gateway");
             await stop.CancelAsync();
             var attempts = (await Task.WhenAll(clients)).SelectMany(a => a).ToList();
 
@@ -415,16 +415,6 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
                 if (await ProcessThatRanAsync(cluster, s.DatasetId, s.ProcessId!.Value) == silo.Id) return datasets;
         }
         throw new TimeoutException($"No import ran in the silo started late ({datasets.Count} uploads).");
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Deadline;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Not reached before the deadline: {what}.");
-            await Task.Delay(100);
-        }
     }
 
     // ---- what the user reads back ----

@@ -74,17 +74,18 @@ public sealed class GracefulStopTests(PlatformFixture platform, ITestOutputHelpe
 
             // The silo running it says so in its log; PostgreSQL shows its COPY under that process's application_name.
             ServiceProcess? running = null;
-            await UntilAsync(() => Task.FromResult((running = silos.FirstOrDefault(s => StartedIn(s))) is not null), TimeSpan.FromSeconds(90),
-                "No silo logged that it started the import.");
+            await Poll.UntilAsync(() => (running = silos.FirstOrDefault(s => StartedIn(s))) is not null, TimeSpan.FromSeconds(90),
+                "No silo logged that it started the import.", TimeSpan.FromMilliseconds(20));
             var firstStart = Stopwatch.StartNew();
             var other = silos.Single(s => s != running);
-            await UntilAsync(() => ActiveCopyAsync(connectionString, running!.Id), TimeSpan.FromSeconds(60), $"No COPY of process {running!.Id} was seen in pg_stat_activity.");
+            await Poll.UntilAsync(() => ActiveCopyAsync(connectionString, running!.Id), TimeSpan.FromSeconds(60), $"No COPY of process {running!.Id} was seen in pg_stat_activity.",
+                TimeSpan.FromMilliseconds(20));
             Assert.Equal("Processing", (await api.GetJsonAsync($"/datasets/{datasetId}/processes/{jobId}")).GetProperty("status").GetString());
 
             var sinceSigterm = Stopwatch.StartNew();
             var loadingBeforeStop = firstStart.Elapsed;
             var stopping = running.StopGracefullyAsync(DrainBound);
-            await UntilAsync(() => Task.FromResult(StartedIn(other)), TimeSpan.FromSeconds(90), "The other silo never started the import.");
+            await Poll.UntilAsync(() => StartedIn(other), TimeSpan.FromSeconds(90), "The other silo never started the import.", TimeSpan.FromMilliseconds(20));
             var restart = sinceSigterm.Elapsed;
             var drain = await stopping;
             var cancelled = Regex.Match(running.Output, $@"Import {jobId}: run cancelled and rolled back in (\d+) ms");
@@ -138,16 +139,6 @@ public sealed class GracefulStopTests(PlatformFixture platform, ITestOutputHelpe
     {
         await using var command = new NpgsqlCommand(sql, connection);
         return (T)(await command.ExecuteScalarAsync())!;
-    }
-
-    private static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string failure)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(20);
-        }
     }
 
     private static async Task WriteCsvAsync(string path)

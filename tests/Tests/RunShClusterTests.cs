@@ -41,11 +41,12 @@ public sealed class RunShClusterTests
         string Output() { lock (output) return output.ToString(); }
         try
         {
-            // Generous: run.sh builds first, and a silo has been seen to need over 90 s to join on two busy cores.
+            // Generous: run.sh publishes the Api and the Silo ReadyToRun first (1.5 min on two quiet cores, 6.5 min for the Silo
+            // alone seen on busy ones), and a silo has been seen to need over 90 s to join on two busy cores.
             using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             foreach (var port in new[] { http, http + 1, health, health + 1 })
                 await UntilAsync(async () => (await probe.GetAsync($"http://127.0.0.1:{port}/health/ready")).IsSuccessStatusCode,
-                    TimeSpan.FromMinutes(5), () => $"port {port} never became ready:\n{Output()}", runSh);
+                    TimeSpan.FromMinutes(12), () => $"port {port} never became ready:\n{Output()}", runSh);
 
             // The pid files name the four live processes.
             var pids = new[] { "silo-1", "silo-2", "gateway-1", "gateway-2" }
@@ -82,18 +83,14 @@ public sealed class RunShClusterTests
         }
     }
 
-    private static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> failure, Process runSh)
-    {
-        for (var deadline = DateTime.UtcNow + timeout; ; await Task.Delay(250))
+    /// <summary>Polls while run.sh still runs (its exit fails at once); a refused or timed-out request means "not yet".</summary>
+    private static Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> failure, Process runSh) =>
+        Poll.UntilAsync(async () =>
         {
-            try
-            {
-                if (await condition()) return;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-            Assert.True(!runSh.HasExited && DateTime.UtcNow < deadline, failure());
-        }
-    }
+            Assert.False(runSh.HasExited, failure());
+            try { return await condition(); }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return false; }
+        }, timeout, failure, TimeSpan.FromMilliseconds(250));
 
     /// <summary>The first of <paramref name="count"/> consecutive free loopback ports (run.sh numbers its processes' ports from a base).</summary>
     private static int FreePortBlock(int count)

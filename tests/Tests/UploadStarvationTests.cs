@@ -348,13 +348,5 @@ public sealed class UploadStarvationTests(TightLimitsService service, ITestOutpu
         return sorted[sorted.Length / 2];
     }
 
-    private static async Task PollUntilAsync(Func<Task<bool>> condition, string failure)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(failure);
-            await Task.Delay(100);
-        }
-    }
+    private static Task PollUntilAsync(Func<Task<bool>> condition, string failure) => Poll.UntilAsync(condition, TimeSpan.FromSeconds(60), failure);
 }
