@@ -32,4 +32,29 @@ public sealed class KeyHashesTests
         for (var i = 0; i < count; i++) hashes.Add(Mix((ulong)(i == repeatAt ? first : i)));
         Assert.True(hashes.MaySeeDuplicates);
     }
+
+    [Theory]
+    [InlineData(0UL, false)] // the hash 0 (a free slot in the check's table) once
+    [InlineData(0UL, true)] // and twice
+    [InlineData(ulong.MaxValue, true)]
+    public void A_hash_of_zero_or_all_ones_counts_like_any_other(ulong special, bool twice)
+    {
+        using var hashes = new KeyHashes();
+        for (var i = 0UL; i < 10_000; i++) hashes.Add(Mix(i));
+        hashes.Add(special);
+        if (twice) hashes.Add(special);
+        Assert.Equal(twice, hashes.MaySeeDuplicates);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Hashes_that_share_their_low_bits_are_told_apart(bool repeat)
+    {
+        // Every hash in one bucket of the check (the low byte): the worst case for its tables, still exact.
+        using var hashes = new KeyHashes();
+        for (var i = 0UL; i < 200_000; i++) hashes.Add(Mix(i) << 8 | 0x2A);
+        if (repeat) hashes.Add(Mix(123_456) << 8 | 0x2A);
+        Assert.Equal(repeat, hashes.MaySeeDuplicates);
+    }
 }

@@ -190,7 +190,8 @@ internal static class CopyRows
                 encoder.WriteText(value);
                 return null;
             case FieldKind.Float:
-                if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
+                if ((SimpleDecimals.TryParse(value, out var number) || double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out number))
+                    && double.IsFinite(number))
                 {
                     encoder.WriteDouble(number);
                     return null;

@@ -386,12 +386,15 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             loaded.Add(LoadPlan.ToLoad(i, column, null));
         }
         var plan = new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
-        _ = await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
+        var created = await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
 
         var closed = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction,
             NoCommandTimeout, cancellationToken: cancellationToken));
         CopyResult copied;
-        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false, Freeze: false) { ProfileRows = true };
+        // A first version's table was created in this transaction, after the type-check savepoint: PostgreSQL allows FREEZE
+        // then (the table was created in the current subtransaction; a rollback to the savepoint drops table and rows together),
+        // so its pages are written all-visible and no autovacuum rewrites them after the load.
+        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false, Freeze: created) { ProfileRows = true };
         if (parquet is not null)
         {
             copied = await CopyRows.RunAsync(connection, parquet, plan, target, progress, cancellationToken);

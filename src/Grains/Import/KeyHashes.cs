@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Runtime.InteropServices;
 
 namespace DatasetPlatform.Grains.Import;
@@ -9,9 +10,10 @@ namespace DatasetPlatform.Grains.Import;
 /// database then decides exactly), no repeat means none, and the set-based duplicate check is skipped.
 /// </summary>
 /// <remarks>
-/// Memory stays flat whatever the file size. Up to <see cref="InMemoryKeys"/> keys (8 MB) the hashes are in one array, sorted
-/// at the end. Past that they are spilled to <see cref="Partitions"/> temporary files by their top bits; a repeat can only sit
-/// within one partition, so each is read back and sorted on its own (at 10M rows: 1.25 MB each). Before, a capped array
+/// Memory stays flat whatever the file size. Up to <see cref="InMemoryKeys"/> keys (8 MB) the hashes are in one array, checked
+/// at the end (<see cref="HasRepeat"/>: as much again while it runs). Past that they are spilled to <see cref="Partitions"/>
+/// temporary files by their top bits; a repeat can only sit within one partition, so each is read back and checked on its own
+/// (at 10M rows: 1.25 MB each). Before, a capped array
 /// doubled up to 8M keys (64 MB, plus the copy while growing), and past the cap every big upload paid the database's check.
 /// </remarks>
 internal sealed class KeyHashes : IDisposable
@@ -87,10 +89,70 @@ internal sealed class KeyHashes : IDisposable
         }
     }
 
-    private static bool HasRepeat(Span<ulong> hashes)
+    private const int BucketBits = 8;
+    private const int Buckets = 1 << BucketBits;
+
+    /// <summary>
+    /// Whether a hash occurs twice. The hashes are spread by their low bits into buckets small enough for the cache (the top
+    /// bits are those a spilled partition shares), then each bucket goes into an open-addressing table indexed by the bits
+    /// above: a few nanoseconds per hash where sorting the whole span cost about 130 ms per million, after the COPY's last row.
+    /// </summary>
+    private static bool HasRepeat(ReadOnlySpan<ulong> hashes)
     {
-        hashes.Sort();
-        for (var i = 1; i < hashes.Length; i++) if (hashes[i] == hashes[i - 1]) return true;
+        if (hashes.Length < 2) return false;
+        Span<int> starts = stackalloc int[Buckets + 1];
+        starts.Clear();
+        foreach (var hash in hashes) starts[(int)(hash & (Buckets - 1)) + 1]++;
+        var largest = 0;
+        for (var b = 0; b < Buckets; b++)
+        {
+            largest = Math.Max(largest, starts[b + 1]);
+            starts[b + 1] += starts[b];
+        }
+        var scattered = ArrayPool<ulong>.Shared.Rent(hashes.Length);
+        var table = ArrayPool<ulong>.Shared.Rent((int)BitOperations.RoundUpToPowerOf2((uint)largest * 2));
+        try
+        {
+            Span<int> next = stackalloc int[Buckets];
+            starts[..Buckets].CopyTo(next);
+            foreach (var hash in hashes) scattered[next[(int)(hash & (Buckets - 1))]++] = hash;
+            for (var b = 0; b < Buckets; b++)
+            {
+                if (BucketHasRepeat(scattered.AsSpan(starts[b], starts[b + 1] - starts[b]), table)) return true;
+            }
+            return false;
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(table);
+            ArrayPool<ulong>.Shared.Return(scattered);
+        }
+    }
+
+    /// <summary>Linear probing at most half full; 0 marks a free slot, so the hash 0 is counted apart.</summary>
+    private static bool BucketHasRepeat(ReadOnlySpan<ulong> bucket, ulong[] table)
+    {
+        if (bucket.Length < 2) return false;
+        var slots = table.AsSpan(0, (int)BitOperations.RoundUpToPowerOf2((uint)bucket.Length * 2));
+        slots.Clear();
+        var mask = slots.Length - 1;
+        var zero = false;
+        foreach (var hash in bucket)
+        {
+            if (hash == 0)
+            {
+                if (zero) return true;
+                zero = true;
+                continue;
+            }
+            var i = (int)(hash >> BucketBits) & mask;
+            while (slots[i] != 0)
+            {
+                if (slots[i] == hash) return true;
+                i = (i + 1) & mask;
+            }
+            slots[i] = hash;
+        }
         return false;
     }
 

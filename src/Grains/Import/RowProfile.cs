@@ -27,7 +27,6 @@ internal sealed record RowFigures(long Rows, IReadOnlyList<long> Nulls, IReadOnl
 
 internal sealed class RowProfile : IDisposable
 {
-    private static ReadOnlySpan<byte> NegativeZero => [0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0];
     private static ReadOnlySpan<byte> PositiveZero => [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0];
 
     private readonly bool[] _isFloat;
@@ -63,12 +62,13 @@ internal sealed class RowProfile : IDisposable
         {
             var end = i + 1 < fieldStarts.Length ? fieldStarts[i + 1] : data.Length;
             var encoded = data[fieldStarts[i]..end];
+            // A NULL is its length word alone, -1; a float8 is 12 bytes, -0 the sign bit alone.
             if (encoded.Length == 4 && BinaryPrimitives.ReadInt32BigEndian(encoded) == -1)
             {
                 _nulls[i]++;
                 continue;
             }
-            if (_isFloat[i] && encoded.SequenceEqual(NegativeZero))
+            if (_isFloat[i] && encoded.Length == 12 && BinaryPrimitives.ReadInt64BigEndian(encoded[4..]) == long.MinValue)
             {
                 negativeZeros = true;
                 encoded = PositiveZero;
@@ -93,7 +93,8 @@ internal sealed class RowProfile : IDisposable
         for (var i = 0; i < fieldStarts.Length; i++)
         {
             var end = i + 1 < fieldStarts.Length ? fieldStarts[i + 1] : data.Length;
-            if (_isFloat[i] && copy[fieldStarts[i]..end].SequenceEqual(NegativeZero)) copy[fieldStarts[i] + 4] = 0;
+            if (_isFloat[i] && end - fieldStarts[i] == 12 && BinaryPrimitives.ReadInt64BigEndian(copy[(fieldStarts[i] + 4)..]) == long.MinValue)
+                copy[fieldStarts[i] + 4] = 0;
         }
         _rowHashes.Add(XxHash3.HashToUInt64(copy));
     }

@@ -26,6 +26,11 @@ public static class ValueKinds
     {
         var s = raw.Trim();
         if (s.IsEmpty) return ValueKind.Empty;
+        // Most text (names, labels) is known by its first character: a number starts with a digit, a sign or a point, a date
+        // with a digit, a boolean with t or f; anything else is text, without the parsers' failed attempts (a load checks every
+        // value of a text column past the first rows, so this is per row).
+        if (!char.IsAsciiDigit(s[0]) && s[0] is not ('-' or '+' or '.' or 't' or 'T' or 'f' or 'F'))
+            return ValueKind.Text;
         if (long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)) return ValueKind.Integer;
         if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)) return ValueKind.Float;
         if (s.Equals("true", StringComparison.OrdinalIgnoreCase) || s.Equals("false", StringComparison.OrdinalIgnoreCase)) return ValueKind.Boolean;
@@ -152,14 +157,15 @@ public static class TypeInference
         // whole scan (a few compressible megabytes could pin gigabytes); a 64-bit collision only blurs category vs object.
         private readonly HashSet<ulong> _distinct = [];
         private bool _tooManyDistinct;
-        private readonly HashSet<ValueKind> _kinds = [];
+        // The kinds seen, one bit per ValueKind (a set of at most six).
+        private int _kinds;
 
         public void Add(ReadOnlySpan<char> raw)
         {
             var kind = ValueKinds.Classify(raw);
             if (kind == ValueKind.Empty) { _missing++; return; }
             _values++;
-            _kinds.Add(kind);
+            _kinds |= 1 << (int)kind;
             if (kind != ValueKind.Integer) _allInteger = false;
             if (kind is not (ValueKind.Integer or ValueKind.Float)) _allNumber = false;
             if (kind != ValueKind.Boolean) _allBoolean = false;
@@ -179,7 +185,7 @@ public static class TypeInference
 
         public InferredColumn ToColumn(string name)
         {
-            var mixed = _kinds.Count > 1 && !_allNumber;
+            var mixed = System.Numerics.BitOperations.PopCount((uint)_kinds) > 1 && !_allNumber;
             if (_values == 0) return new InferredColumn(name, DataTypes.Text, null, false, _missing, false);
             if (_allBoolean) return new InferredColumn(name, _missing == 0 ? DataTypes.Bool : DataTypes.Text, null, false, _missing, false);
             if (_allInteger) return new InferredColumn(name, _missing == 0 ? DataTypes.Int64 : DataTypes.Float, null, false, _missing, false);
