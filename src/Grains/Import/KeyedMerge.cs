@@ -73,7 +73,10 @@ internal static class KeyedMerge
         var changedTest = !onConflictUpdate || present.Count == 0 ? ""
             : hashes.Stored ? $" OR (t.{h} IS DISTINCT FROM s.{h} AND {valuesDiffer})"
             : $" OR {valuesDiffer}";
-        var notUnchanged = hashes.UnchangedMarked ? $"s.{UnchangedColumn} IS NULL AND " : "";
+        // The rows staged in full only, in a subquery the planner keeps apart (OFFSET 0), so it hashes them and scans the live rows
+        // past that hash. Left to itself it judged both sides alike (costs 0.4% apart) and hashed the million live rows instead:
+        // measured, 100k candidates against 1M live rows, 1.4 s of backend CPU for that join against 0.6 s this way.
+        var staged = hashes.UnchangedMarked ? $"(SELECT * FROM pg_temp.dp_stage WHERE {UnchangedColumn} IS NULL OFFSET 0)" : "pg_temp.dp_stage";
         var absentFromLive = absent.Count > 0 ? ", " + string.Join(", ", absent.Select(a => $"t.{a}")) : "";
         var absentColumns = absent.Count > 0 ? ", " + string.Join(", ", absent) : "";
         // A changed row takes the live row's values of the columns the file lacks, which the staged hash did not see: no hash.
@@ -87,8 +90,8 @@ internal static class KeyedMerge
             $"""
             {MergeSettings}{indexSql}WITH diff AS MATERIALIZED (
                 SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}{hashFromStage}, t.ctid AS _live
-                FROM pg_temp.dp_stage s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
-                WHERE {notUnchanged}(t.ctid IS NULL{changedTest})){closeStep},
+                FROM {staged} s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
+                WHERE t.ctid IS NULL{changedTest}){closeStep},
             added AS (
                 INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
                 SELECT @v, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff
