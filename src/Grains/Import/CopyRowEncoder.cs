@@ -70,6 +70,17 @@ internal sealed class CopyRowEncoder
         span[4] = value ? (byte)1 : (byte)0;
     }
 
+    /// <summary>A uuid: 16 bytes, big-endian, so the value reads back as written (<see cref="LiveRowHashes"/>).</summary>
+    public void WriteUuid(UInt128 value)
+    {
+        var span = Reserve(20);
+        BinaryPrimitives.WriteInt32BigEndian(span, 16);
+        BinaryPrimitives.WriteUInt128BigEndian(span[4..], value);
+    }
+
+    /// <summary>Bytes already encoded as fields (length prefixes included), e.g. a key copied from another row.</summary>
+    public void WriteEncoded(ReadOnlySpan<byte> fields) => fields.CopyTo(Reserve(fields.Length));
+
     public void WriteDate(DateTime value) => WriteInt32(DateOnly.FromDateTime(value).DayNumber - PostgresEpochDay);
 
     public void WriteTimestamp(DateTime value) => WriteInt64((value.Ticks - PostgresEpochTicks) / TimeSpan.TicksPerMicrosecond);

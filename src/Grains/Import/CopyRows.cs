@@ -15,6 +15,9 @@ internal sealed record CopyResult(long Rows, long Rejected, IReadOnlyList<RowErr
 {
     /// <summary>The kept rows' quality figures, when the target asked for them (<see cref="CopyTarget.ProfileRows"/>).</summary>
     public RowFigures? Figures { get; init; }
+
+    /// <summary>Kept rows identical to a live row (<see cref="CopyTarget.Unchanged"/>), staged as their key only.</summary>
+    public long Unchanged { get; init; }
 }
 
 /// <summary>
@@ -29,6 +32,16 @@ internal sealed record CopyTarget(string Table, int? Version, int? Block, bool R
 {
     /// <summary>Gather the quality report's figures (<see cref="RowProfile"/>) while encoding; a seed 004 version does.</summary>
     public bool ProfileRows { get; init; }
+
+    /// <summary>Write each row's <see cref="RowHash"/> into the table's <see cref="Storage.DataTables.RowHashColumn"/> (keyed datasets).</summary>
+    public bool RowHashes { get; init; }
+
+    /// <summary>
+    /// The live rows' hashes, when the target is a merge's staging table: a row whose hash is among them is identical to a live
+    /// row, so only its key and hash are staged, with <see cref="KeyedMerge.UnchangedColumn"/> true (the merge leaves it out).
+    /// Needs <see cref="RowHashes"/>.
+    /// </summary>
+    public LiveRowHashes? Unchanged { get; init; }
 }
 
 /// <summary>
@@ -46,7 +59,8 @@ internal static class CopyRows
         ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var columns = (target.Version is null ? "" : "_vf, ") + (target.Block is null ? "" : "_block, _seq, ")
-            + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical));
+            + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
+            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.Unchanged is null ? "" : $", {KeyedMerge.UnchangedColumn}");
         await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})", cancellationToken);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         var sender = SendAsync(pipe.Reader, copy, cancellationToken);
@@ -77,11 +91,16 @@ internal static class CopyRows
     {
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
-        var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2));
+        var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2)
+            + (target.RowHashes ? 1 : 0) + (target.Unchanged is null ? 0 : 1));
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
         using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         using var profile = target.ProfileRows ? new RowProfile(columns) : null;
-        int[] fieldStarts = profile is null ? [] : new int[columns.Length];
+        int[] fieldStarts = profile is null && target.Unchanged is null ? [] : new int[columns.Length];
+        long[]? hashSeeds = target.RowHashes ? [.. columns.Select(RowHash.Seed)] : null;
+        bool[] isFloat = [.. columns.Select(c => c.Kind == FieldKind.Float)];
+        var keyOnly = target.Unchanged is null ? null : new CopyRowEncoder();
+        long unchanged = 0;
         var dataStart = 0;
         var errors = new List<RowError>();
         DateTime? minDate = null, maxDate = null;
@@ -119,11 +138,12 @@ internal static class CopyRows
             DateTime? rowDate = null;
             RowError? fieldError = null;
             ulong keyHash = 0;
+            UInt128 rowHash = 0;
             for (var i = 0; i < columns.Length; i++)
             {
                 var column = columns[i];
                 var start = encoder.Length;
-                if (profile is not null) fieldStarts[i] = start - dataStart;
+                if (fieldStarts.Length > 0) fieldStarts[i] = start - dataStart;
                 var error = Encode(encoder, column, source.GetField(column.SourceIndex), out var date);
                 if (error is not null)
                 {
@@ -133,6 +153,7 @@ internal static class CopyRows
                 if (i == dateIndex) rowDate = date;
                 // Hash the encoded bytes, so equal typed values (not equal spellings) collide, like the database's comparison.
                 if (keyHashes is not null && column.Column.IsKey) keyHash = XxHash3.HashToUInt64(encoder.Row[start..], (long)keyHash);
+                if (hashSeeds is not null) rowHash += RowHash.Term(encoder.Row[start..], hashSeeds[i], isFloat[i]);
             }
             if (fieldError is not null)
             {
@@ -148,6 +169,27 @@ internal static class CopyRows
             }
             kept++;
             var encoded = encoder.Row;
+            if (keyOnly is not null && target.Unchanged!.Contains(rowHash))
+            {
+                // Identical to a live row: the merge needs only its key (duplicates, deleteMissing); no values to copy or compare.
+                unchanged++;
+                keyOnly.BeginRow(fieldCount);
+                keyOnly.WriteEncoded(encoded[2..dataStart]);
+                for (var i = 0; i < columns.Length; i++)
+                {
+                    if (!columns[i].Column.IsKey) keyOnly.WriteNull();
+                    else keyOnly.WriteEncoded(encoded[(dataStart + fieldStarts[i])..(i + 1 < columns.Length ? dataStart + fieldStarts[i + 1] : encoded.Length)]);
+                }
+                keyOnly.WriteUuid(rowHash);
+                keyOnly.WriteBoolean(true);
+                encoded = keyOnly.Row;
+            }
+            else if (hashSeeds is not null)
+            {
+                encoder.WriteUuid(rowHash);
+                if (keyOnly is not null) encoder.WriteNull();
+                encoded = encoder.Row;
+            }
             writer.Write(encoded);
             unflushed += encoded.Length;
             if (unflushed >= FlushEvery)
@@ -164,6 +206,7 @@ internal static class CopyRows
         return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan), keyHashes?.MaySeeDuplicates ?? false)
         {
             Figures = profile?.Finish(),
+            Unchanged = unchanged,
         };
     }
 

@@ -21,6 +21,7 @@ public sealed class ImportLimits
         ["MAX_HEADER_CHARS"] = $"{Section}:{nameof(MaxHeaderChars)}",
         ["MAX_PARQUET_ROW_GROUP_BYTES"] = $"{Section}:{nameof(MaxParquetRowGroupBytes)}",
         ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = $"{Section}:{nameof(MergeKeyIndexMinRows)}",
+        ["DP_MERGE_ROW_HASHES_MAX_ROWS"] = $"{Section}:{nameof(MergeRowHashesMaxRows)}",
     };
 
     /// <summary>
@@ -68,4 +69,11 @@ public sealed class ImportLimits
     /// Below it, hashing the live rows costs little; big uploads never build it (they hash either way).
     /// </summary>
     [Range(1, long.MaxValue)] public long MergeKeyIndexMinRows { get; set; } = 100_000;
+
+    /// <summary>
+    /// Live rows up to which a merge holds their row hashes in memory (16 bytes each: 32 MB at the default 2,000,000) while a
+    /// re-upload streams in, so rows it has unchanged are staged as keys only and skip the merge's join (1M rows, 10% changed:
+    /// see README). Bigger datasets merge every staged row in the database, comparing the stored hashes there; 0 never reads them.
+    /// </summary>
+    [Range(0, long.MaxValue)] public long MergeRowHashesMaxRows { get; set; } = 2_000_000;
 }

@@ -146,19 +146,27 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (job.Source == JobSources.Multipart && (job.OnConflictUpdate || deleteMissing) && !plan.KeyColumns.Any())
             throw new ImportFailure(JobStatus.Failed, "onConflictUpdateDB and deleteMissingFromDB match rows by their Date and entity columns, and this "
                 + "dataset has no key: it was first loaded as records (V4 imports or blocks), which are only appended. Upload without these flags to append.");
-        var created = await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex);
+        var keyed = plan.KeyColumns.Any();
+        var created = await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex, rowHashes: keyed);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
-        var keyed = plan.KeyColumns.Any();
         // Keyless rows (V4 records, blocks) only ever append. Keyed rows with no live rows to merge with go straight into the
         // dataset's table too (invisible until the version commits); otherwise they go to a temporary table and merge set-based.
-        var direct = !keyed || dataset.CurrentVersion is null || !await connection.ExecuteScalarAsync<bool>(
-            $"SELECT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE _vt IS NULL)", transaction: transaction);
-        if (!direct)
-        {
-            var definitions = string.Join(", ", plan.Loaded.Select(c => $"{c.Column.Physical} {c.Column.SqlType}"));
-            await connection.ExecuteAsync($"CREATE TEMP TABLE dp_stage ({definitions}) ON COMMIT DROP", transaction: transaction);
-        }
+        // Keyed rows carry their row hash when the table has the column (every keyed table created since it exists).
+        var (direct, hashed) = !keyed ? (true, false)
+            : dataset.CurrentVersion is null && created ? (true, true)
+            : await connection.QuerySingleAsync<(bool, bool)>(
+                $"""
+                SELECT @firstVersion OR NOT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE _vt IS NULL),
+                    EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(@table) AND attname = @hashColumn AND NOT attisdropped)
+                """, new { firstVersion = dataset.CurrentVersion is null, table = dataset.TableName, hashColumn = DataTables.RowHashColumn }, transaction);
+        // A big upload into a dataset whose live rows' hashes fit in memory reads them first, so the rows it has unchanged are
+        // staged as keys only and stay out of the merge's join (1M rows re-uploaded with 10% changed: see KeyedMerge).
+        var unchanged = !direct && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
+            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.PreviousRows, cancellationToken)
+            : null;
+        var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null);
+        if (!direct) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
         long replaced = 0;
         if (job.BlockNumber is { } block)
         {
@@ -168,7 +176,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
 
         var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
-            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created);
+            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created) { RowHashes = hashed, Unchanged = unchanged };
         var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
@@ -180,8 +188,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
 
         var counts = direct
             ? new MergeCounts(copied.Rows, 0, replaced)
-            : await MergeAsync(connection, transaction, dataset.Id, plan, copied.Rows, start.PreviousRows, version, job.OnConflictUpdate, deleteMissing,
-                cancellationToken);
+            : await KeyedMerge.RunAsync(connection, transaction, dataset.Id, plan, copied.Rows, start.PreviousRows, version, job.OnConflictUpdate, deleteMissing,
+                stagedHashes, Limits.MergeKeyIndexMinRows, cancellationToken);
 
         var previousRows = start.PreviousRows;
         var changed = counts.Inserted + counts.Updated + counts.Deleted > 0;
@@ -476,6 +484,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// </summary>
     internal const long StageAnalyzeMinRows = 100_000;
 
+    /// <summary>
+    /// Upload bytes per live row from which a merge reads the live rows' hashes first (<see cref="LiveRowHashes"/>): reading them
+    /// costs about as much per live row as staging a few bytes of upload, so a small upsert into a big dataset (2,000 rows into
+    /// 1M) does without, and a re-upload of the whole dataset (about 100 bytes per row, or 50 gzipped) reads them.
+    /// </summary>
+    private const long BytesPerLiveRowHashRead = 8;
+
     /// <summary>Rows an import must change, at least, before it runs ANALYZE itself; smaller loads leave it to autovacuum.</summary>
     internal const long AnalyzeMinChangedRows = 50_000;
 
@@ -562,7 +577,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
 
     /// <summary>Creates the dataset's table on its first load and adds the plan's new columns; true when this transaction created it.</summary>
     private static async Task<bool> EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad,
-        bool hasLiveBlocksIndex = false)
+        bool hasLiveBlocksIndex = false, bool rowHashes = false)
     {
         // Row versions: a row is visible in version v when _vf <= v and (_vt is null or _vt > v). No index: loads stay
         // append-only and fast; reads scan, which COPY TO does at full speed.
@@ -573,7 +588,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (firstLoad)
         {
             created = await connection.ExecuteScalarAsync<bool>("SELECT to_regclass(@table) IS NULL", new { table = dataset.TableName }, transaction);
-            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns})", transaction: transaction);
+            // A keyed dataset's rows keep their row hash (RowHash), which the keyed merge compares instead of their values.
+            var hashColumn = rowHashes ? $", {DataTables.RowHashColumn} uuid NULL" : "";
+            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns}{hashColumn})",
+                transaction: transaction);
         }
         // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little. Created once,
         // with the table (or the first block import that finds it missing); a statement per import before (many-small).
@@ -617,99 +635,6 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             $"SELECT COALESCE(sum(n), 0) FROM (SELECT count(*) AS n FROM {sourceSql} GROUP BY {keyList} HAVING count(*) > 1) d", null, transaction, NoCommandTimeout,
             cancellationToken: cancellationToken));
         throw new ImportFailure(JobStatus.Failed, $"{duplicated} rows are duplicated. First 10 rows as example: {string.Join("; ", examples)}");
-    }
-
-    private sealed record MergeCounts(long Inserted, long Updated, long Deleted);
-
-    private async Task<MergeCounts> MergeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long datasetId, LoadPlan plan,
-        long stagedRows, long liveRows, int version, bool onConflictUpdate, bool deleteMissing, CancellationToken cancellationToken)
-    {
-        var table = DataTables.QualifiedName(datasetId);
-        var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
-        string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
-        var loaded = plan.Loaded.Select(c => c.Column.Physical).ToList();
-        var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
-        var absent = plan.Columns.Where(c => !c.IsKey && !loaded.Contains(c.Physical)).Select(c => c.Physical).ToList();
-        var parameters = new { v = version };
-
-        // A small upload into a big dataset: PostgreSQL hashes every live row for the join below whatever the staged side
-        // holds (measured: 2,100 staged rows against 1M live ones built a 135 MB hash; the planner judges the staged keys'
-        // buckets by each column alone). An index of the live keys turns that join into one index probe per staged row.
-        // Built once, here, by the first such merge; big loads and merges keep hashing and never build it.
-        var indexSql = liveRows >= Limits.MergeKeyIndexMinRows && stagedRows * 10 <= liveRows ? LiveKeysIndexSql(datasetId, keys) + "\n" : "";
-
-        // Hash joins (no sorts of both sides) and no JIT compilation for the set-based merge; sent with its first statement.
-        const string MergeSettings = "SELECT set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true);\n";
-
-        // One join classifies every staged row against the live rows: new (no live row), changed (only with onConflictUpdate)
-        // or unchanged. Only new and changed rows leave it, with the live row's ctid and the values of the columns the file
-        // does not carry, kept in the statement's memory. The close then fetches exactly those live rows by ctid (a TID scan
-        // of the sorted array: measured on 1M live rows, 100k changed, 0.5 s of backend CPU where a hash join of the ctids over
-        // the whole table took 1.0-1.4 s; the temporary table this used to go through is gone), and the insert writes them.
-        // Every part reads the snapshot from before the statement, so the close and the insert cannot see each other's rows.
-        var changedTest = onConflictUpdate && present.Count > 0
-            ? $" OR ROW({string.Join(", ", present.Select(p => $"t.{p}"))}) IS DISTINCT FROM ROW({string.Join(", ", present.Select(p => $"s.{p}"))})"
-            : "";
-        var absentFromLive = absent.Count > 0 ? ", " + string.Join(", ", absent.Select(a => $"t.{a}")) : "";
-        var absentColumns = absent.Count > 0 ? ", " + string.Join(", ", absent) : "";
-        var closeStep = changedTest.Length > 0
-            ? $", closed AS (UPDATE {table} SET _vt = @v WHERE ctid = ANY (ARRAY(SELECT _live FROM diff WHERE _live IS NOT NULL)) RETURNING 1)"
-            : "";
-        long updated, inserted;
-        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
-            $"""
-            {MergeSettings}{indexSql}WITH diff AS MATERIALIZED (
-                SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}, t.ctid AS _live
-                FROM pg_temp.dp_stage s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
-                WHERE t.ctid IS NULL{changedTest}){closeStep},
-            added AS (
-                INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}) SELECT @v, {string.Join(", ", loaded)}{absentColumns} FROM diff
-                RETURNING 1)
-            SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added)
-            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken)))
-        {
-            await results.ReadAsync();
-            var counts = await results.ReadSingleAsync<(long Closed, long Added)>();
-            updated = counts.Closed;
-            inserted = counts.Added - updated;
-        }
-
-        long deleted = 0;
-        if (deleteMissing)
-        {
-            deleted = await connection.ExecuteAsync(new CommandDefinition(
-                $"""
-                UPDATE {table} t SET _vt = @v
-                WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
-                """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
-        }
-        return new MergeCounts(inserted, updated, deleted);
-    }
-
-    /// <summary>
-    /// A statement that creates the index of a dataset's live rows by <paramref name="keys"/> (physical column names, never user
-    /// text) unless it exists; one round trip, and no notice when it does. Its name carries a hash of the key columns, so a
-    /// dataset whose key changed gets an index of its new key, and the index of its old key, which every load would otherwise
-    /// keep maintaining for nothing, is dropped.
-    /// </summary>
-    private static string LiveKeysIndexSql(long datasetId, IReadOnlyList<string> keys)
-    {
-        var keyList = string.Join(", ", keys);
-        var prefix = DataTables.LiveKeysIndexPrefix(datasetId);
-        var name = DataTables.LiveKeysIndexName(datasetId, keyList);
-        return $"""
-            DO $$
-            DECLARE stale text;
-            BEGIN
-                IF to_regclass('{DataTables.Schema}.{name}') IS NULL THEN
-                    FOR stale IN SELECT indexname FROM pg_indexes WHERE schemaname = '{DataTables.Schema}' AND tablename = '{DataTables.LocalName(datasetId)}'
-                        AND starts_with(indexname, '{prefix}') LOOP
-                        EXECUTE format('DROP INDEX {DataTables.Schema}.%I', stale);
-                    END LOOP;
-                    CREATE INDEX {name} ON {DataTables.QualifiedName(datasetId)} ({keyList}) WHERE _vt IS NULL;
-                END IF;
-            END $$;
-            """;
     }
 
     private static string Describe(MergeCounts counts, int valueColumns, int presentValueColumns)

@@ -11,6 +11,13 @@ public static class DataTables
     /// <summary>The schema holding every dataset's table (created by deploy/sql/002_catalog.sql).</summary>
     public const string Schema = "dp_data";
 
+    /// <summary>
+    /// A keyed dataset's column of each row's 128-bit hash (uuid; Import/RowHash.cs), written while the rows are copied in and
+    /// compared by the keyed merge instead of every value. NULL in rows loaded before it existed (or by a version upload); tables
+    /// created before it have no such column and merge by value.
+    /// </summary>
+    public const string RowHashColumn = "_h";
+
     /// <summary>The dataset's table, schema-qualified: what statements name.</summary>
     public static string QualifiedName(long datasetId) => $"{Schema}.{LocalName(datasetId)}";
 

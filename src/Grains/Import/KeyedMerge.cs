@@ -1,0 +1,145 @@
+using Dapper;
+using DatasetPlatform.Grains.Storage;
+using Npgsql;
+
+namespace DatasetPlatform.Grains.Import;
+
+/// <summary>Rows a load added, changed (closed and written anew) and closed as missing.</summary>
+internal sealed record MergeCounts(long Inserted, long Updated, long Deleted);
+
+/// <summary>How a keyed upload's staged rows carry row hashes (<see cref="RowHash"/>).</summary>
+/// <param name="Stored">The dataset's table has the hash column and the staged rows carry their hash: rows compare by hash
+/// first, and inserted rows keep theirs.</param>
+/// <param name="UnchangedMarked">Rows identical to a live row were staged as their key only, marked in
+/// <see cref="KeyedMerge.UnchangedColumn"/> (<see cref="CopyTarget.Unchanged"/>).</param>
+internal sealed record StagedHashes(bool Stored, bool UnchangedMarked)
+{
+    public static readonly StagedHashes None = new(false, false);
+}
+
+/// <summary>
+/// Merges an upload staged in <c>pg_temp.dp_stage</c> into a keyed dataset's live rows, set-based, in the import's transaction:
+/// new keys are inserted, changed rows (with onConflictUpdate) are closed and written anew in the new version, and with
+/// deleteMissing the live keys the upload lacks are closed.
+/// </summary>
+internal static class KeyedMerge
+{
+    /// <summary>The staging table's marker of a row identical to a live row (only its key and hash were staged).</summary>
+    public const string UnchangedColumn = "_same";
+
+    /// <summary>Set-based statements over a whole upload run as long as they need (see ImportRunner's NoCommandTimeout).</summary>
+    private const int NoCommandTimeout = 0;
+
+    /// <summary>The statement creating the staging table for <paramref name="plan"/>'s loaded columns (and the hash columns).</summary>
+    public static string CreateStageSql(LoadPlan plan, StagedHashes hashes)
+    {
+        var definitions = string.Join(", ", plan.Loaded.Select(c => $"{c.Column.Physical} {c.Column.SqlType}"))
+            + (hashes.Stored ? $", {DataTables.RowHashColumn} uuid" : "") + (hashes.UnchangedMarked ? $", {UnchangedColumn} boolean" : "");
+        return $"CREATE TEMP TABLE dp_stage ({definitions}) ON COMMIT DROP";
+    }
+
+    public static async Task<MergeCounts> RunAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long datasetId, LoadPlan plan,
+        long stagedRows, long liveRows, int version, bool onConflictUpdate, bool deleteMissing, StagedHashes hashes, long keyIndexMinRows,
+        CancellationToken cancellationToken)
+    {
+        var table = DataTables.QualifiedName(datasetId);
+        var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
+        string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
+        var loaded = plan.Loaded.Select(c => c.Column.Physical).ToList();
+        var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
+        var absent = plan.Columns.Where(c => !c.IsKey && !loaded.Contains(c.Physical)).Select(c => c.Physical).ToList();
+        var parameters = new { v = version };
+
+        // A small upload into a big dataset: PostgreSQL hashes every live row for the join below whatever the staged side
+        // holds (measured: 2,100 staged rows against 1M live ones built a 135 MB hash; the planner judges the staged keys'
+        // buckets by each column alone). An index of the live keys turns that join into one index probe per staged row.
+        // Built once, here, by the first such merge; big loads and merges keep hashing and never build it.
+        var indexSql = liveRows >= keyIndexMinRows && stagedRows * 10 <= liveRows ? LiveKeysIndexSql(datasetId, keys) + "\n" : "";
+
+        // Hash joins (no sorts of both sides) and no JIT compilation for the set-based merge; sent with its first statement.
+        const string MergeSettings = "SELECT set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true);\n";
+
+        // One join classifies every staged row against the live rows: new (no live row), changed (only with onConflictUpdate)
+        // or unchanged. Only new and changed rows leave it, with the live row's ctid and the values of the columns the file
+        // does not carry, kept in the statement's memory. The close then fetches exactly those live rows by ctid (a TID scan
+        // of the sorted array: measured on 1M live rows, 100k changed, 0.5 s of backend CPU where a hash join of the ctids over
+        // the whole table took 1.0-1.4 s; the temporary table this used to go through is gone), and the insert writes them.
+        // Every part reads the snapshot from before the statement, so the close and the insert cannot see each other's rows.
+        // With row hashes, rows already known identical to a live row (staged as their key) never enter the join, and two rows
+        // whose hashes differ are compared by value only then: equal hashes are equal rows (RowHash), and the value comparison
+        // stays the judge of what changed (a hash also covers the columns the file does not carry).
+        var h = DataTables.RowHashColumn;
+        var valuesDiffer = $"ROW({string.Join(", ", present.Select(p => $"t.{p}"))}) IS DISTINCT FROM ROW({string.Join(", ", present.Select(p => $"s.{p}"))})";
+        var changedTest = !onConflictUpdate || present.Count == 0 ? ""
+            : hashes.Stored ? $" OR (t.{h} IS DISTINCT FROM s.{h} AND {valuesDiffer})"
+            : $" OR {valuesDiffer}";
+        // The rows staged in full only, in a subquery the planner keeps apart (OFFSET 0), so it hashes them and scans the live rows
+        // past that hash. Left to itself it judged both sides alike (costs 0.4% apart) and hashed the million live rows instead:
+        // measured, 100k candidates against 1M live rows, 1.4 s of backend CPU for that join against 0.6 s this way.
+        var staged = hashes.UnchangedMarked ? $"(SELECT * FROM pg_temp.dp_stage WHERE {UnchangedColumn} IS NULL OFFSET 0)" : "pg_temp.dp_stage";
+        var absentFromLive = absent.Count > 0 ? ", " + string.Join(", ", absent.Select(a => $"t.{a}")) : "";
+        var absentColumns = absent.Count > 0 ? ", " + string.Join(", ", absent) : "";
+        // A changed row takes the live row's values of the columns the file lacks, which the staged hash did not see: no hash.
+        var (hashFromStage, hashColumn, hashValue) = !hashes.Stored ? ("", "", "")
+            : ($", s.{h}", $", {h}", absent.Count > 0 ? $", CASE WHEN _live IS NULL THEN {h} END" : $", {h}");
+        var closeStep = changedTest.Length > 0
+            ? $", closed AS (UPDATE {table} SET _vt = @v WHERE ctid = ANY (ARRAY(SELECT _live FROM diff WHERE _live IS NOT NULL)) RETURNING 1)"
+            : "";
+        long updated, inserted;
+        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            $"""
+            {MergeSettings}{indexSql}WITH diff AS MATERIALIZED (
+                SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}{hashFromStage}, t.ctid AS _live
+                FROM {staged} s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
+                WHERE t.ctid IS NULL{changedTest}){closeStep},
+            added AS (
+                INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
+                SELECT @v, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff
+                RETURNING 1)
+            SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added)
+            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken)))
+        {
+            await results.ReadAsync();
+            var counts = await results.ReadSingleAsync<(long Closed, long Added)>();
+            updated = counts.Closed;
+            inserted = counts.Added - updated;
+        }
+
+        long deleted = 0;
+        if (deleteMissing)
+        {
+            deleted = await connection.ExecuteAsync(new CommandDefinition(
+                $"""
+                UPDATE {table} t SET _vt = @v
+                WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
+                """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
+        }
+        return new MergeCounts(inserted, updated, deleted);
+    }
+
+    /// <summary>
+    /// A statement that creates the index of a dataset's live rows by <paramref name="keys"/> (physical column names, never user
+    /// text) unless it exists; one round trip, and no notice when it does. Its name carries a hash of the key columns, so a
+    /// dataset whose key changed gets an index of its new key, and the index of its old key, which every load would otherwise
+    /// keep maintaining for nothing, is dropped.
+    /// </summary>
+    private static string LiveKeysIndexSql(long datasetId, IReadOnlyList<string> keys)
+    {
+        var keyList = string.Join(", ", keys);
+        var prefix = DataTables.LiveKeysIndexPrefix(datasetId);
+        var name = DataTables.LiveKeysIndexName(datasetId, keyList);
+        return $"""
+            DO $$
+            DECLARE stale text;
+            BEGIN
+                IF to_regclass('{DataTables.Schema}.{name}') IS NULL THEN
+                    FOR stale IN SELECT indexname FROM pg_indexes WHERE schemaname = '{DataTables.Schema}' AND tablename = '{DataTables.LocalName(datasetId)}'
+                        AND starts_with(indexname, '{prefix}') LOOP
+                        EXECUTE format('DROP INDEX {DataTables.Schema}.%I', stale);
+                    END LOOP;
+                    CREATE INDEX {name} ON {DataTables.QualifiedName(datasetId)} ({keyList}) WHERE _vt IS NULL;
+                END IF;
+            END $$;
+            """;
+    }
+}
