@@ -45,7 +45,11 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileSto
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var job = await connection.QuerySingleOrDefaultAsync<(long DatasetId, string Status, string? FileName, Guid? UploadFileId)>(
-            "SELECT dataset_id, status, file_name, upload_file_id FROM dp.import_jobs WHERE id = @jobId FOR UPDATE", new { jobId }, transaction);
+            // The claim commits without waiting for the WAL flush (set_config: SET LOCAL in this statement): lost with a crash of
+            // PostgreSQL, the upload finds no claim to fill or commit and fails (no answer but an error, nothing acknowledged lost);
+            // the upload's own commit is synchronous and flushes the claim with it.
+            "SELECT dataset_id, status, file_name, upload_file_id FROM dp.import_jobs WHERE id = @jobId AND set_config('synchronous_commit', 'off', true) IS NOT NULL FOR UPDATE",
+            new { jobId }, transaction);
         if (job.Status is null) return new PresignedClaim(PresignedClaimOutcome.Gone, null, 0, "");
         if (job.Status != Abstractions.JobStatus.Uninitialised) return new PresignedClaim(PresignedClaimOutcome.AlreadyUsed, null, job.DatasetId, "");
         if (job.UploadFileId is not null) return new PresignedClaim(PresignedClaimOutcome.InProgress, null, job.DatasetId, "");

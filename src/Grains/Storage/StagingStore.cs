@@ -40,7 +40,9 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
     public async Task<Guid> CreateAsync(long? datasetId, string fileName, CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid();
-        await RunAsync(InsertFileSql, command =>
+        // Without waiting for the WAL flush, like the chunks: a row lost with a crash of PostgreSQL fails the upload's commit (no
+        // file to complete), and the commit that acknowledges the upload is synchronous and flushes this row with it.
+        await RunAsync(InsertFileSql + " RETURNING set_config('synchronous_commit', 'off', true)", command =>
         {
             command.Parameters.AddWithValue("id", id);
             command.Parameters.AddWithValue("ds", NpgsqlDbType.Bigint, (object?)datasetId ?? DBNull.Value);
