@@ -141,12 +141,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
 
         var plan = LoadPlan.Build(source.Columns, manifest, stored, rules, start.FirstFreeOrdinal);
+        var keyed = plan.KeyColumns.Any();
         // Both flags match rows by their key. A dataset first loaded as records (V4, blocks) has none: appending instead would
         // duplicate the rows the user asked to update or keep.
-        if (job.Source == JobSources.Multipart && (job.OnConflictUpdate || deleteMissing) && !plan.KeyColumns.Any())
+        if (job.Source == JobSources.Multipart && (job.OnConflictUpdate || deleteMissing) && !keyed)
             throw new ImportFailure(JobStatus.Failed, "onConflictUpdateDB and deleteMissingFromDB match rows by their Date and entity columns, and this "
                 + "dataset has no key: it was first loaded as records (V4 imports or blocks), which are only appended. Upload without these flags to append.");
-        var keyed = plan.KeyColumns.Any();
         var created = await EnsureTableAsync(connection, transaction, dataset, plan, stored.Count == 0, start.HasLiveBlocksIndex, rowHashes: keyed);
 
         var version = (dataset.CurrentVersion ?? -1) + 1;
