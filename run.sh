@@ -97,18 +97,29 @@ declare -A names
 for ((i = 1; i <= silos; i++)); do names[$(cat "$DP_DATA_DIR/cluster/silo-$i.pid")]=silo-$i; done
 for ((j = 1; j <= gateways; j++)); do names[$(cat "$DP_DATA_DIR/cluster/gateway-$j.pid")]=gateway-$j; done
 gateways_left=$gateways
+report_exit() { # PID STATUS
+  local name=${names[$1]:-process $1} pid remaining=()
+  # The pid file goes first: once the message is out, nothing names the dead process any more.
+  rm -f "$DP_DATA_DIR/cluster/$name.pid"
+  echo "run.sh: $name (pid $1) exited with status $2; the rest of the cluster goes on" >&2
+  for pid in "${children[@]}"; do [ "$pid" = "$1" ] || remaining+=("$pid"); done
+  children=("${remaining[@]}")
+  if [[ $name == gateway-* ]]; then gateways_left=$((gateways_left - 1)); fi
+}
+# A process that ended during start-up (e.g. its port was taken) is reported now: `wait -n` below does not return for a
+# child that had already ended before it was called.
+for pid in "${children[@]}"; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    status=0
+    wait "$pid" || status=$?
+    report_exit "$pid" "$status"
+  fi
+done
 while ((gateways_left > 0)); do
   status=0
   wait -n -p ended "${children[@]}" || status=$?
   [ -n "${ended:-}" ] || continue
-  name=${names[$ended]:-process $ended}
-  # The pid file goes first: once the message is out, nothing names the dead process any more.
-  rm -f "$DP_DATA_DIR/cluster/$name.pid"
-  echo "run.sh: $name (pid $ended) exited with status $status; the rest of the cluster goes on" >&2
-  remaining=()
-  for pid in "${children[@]}"; do [ "$pid" = "$ended" ] || remaining+=("$pid"); done
-  children=("${remaining[@]}")
-  [[ $name == gateway-* ]] && gateways_left=$((gateways_left - 1))
+  report_exit "$ended" "$status"
   unset ended
 done
 echo "run.sh: no gateway is left; stopping the silos" >&2
