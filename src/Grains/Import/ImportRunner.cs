@@ -36,7 +36,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// 10M rows they run for longer than Npgsql's 30 s default, and a client-side timeout would be retried as an outage
     /// until the job failed. They have no client-side limit; a silo that dies takes its connection and transaction with it.
     /// </summary>
-    private const int NoCommandTimeout = 0;
+    internal const int NoCommandTimeout = 0;
 
     /// <summary>The platform's own meter (exported at /metrics next to Orleans' and ASP.NET Core's).</summary>
     public const string MeterName = "DatasetPlatform";

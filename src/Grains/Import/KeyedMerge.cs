@@ -27,9 +27,6 @@ internal static class KeyedMerge
     /// <summary>The staging table's marker of a row identical to a live row (only its key and hash were staged).</summary>
     public const string UnchangedColumn = "_same";
 
-    /// <summary>Set-based statements over a whole upload run as long as they need (see ImportRunner's NoCommandTimeout).</summary>
-    private const int NoCommandTimeout = 0;
-
     /// <summary>The statement creating the staging table for <paramref name="plan"/>'s loaded columns (and the hash columns).</summary>
     public static string CreateStageSql(LoadPlan plan, StagedHashes hashes)
     {
@@ -97,7 +94,7 @@ internal static class KeyedMerge
                 SELECT @v, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff
                 RETURNING 1)
             SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added)
-            """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken)))
+            """, parameters, transaction, ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken)))
         {
             await results.ReadAsync();
             var counts = await results.ReadSingleAsync<(long Closed, long Added)>();
@@ -112,7 +109,7 @@ internal static class KeyedMerge
                 $"""
                 UPDATE {table} t SET _vt = @v
                 WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
-                """, parameters, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
+                """, parameters, transaction, ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken));
         }
         return new MergeCounts(inserted, updated, deleted);
     }

@@ -45,7 +45,7 @@ public sealed partial class FileStagingStore(string directory, TimeSpan orphanMi
         // the bytes. The commit that acknowledges the upload is synchronous and flushes this row with it.
         await using (var command = dataSource.CreateCommand(
             "INSERT INTO dp.staged_files (id, dataset_id, file_name, complete, stored_in) SELECT @id, @ds, @name, false, 'files' "
-            + "WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL"))
+            + $"WHERE {AsyncCommit.ForThisTransaction} IS NOT NULL"))
         {
             command.Parameters.AddWithValue("id", id);
             command.Parameters.AddWithValue("ds", NpgsqlTypes.NpgsqlDbType.Bigint, (object?)datasetId ?? DBNull.Value);

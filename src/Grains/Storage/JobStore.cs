@@ -48,7 +48,7 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileSto
             // The claim commits without waiting for the WAL flush (set_config: SET LOCAL in this statement): lost with a crash of
             // PostgreSQL, the upload finds no claim to fill or commit and fails (no answer but an error, nothing acknowledged lost);
             // the upload's own commit is synchronous and flushes the claim with it.
-            "SELECT dataset_id, status, file_name, upload_file_id FROM dp.import_jobs WHERE id = @jobId AND set_config('synchronous_commit', 'off', true) IS NOT NULL FOR UPDATE",
+            $"SELECT dataset_id, status, file_name, upload_file_id FROM dp.import_jobs WHERE id = @jobId AND {AsyncCommit.ForThisTransaction} IS NOT NULL FOR UPDATE",
             new { jobId }, transaction);
         if (job.Status is null) return new PresignedClaim(PresignedClaimOutcome.Gone, null, 0, "");
         if (job.Status != Abstractions.JobStatus.Uninitialised) return new PresignedClaim(PresignedClaimOutcome.AlreadyUsed, null, job.DatasetId, "");
@@ -105,10 +105,10 @@ public sealed partial class JobStore(NpgsqlDataSource dataSource, IStagedFileSto
     {
         await using var connection = await dataSource.OpenConnectionAsync();
         var job = await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
-            """
+            $"""
             UPDATE dp.import_jobs SET status = 'processing', started_at = COALESCE(started_at, now()), updated_at = now(),
                 crashes = crashes + CASE WHEN @firstRunOfActivation AND status = 'processing' THEN 1 ELSE 0 END
-            WHERE id = @jobId AND status IN ('queued', 'processing') AND set_config('synchronous_commit', 'off', true) IS NOT NULL
+            WHERE id = @jobId AND status IN ('queued', 'processing') AND {AsyncCommit.ForThisTransaction} IS NOT NULL
             RETURNING *
             """, new { jobId, firstRunOfActivation });
         Applied(job is null ? 0 : 1, jobId, nameof(MarkProcessingAsync));

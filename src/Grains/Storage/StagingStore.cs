@@ -42,7 +42,7 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
         var id = Guid.NewGuid();
         // Without waiting for the WAL flush, like the chunks: a row lost with a crash of PostgreSQL fails the upload's commit (no
         // file to complete), and the commit that acknowledges the upload is synchronous and flushes this row with it.
-        await RunAsync(InsertFileSql + " RETURNING set_config('synchronous_commit', 'off', true)", command =>
+        await RunAsync(InsertFileSql + $" RETURNING {AsyncCommit.ForThisTransaction}", command =>
         {
             command.Parameters.AddWithValue("id", id);
             command.Parameters.AddWithValue("ds", NpgsqlDbType.Bigint, (object?)datasetId ?? DBNull.Value);
@@ -134,7 +134,7 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await using var batch = new NpgsqlBatch(connection);
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT set_config('synchronous_commit', 'off', true)"));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT {AsyncCommit.ForThisTransaction}"));
             var insert = new NpgsqlBatchCommand(
                 """
                 WITH chunk AS (INSERT INTO dp.staged_file_chunks (file_id, seq, data) VALUES (@id, @seq, @data))
