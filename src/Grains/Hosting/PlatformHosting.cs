@@ -155,6 +155,9 @@ public static class PlatformHosting
             o.Invariant = Invariant;
             o.DataSource = dataSource;
         });
+        // Before the silo joins the cluster as active: no grain runs here yet, so nothing competes with it, and a silo that
+        // reports ready (and every job the sweep restarts) finds the import path compiled.
+        silo.AddStartupTask<ImportWarmup>(ServiceLifecycleStage.ApplicationServices);
         silo.AddStartupTask<PendingImportsSweeper>();
         // Orleans preallocates its grain-address cache for a million entries (9 MB of arrays per process); a silo here holds
         // two grains per busy dataset, and a miss costs one directory lookup.

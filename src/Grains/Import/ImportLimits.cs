@@ -22,6 +22,7 @@ public sealed class ImportLimits
         ["MAX_PARQUET_ROW_GROUP_BYTES"] = $"{Section}:{nameof(MaxParquetRowGroupBytes)}",
         ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = $"{Section}:{nameof(MergeKeyIndexMinRows)}",
         ["DP_MERGE_ROW_HASHES_MAX_ROWS"] = $"{Section}:{nameof(MergeRowHashesMaxRows)}",
+        ["DP_IMPORT_WARMUP_ROWS"] = $"{Section}:{nameof(WarmupRows)}",
     };
 
     /// <summary>
@@ -76,4 +77,10 @@ public sealed class ImportLimits
     /// see README). Bigger datasets merge every staged row in the database, comparing the stored hashes there; 0 never reads them.
     /// </summary>
     [Range(0, long.MaxValue)] public long MergeRowHashesMaxRows { get; set; } = 2_000_000;
+
+    /// <summary>
+    /// Generated rows a silo loads (into a temporary table, rolled back) when it starts, before it reports ready, so that its first
+    /// import runs on compiled, optimized code (<see cref="ImportWarmup"/>); 0 turns the warm-up off.
+    /// </summary>
+    [Range(0, 10_000_000)] public int WarmupRows { get; set; } = 50_000;
 }

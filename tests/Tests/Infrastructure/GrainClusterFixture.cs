@@ -86,6 +86,7 @@ public sealed class GrainClusterFixture : IAsyncLifetime
             ["Silo:ClusterId"] = builder.Options.ClusterId,
             ["Silo:ServiceId"] = builder.Options.ServiceId,
             ["Import:MaxCrashes"] = MaxCrashes.ToString(),
+            ["Import:WarmupRows"] = PlatformFixture.WarmupRows,
             // Transient errors are retried after 1 s each, not after the production backoff's growing waits.
             ["Import:MaxRetryDelaySeconds"] = "1",
             // As in PlatformFixture: a dataset whose grain went down with its silo is woken within a second.

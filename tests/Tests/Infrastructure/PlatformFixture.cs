@@ -57,6 +57,13 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// <summary>Live rows from which a merge indexes the live keys (DP_MERGE_KEY_INDEX_MIN_ROWS), small so tests reach the indexed merge.</summary>
     public const long MergeKeyIndexMinRows = 40;
 
+    /// <summary>
+    /// The services tests start warm their import path up with this many rows per pass (DP_IMPORT_WARMUP_ROWS): enough to run it
+    /// (ImportWarmupTests checks it did without a failure), not the production default's seconds of CPU at every start of a
+    /// suite that starts dozens of silos on two cores. run.sh's own tests keep the default.
+    /// </summary>
+    public const string WarmupRows = "2000";
+
     /// <summary>The service's own connection string (its non-superuser role), as given to it in DP_POSTGRES.</summary>
     public string ConnectionString { get; private set; } = "";
     public string AdminKey { get; private set; } = "";
@@ -144,6 +151,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_FIELD_CHARS"] = MaxFieldChars.ToString(),
             ["MAX_DECOMPRESSED_BYTES"] = MaxDecompressedBytes.ToString(),
             ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = MergeKeyIndexMinRows.ToString(),
+            ["DP_IMPORT_WARMUP_ROWS"] = WarmupRows,
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
             ["Silo:SiloPort"] = FreePort().ToString(),

@@ -46,6 +46,7 @@ public sealed class ServiceUnderTest : IAsyncDisposable
             ["DP_CLUSTER_ID"] = $"{name}-{Guid.NewGuid().ToString("N")[..8]}",
             ["DP_SILO_PORT"] = PlatformFixture.FreePort().ToString(),
             ["DP_GATEWAY_PORT"] = PlatformFixture.FreePort().ToString(),
+            ["DP_IMPORT_WARMUP_ROWS"] = PlatformFixture.WarmupRows,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) environment[key] = value;
         var service = new ServiceUnderTest(workDirectory, PlatformFixture.FreePort(), environment, database);

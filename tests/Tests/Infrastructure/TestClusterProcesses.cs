@@ -29,6 +29,7 @@ public sealed class TestClusterProcesses : IAsyncDisposable
             ["DP_CLUSTER_ID"] = clusterId,
             ["DP_SERVICE_ID"] = "service-" + clusterId,
             ["DP_ADVERTISED_ADDRESS"] = "127.0.0.1",
+            ["DP_IMPORT_WARMUP_ROWS"] = PlatformFixture.WarmupRows,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) _shared[key] = value;
     }
