@@ -42,12 +42,16 @@ done
 [[ $silos =~ ^[0-9]+$ && $gateways =~ ^[1-9][0-9]*$ ]] || { echo "load.sh: --silos and --gateways take whole numbers" >&2; exit 2; }
 if [[ $scenario == chaos && $external == 0 && $silos == 0 ]]; then silos=3; silos_label=3; harness+=(--silos 3); fi
 
-log "building bench/LoadTest (Release) into $ART"
-dotnet build "$REPO/bench/LoadTest/LoadTest.csproj" -c Release --artifacts-path "$ART" -v quiet -nologo >"$OUT/load-build.log" 2>&1 || {
-  cat "$OUT/load-build.log" >&2
+# The load client shares the machine with what it measures: it is published ReadyToRun like the service (scripts/build.sh), so
+# its CPU goes to sending uploads, not to compiling itself (a perf profile of session 6: 58% of its samples in tiered compilation).
+# shellcheck disable=SC1091 # scripts/build.sh, found at run time
+source "$REPO/scripts/build.sh"
+log "publishing bench/LoadTest (Release, ReadyToRun=${DP_READY_TO_RUN:-true}) into $ART"
+dp_publish "$REPO/bench/LoadTest/LoadTest.csproj" "$ART" >"$OUT/load-build.log" 2>&1 || {
+  tail -n 40 "$OUT/load-build.log" >&2
   exit 2
 }
-HARNESS=$ART/bin/LoadTest/release/DatasetPlatform.LoadTest.dll
+HARNESS=$DP_PUBLISHED_DLL
 
 if ((external)); then
   cd "$REPO"
@@ -94,8 +98,6 @@ done
 
 # Published as run.sh publishes (ReadyToRun unless DP_READY_TO_RUN=false): the service under load runs what users run. A
 # plain build spent a third of the service's CPU of a many-small run in the JIT (perf, session 6).
-# shellcheck disable=SC1091 # scripts/build.sh, found at run time
-source "$REPO/scripts/build.sh"
 log "publishing src/Api and src/Silo (Release, ReadyToRun=${DP_READY_TO_RUN:-true}) into $ART"
 { dp_publish "$REPO/src/Api/Api.csproj" "$ART" && API_DLL=$DP_PUBLISHED_DLL &&
   dp_publish "$REPO/src/Silo/Silo.csproj" "$ART" && SILO_DLL=$DP_PUBLISHED_DLL; } >>"$OUT/load-build.log" 2>&1 || {
@@ -104,7 +106,15 @@ log "publishing src/Api and src/Silo (Release, ReadyToRun=${DP_READY_TO_RUN:-tru
 }
 
 dp_postgres_up "$OUT/load-pg" "$PG_PORT" "$DB" durable
+# pg_stat_statements: what the service's statements cost (calls, backend time), written next to the report after the run.
+if [[ $(dp_psql -Atc "SHOW shared_preload_libraries") != *pg_stat_statements* ]]; then
+  log "loading pg_stat_statements (restarts the bench PostgreSQL once)"
+  dp_psql -qc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  dp_postgres_down "$OUT/load-pg" >/dev/null
+  dp_postgres_up "$OUT/load-pg" "$PG_PORT" "$DB" durable
+fi
 DP_PG_DB=postgres dp_psql -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB OWNER $DP_PG_SERVICE_USER" >/dev/null
+dp_psql -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 rm -rf "$DATA_DIR"
 mkdir -p "$DATA_DIR"
 : >"$SERVICE_LOG"
@@ -165,6 +175,16 @@ fi
 
 cd "$REPO"
 rc=0
+dp_psql -qc "SELECT pg_stat_statements_reset()" >/dev/null
 dotnet "$HARNESS" "$scenario" --url "$(IFS=,; echo "${urls[*]}")" --key-file "$DATA_DIR/bootstrap-key.txt" --copy-baseline \
-  --target "$target" --silos "$silos_label" "${harness[@]}" || rc=$?
+  --target "$target" --silos "$silos_label" --cpu-service "$(IFS=,; echo "${PIDS[*]}")" --cpu-postgres "$(head -n 1 "$DP_PG_DATA/postmaster.pid")" \
+  "${harness[@]}" || rc=$?
+# The service's statements of the whole run (datasets created, uploads, imports, verification reads) by backend time, the
+# datasets' tables (dp_data.ds_N) taken as one. A COPY FROM STDIN's time includes waiting for the service to send its rows.
+dp_psql -Atc "SELECT lpad(sum(calls)::text, 7) || lpad(round(sum(total_exec_time))::text, 9) || ' ms ' || lpad(round((sum(total_exec_time) / sum(calls))::numeric, 2)::text, 8) || ' ms/call  ' || q
+              FROM (SELECT calls, total_exec_time, left(regexp_replace(regexp_replace(query, 'ds_[0-9]+', 'ds_N', 'g'), '\s+', ' ', 'g'), 150) AS q
+                    FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                    WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = '$DB') AND r.rolname = '$DP_PG_SERVICE_USER') t
+              GROUP BY q ORDER BY sum(total_exec_time) DESC LIMIT 45" >"$OUT/load-statements.txt" 2>&1 || true
+log "the service's statements by backend time (calls, total ms): $OUT/load-statements.txt"
 exit "$rc"

@@ -56,6 +56,8 @@ public static class LoadReport
         else if (result.FixedCost is { } costFailed) text.AppendLine(Invariant($"| fixed cost of one small upload | not measured: {costFailed.Error} | |"));
         text.AppendLine();
 
+        if (result.LoadCpu is { } cpu) AppendCpu(text, result, cpu, wall);
+
         text.AppendLine("## Answers by status (every request of the run, retries included)");
         text.AppendLine();
         text.AppendLine("| status | count |");
@@ -82,6 +84,33 @@ public static class LoadReport
         var to201 = uploads.Select(u => (u.Acknowledged!.Value - u.Started).TotalSeconds).ToList();
         var complete = uploads.Where(u => u.Completed is not null).Select(u => (u.Completed!.Value - u.Started).TotalSeconds).ToList();
         return Invariant($"| {label} | {datasets.Count} | {uploads.Count} | {rows:N0} | {megabytes:F2} | {uploads.Count / wall:F1} | {rows / wall:N0} | {megabytes / wall:F2} | {Quantiles(to201)} | {Quantiles(complete)} |");
+    }
+
+    /// <summary>
+    /// CPU seconds by process during the load phase, per upload and per 1000 rows, against what the \copy reference spent per
+    /// 1000 rows (psql is the load client's reaped children), and the share of the machine's cores the run kept busy.
+    /// </summary>
+    private static void AppendCpu(StringBuilder text, LoadTestResult result, CpuUse cpu, double wall)
+    {
+        var uploads = Math.Max(1, result.Uploads.Count(u => u.Acknowledged is not null));
+        var kiloRows = Math.Max(1e-3, result.Uploads.Where(u => u.Acknowledged is not null).Sum(u => u.Rows) / 1000.0);
+        // Without the service's or PostgreSQL's pids (a service the harness did not start) their columns stay empty.
+        var (service, postgres) = (result.Options.ServicePids.Count > 0, result.Options.PostgresPids.Count > 0);
+        string Cells(CpuUse c, double divisor, string format) => string.Join(" | ",
+            new double?[] { service ? c.Service : null, c.Client, postgres ? c.Postgres : null, c.Service + c.Client + c.Postgres }
+            .Select(v => v is { } seconds ? (seconds * 1000 / divisor).ToString(format, CultureInfo.InvariantCulture) : "-"));
+        text.AppendLine("## CPU (user + system, from /proc: what the run cost the machine, whatever else ran on it)");
+        text.AppendLine();
+        text.AppendLine("| | service | load client | PostgreSQL | all |");
+        text.AppendLine("|---|---:|---:|---:|---:|");
+        text.AppendLine(Invariant($"| load phase, s | {Cells(cpu, 1000, "F1")} |"));
+        text.AppendLine(Invariant($"| per upload, ms | {Cells(cpu, uploads, "F1")} |"));
+        text.AppendLine(Invariant($"| per 1000 rows, ms | {Cells(cpu, kiloRows, "F1")} |"));
+        if (result is { CopyCpu: { } copyCpu, Copy: { Error: null } copy })
+            text.AppendLine(Invariant($"| two `psql \\copy` streams, per 1000 rows, ms (load client = psql) | - | {copyCpu.Client * 1e6 / (2.0 * copy.RowsPerStream):F1} | {copyCpu.Postgres * 1e6 / (2.0 * copy.RowsPerStream):F1} | {(copyCpu.Client + copyCpu.Postgres) * 1e6 / (2.0 * copy.RowsPerStream):F1} |"));
+        text.AppendLine();
+        text.AppendLine(Invariant($"Busy: {(cpu.Service + cpu.Client + cpu.Postgres) / (wall * result.Machine.Cores):P0} of {result.Machine.Cores} cores x {wall:F1} s wall (the rest idle or other processes')."));
+        text.AppendLine();
     }
 
     private static string Quantiles(IReadOnlyCollection<double> seconds) => seconds.Count == 0

@@ -25,6 +25,12 @@ public sealed record LoadTestOptions(Scenario Scenario)
 
     public string Silos { get; init; } = "unknown";
 
+    /// <summary>The service's processes, whose CPU the report shows per upload (bench/load.sh passes what it started).</summary>
+    public IReadOnlyList<int> ServicePids { get; init; } = [];
+
+    /// <summary>The PostgreSQL postmaster: its CPU and its backends' count in the report's CPU per upload.</summary>
+    public IReadOnlyList<int> PostgresPids { get; init; } = [];
+
     /// <summary>A remark for the results file (e.g. that the machine was shared).</summary>
     public string? Note { get; init; }
 }

@@ -22,6 +22,10 @@ public sealed class LoadTestResult
     public string? Chaos { get; set; }
     public string? MachineAfter { get; set; }
 
+    /// <summary>CPU seconds spent during the load phase (first upload sent until the last import finished) and during the \copy reference.</summary>
+    public CpuUse? LoadCpu { get; set; }
+    public CpuUse? CopyCpu { get; set; }
+
     public IEnumerable<UploadRecord> Uploads => Datasets.SelectMany(d => d.Uploads);
 
     /// <summary>Every upload acknowledged and finished Processed, and every dataset read back exactly as expected.</summary>
@@ -83,7 +87,9 @@ public static class LoadTestRunner
         {
             var rows = options.CopyRowsPerStream ?? Math.Clamp((long)scenario.Datasets * scenario.UploadsPerDataset * scenario.RowsPerUpload / 2, 100_000, 1_000_000);
             log.WriteLine($"baseline: two parallel psql \\copy streams of {rows} rows each");
+            var beforeCopy = ProcessCpu.Now(options);
             result.Copy = await CopyBaseline.RunAsync(psql, rows, cancellationToken);
+            result.CopyCpu = ProcessCpu.Now(options) - beforeCopy;
         }
 
         var context = new LoadContext(scenario, runId, repositoryId, DateTime.UtcNow + options.Timeout, cancellationToken);
@@ -108,6 +114,7 @@ public static class LoadTestRunner
         var killAt = options.KillPids.Count > 0 || options.KillOneOf.Count > 0 ? Math.Max(1, (int)(options.KillAfter * scenario.Datasets * scenario.UploadsPerDataset)) : int.MaxValue;
         var acknowledged = 0;
         var start = DateTime.UtcNow;
+        var beforeLoad = ProcessCpu.Now(options);
         var clock = Stopwatch.StartNew();
         using var slots = new SemaphoreSlim(scenario.Clients);
         var progress = Task.Run(async () =>
@@ -138,6 +145,7 @@ public static class LoadTestRunner
             }
             await driver.WaitForCompletionAsync(dataset);
         }));
+        result.LoadCpu = ProcessCpu.Now(options) - beforeLoad;
         Interlocked.Exchange(ref acknowledged, int.MaxValue);
         var end = result.Uploads.Select(u => u.Completed ?? u.Acknowledged ?? DateTime.MinValue).DefaultIfEmpty(DateTime.UtcNow).Max();
         result.Wall = (end > start ? end : DateTime.UtcNow) - start;

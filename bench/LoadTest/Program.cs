@@ -7,6 +7,7 @@ const string Usage = """
            [--datasets N] [--uploads N] [--rows N] [--clients N] [--doors alphacast,presigned,blocks,versions]
            [--fixed-cost N] [--timeout SECONDS] [--copy-baseline] [--copy-rows N]
            [--kill-pids PID[,PID...]] [--kill-one-of PID[,PID...]] [--kill-after FRACTION] [--target TEXT] [--silos N] [--note TEXT] [--results DIR]
+           [--cpu-service PID[,PID...]] [--cpu-postgres POSTMASTER_PID]
     --copy-baseline reads DP_PG_BIN, DP_PG_HOST, DP_PG_PORT, DP_PG_USER, DP_PG_PASSWORD, DP_PG_DB (scripts/postgres.sh exports them).
     """;
 
@@ -45,6 +46,8 @@ try
             case "--kill-after": options = options with { KillAfter = double.Parse(Next(name), CultureInfo.InvariantCulture) }; break;
             case "--target": options = options with { Target = Next(name) }; break;
             case "--silos": options = options with { Silos = Next(name) }; break;
+            case "--cpu-service": options = options with { ServicePids = [.. Next(name).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))] }; break;
+            case "--cpu-postgres": options = options with { PostgresPids = [.. Next(name).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))] }; break;
             case "--note": options = options with { Note = Next(name) }; break;
             case "--results": results = Next(name); break;
             default: throw new ArgumentException($"Unknown option '{name}'.");

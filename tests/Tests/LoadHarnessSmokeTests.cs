@@ -17,7 +17,9 @@ public sealed class LoadHarnessSmokeTests(PlatformFixture platform)
     {
         var statuses = new StatusCounts();
         var gateway = new GatewayClient(platform.RawClient(), platform.AdminKey, statuses, "in-process test service");
-        var options = new LoadTestOptions(Scenario.Known["smoke"] with { FixedCostSamples = fixedCostSamples }) { Timeout = TimeSpan.FromSeconds(90), Target = "test fixture", Silos = "1 (embedded)" };
+        var options = new LoadTestOptions(Scenario.Known["smoke"] with { FixedCostSamples = fixedCostSamples }) { Timeout = TimeSpan.FromSeconds(90), Target = "test fixture", Silos = "1 (embedded)",
+            // The service runs in this process: its CPU is this process's, as the load client's is.
+            ServicePids = [Environment.ProcessId] };
         return await LoadTestRunner.RunAsync(options, [gateway], statuses, TextWriter.Null, CancellationToken.None);
     }
 
@@ -35,6 +37,10 @@ public sealed class LoadHarnessSmokeTests(PlatformFixture platform)
         var report = LoadReport.Markdown(result);
         Assert.Contains("**PASSED**: 12/12 uploads acknowledged", report);
         Assert.Contains("| presigned | 1 | 3 | 150 |", report);
+        // The load phase's CPU, read from /proc: the uploads and imports cost this process CPU; PostgreSQL's pid was not given.
+        Assert.NotNull(result.LoadCpu);
+        Assert.True(result.LoadCpu!.Service > 0, $"service CPU {result.LoadCpu.Service} s");
+        Assert.Matches(@"\| per upload, ms \| [0-9.]+ \| [0-9.]+ \| - \| [0-9.]+ \|", report);
     }
 
     [Fact]
