@@ -26,6 +26,8 @@ public static class PlatformEnvironment
         ["MAX_BLOCK_BODY_BYTES"] = "Platform:MaxBlockBodyBytes",
         ["DP_READ_STATEMENT_TIMEOUT_SECONDS"] = "Reads:StatementTimeoutSeconds",
         ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
+        ["DP_DOWNLOAD_STREAMS"] = "Reads:DownloadStreams",
+        ["DP_DOWNLOAD_RANGE_PAGES"] = "Reads:DownloadRangePages",
         ["DP_MAX_CONCURRENT_UPLOADS"] = "Platform:MaxConcurrentUploads",
         ["DP_UPLOAD_RETRY_AFTER_SECONDS"] = "Platform:UploadRetryAfterSeconds",
         ["DP_MAX_CONCURRENT_DOWNLOADS"] = "Platform:MaxConcurrentDownloads",

@@ -4,16 +4,16 @@ namespace DatasetPlatform.Grains.Storage;
 
 /// <summary>
 /// Bounds on the queries that read a dataset's rows (downloads, previews, Data8 reads, analyze, quality, compare,
-/// date-stats). Environment variables DP_READ_STATEMENT_TIMEOUT_SECONDS and DP_MAX_CORRELATION_COLUMNS override the
-/// "Reads" section.
+/// date-stats). Environment variables DP_READ_STATEMENT_TIMEOUT_SECONDS, DP_MAX_CORRELATION_COLUMNS, DP_DOWNLOAD_STREAMS and
+/// DP_DOWNLOAD_RANGE_PAGES override the "Reads" section.
 /// </summary>
 public sealed class ReadOptions
 {
     public const string Section = "Reads";
 
     /// <summary>
-    /// PostgreSQL statement_timeout of each read statement, in seconds (default 300). A download is one statement, so this
-    /// bounds a whole download; analysis runs several statements, each bounded by it.
+    /// PostgreSQL statement_timeout of each read statement, in seconds (default 300). It bounds a whole download (one
+    /// statement, or ranges of the table whose statements share the budget); analysis runs several statements, each bounded by it.
     /// </summary>
     [Range(1, 24 * 3600)] public int StatementTimeoutSeconds { get; set; } = 300;
 
@@ -22,4 +22,17 @@ public sealed class ReadOptions
     /// the pairs grow with the square of the width (1596 columns would be 1.27 million pairs per row read).
     /// </summary>
     [Range(0, Schema.DatasetLimits.MaxColumns)] public int MaxCorrelationColumns { get; set; } = 200;
+
+    /// <summary>
+    /// PostgreSQL sessions that format one plain download (no $top, $skip, $last, block order or JSON array) at the same time
+    /// (default 2): the table is read in ranges of pages, handed out to the sessions in turn and sent in table order, so a
+    /// download uses as many cores as this. 1: one COPY statement.
+    /// </summary>
+    [Range(1, 8)] public int DownloadStreams { get; set; } = 2;
+
+    /// <summary>
+    /// Table pages (8 KiB each) per range of such a download (default 256, about 2 MB of table). A table of fewer than two
+    /// ranges is read in one statement.
+    /// </summary>
+    [Range(1, 1 << 20)] public int DownloadRangePages { get; set; } = 256;
 }

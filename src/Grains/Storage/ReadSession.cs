@@ -25,8 +25,11 @@ public sealed class ReadSession : IAsyncDisposable
     public int TimeoutSeconds { get; }
 
     public static async Task<ReadSession> OpenAsync(NpgsqlDataSource dataSource, ReadOptions options, CancellationToken cancellationToken,
-        System.Data.IsolationLevel isolation = System.Data.IsolationLevel.ReadCommitted, string extraSettings = "")
+        System.Data.IsolationLevel isolation = System.Data.IsolationLevel.ReadCommitted, string extraSettings = "", string? snapshot = null)
     {
+        // A snapshot id is PostgreSQL's own text (pg_export_snapshot), never user text; checked anyway, since it is spliced in.
+        if (snapshot is not null && !System.Text.RegularExpressions.Regex.IsMatch(snapshot, "^[0-9A-F-]+$"))
+            throw new ArgumentException($"Not a snapshot id: {snapshot}", nameof(snapshot));
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
@@ -34,7 +37,9 @@ public sealed class ReadSession : IAsyncDisposable
             var session = new ReadSession(dataSource, connection, transaction, options.StatementTimeoutSeconds);
             // The figure is an integer from configuration, never user text. now() is the transaction's start, which tells
             // this transaction apart from a later one on the same (pooled) backend; see CancelOnServerWhen.
-            await using var command = session.Command($"SELECT now(); SET LOCAL statement_timeout = '{options.StatementTimeoutSeconds}s'; {extraSettings}");
+            // SET TRANSACTION SNAPSHOT must come before the transaction's first query (Npgsql sends BEGIN with this command).
+            var useSnapshot = snapshot is null ? "" : $"SET TRANSACTION SNAPSHOT '{snapshot}'; ";
+            await using var command = session.Command($"{useSnapshot}SELECT now(); SET LOCAL statement_timeout = '{options.StatementTimeoutSeconds}s'; {extraSettings}");
             session._transactionStart = (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
             return session;
         }

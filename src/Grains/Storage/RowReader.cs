@@ -36,6 +36,15 @@ public sealed class PreparedRowQuery
     public required IReadOnlyList<StoredColumn> Columns { get; init; }
     public required RowFormat Format { get; init; }
     public bool Empty { get; init; }
+
+    /// <summary>
+    /// The same rows in table order with <see cref="RangedCopy.RangePlaceholder"/> where a range of pages goes, when the
+    /// rows can be read range by range (see <see cref="RangedCopy"/>); null otherwise.
+    /// </summary>
+    public string? RangedSelectSql { get; init; }
+
+    /// <summary>The dataset's table (the ranges are of its pages).</summary>
+    public string Table { get; init; } = "";
 }
 
 /// <summary>
@@ -130,6 +139,7 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             // boolean::text is true/false (COPY alone would print t/f, which CSV readers take for text).
             : string.Join(", ", output.Select(c => c.SqlType == "boolean" && query.Format is RowFormat.Csv or RowFormat.Tsv ? $"{c.Physical}::text" : c.Physical));
         string selectSql;
+        string? rangedSelectSql = null;
         if (query.Last is { } lastRecords && dataset.IsBlocks)
         {
             // The last N records in block order, returned in block order.
@@ -145,6 +155,9 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             selectSql = $"SELECT {projection} FROM {table} WHERE {where}";
             // Block datasets read back in ascending block number, then submission order within the block.
             if (dataset.IsBlocks) selectSql += " ORDER BY _block, _seq";
+            // A JSON array joins rows across reads with commas (see CopyToAsync): it stays one statement.
+            else if (query.Skip is null && query.Top is null && query.Format is RowFormat.Csv or RowFormat.Tsv or RowFormat.Json)
+                rangedSelectSql = $"SELECT {projection} FROM {table} WHERE {RangedCopy.RangePlaceholder} AND {where}";
         }
         if (query.Skip is { } skip) selectSql += $" OFFSET {skip}";
         if (query.Top is { } top) selectSql += $" LIMIT {top}";
@@ -155,6 +168,8 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             Settings = settings,
             Columns = output,
             Format = query.Format,
+            RangedSelectSql = rangedSelectSql,
+            Table = table,
         };
     }
 
@@ -209,8 +224,7 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             return;
         }
 
-        await using var session = await OpenAsync(prepared, cancellationToken);
-        var options = prepared.Format switch
+        var copyOptions = prepared.Format switch
         {
             RowFormat.Tsv => "FORMAT csv, DELIMITER E'\\t'",
             // JSON text never contains raw control characters (they are escaped), so these quote/delimiter bytes never
@@ -218,8 +232,19 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             RowFormat.Json or RowFormat.JsonArray => "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'",
             _ => "FORMAT csv",
         };
+        var ranged = prepared.RangedSelectSql is not null && options.Value.DownloadStreams > 1;
+        // Ranges read in several sessions share the first one's snapshot, which only a REPEATABLE READ transaction exports.
+        await using var session = await OpenAsync(prepared, cancellationToken,
+            ranged ? System.Data.IsolationLevel.RepeatableRead : System.Data.IsolationLevel.ReadCommitted);
+        if (ranged && await RangedCopy.PlanAsync(session, prepared, options.Value, cancellationToken) is { } plan)
+        {
+            await plan.CopyAsync(session, (snapshot, token) => OpenAsync(prepared, token, System.Data.IsolationLevel.RepeatableRead, snapshot),
+                copyOptions, buffer, cancellationToken);
+            await buffer.FlushAsync(cancellationToken);
+            return;
+        }
         await using var cancelOnServer = session.CancelOnServerWhen(cancellationToken);
-        using var copy = await session.Connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({options})", cancellationToken);
+        using var copy = await session.Connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({copyOptions})", cancellationToken);
         // The bytes are passed through as PostgreSQL sent them (UTF-8, the connection's client encoding): the text reader
         // is never read, so nothing is decoded to chars and encoded again.
         var raw = (NpgsqlRawCopyStream)copy.BaseStream;
@@ -256,52 +281,6 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
         await buffer.FlushAsync(cancellationToken);
     }
 
-    /// <summary>
-    /// The bytes of a download on their way to the response: COPY reads land in it directly, and it is written out in
-    /// large pieces, never before it is full (see <see cref="CopyToAsync"/> on early errors).
-    /// </summary>
-    private sealed class CopyOutBuffer(Stream output)
-    {
-        private const int Size = 1 << 16;
-        // A read into less room than this would return a row in pieces, more reads for the same bytes.
-        private const int MinimumRoom = 1 << 12;
-        private readonly byte[] _bytes = new byte[Size];
-        private int _length;
-
-        public Memory<byte> Free => _bytes.AsMemory(_length);
-
-        public void Commit(int count) => _length += count;
-
-        public void TakeBack(int count) => _length -= count;
-
-        /// <summary>Only with room left, which <see cref="WriteIfFullAsync"/> keeps.</summary>
-        public void Append(byte value) => _bytes[_length++] = value;
-
-        public async Task AppendAsync(byte[] bytes, CancellationToken cancellationToken)
-        {
-            if (bytes.Length > Size - _length - MinimumRoom)
-            {
-                await FlushAsync(cancellationToken);
-                await output.WriteAsync(bytes, cancellationToken);
-                return;
-            }
-            bytes.CopyTo(_bytes, _length);
-            _length += bytes.Length;
-        }
-
-        public async Task WriteIfFullAsync(CancellationToken cancellationToken)
-        {
-            if (Size - _length < MinimumRoom) await FlushAsync(cancellationToken);
-        }
-
-        public async Task FlushAsync(CancellationToken cancellationToken)
-        {
-            if (_length == 0) return;
-            await output.WriteAsync(_bytes.AsMemory(0, _length), cancellationToken);
-            _length = 0;
-        }
-    }
-
     private static byte[] HeaderBytes(PreparedRowQuery prepared)
     {
         if (prepared.Format is not (RowFormat.Csv or RowFormat.Tsv) || prepared.Columns.Count == 0) return [];
@@ -318,11 +297,13 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
         return await XlsxExport.WriteAsync(reader, [.. prepared.Columns.Select(c => c.Name)], cancellationToken);
     }
 
-    private async Task<ReadSession> OpenAsync(PreparedRowQuery prepared, CancellationToken cancellationToken)
+    private async Task<ReadSession> OpenAsync(PreparedRowQuery prepared, CancellationToken cancellationToken,
+        System.Data.IsolationLevel isolation = System.Data.IsolationLevel.ReadCommitted, string? snapshot = null)
     {
         // Stable physical order for $top/$skip paging: no parallel workers, no synchronized scans starting mid-table.
-        var session = await ReadSession.OpenAsync(dataSource, options.Value, cancellationToken,
-            extraSettings: "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL DateStyle = 'ISO, YMD'");
+        var session = await ReadSession.OpenAsync(dataSource, options.Value, cancellationToken, isolation,
+            extraSettings: "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL synchronize_seqscans = off; SET LOCAL DateStyle = 'ISO, YMD'",
+            snapshot: snapshot);
         try
         {
             if (prepared.Settings.Count > 0)
