@@ -176,8 +176,19 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
 
         var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
-            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created) { RowHashes = hashed, Unchanged = unchanged };
+            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created)
+            { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing };
         var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
+        if (target.SkipUnchanged && copied.MayHaveDuplicateKeys && copied.Unchanged > 0)
+        {
+            // A key may repeat, and the rows left unstaged could hold one of its copies: the duplicate check needs every key, so the
+            // file is staged again with the unchanged rows' keys (an upload that fails on its duplicates, or a rare hash collision).
+            await connection.ExecuteAsync(new CommandDefinition("TRUNCATE pg_temp.dp_stage", null, transaction, cancellationToken: cancellationToken));
+            await using var rawAgain = await staging.OpenReadAsync(fileId, cancellationToken);
+            using var sourceAgain = await OpenSourceAsync(new CountingStream(rawAgain, bytes => progress.BytesRead = bytes), schemaColumns, dataset.SchemaStrict,
+                Limits, cancellationToken) ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
+            copied = await CopyRows.RunAsync(connection, sourceAgain, plan, target with { SkipUnchanged = false }, progress, cancellationToken);
+        }
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
