@@ -16,7 +16,8 @@ internal sealed record CopyResult(long Rows, long Rejected, IReadOnlyList<RowErr
     /// <summary>The kept rows' quality figures, when the target asked for them (<see cref="CopyTarget.ProfileRows"/>).</summary>
     public RowFigures? Figures { get; init; }
 
-    /// <summary>Kept rows identical to a live row (<see cref="CopyTarget.Unchanged"/>), staged as their key only.</summary>
+    /// <summary>Kept rows identical to a live row (<see cref="CopyTarget.Unchanged"/>), staged as their key only, or not at all
+    /// (<see cref="CopyTarget.SkipUnchanged"/>).</summary>
     public long Unchanged { get; init; }
 }
 

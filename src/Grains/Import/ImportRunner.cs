@@ -161,7 +161,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(@table) AND attname = @hashColumn AND NOT attisdropped)
                 """, new { firstVersion = dataset.CurrentVersion is null, table = dataset.TableName, hashColumn = DataTables.RowHashColumn }, transaction);
         // A big upload into a dataset whose live rows' hashes fit in memory reads them first, so the rows it has unchanged are
-        // staged as keys only and stay out of the merge's join (1M rows re-uploaded with 10% changed: see KeyedMerge).
+        // staged as keys only (with deleteMissing; otherwise not at all) and stay out of the merge's join (1M rows re-uploaded with
+        // 10% changed: see KeyedMerge).
         var unchanged = !direct && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
             ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.PreviousRows, cancellationToken)
             : null;
