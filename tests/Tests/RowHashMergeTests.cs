@@ -145,6 +145,29 @@ public sealed class RowHashMergeTests(PlatformFixture platform)
         Assert.Equal(before, await api.DownloadAsync(datasetId));
     }
 
+    [Fact]
+    public async Task A_key_twice_in_an_upload_fails_when_both_copies_are_unchanged_and_the_rest_is_not_staged()
+    {
+        // Without deleteMissing the rows identical to live ones are not staged at all; a repeated key makes the import stage the
+        // file again with their keys, so the duplicate check still sees both copies.
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, Header + Before + Filler, Manifest)).GetProperty("status").GetString());
+        var before = await api.DownloadAsync(datasetId);
+        var process = await api.UploadAndWaitAsync(datasetId, Header + After + Filler + "2020-01-05,USA,5.5,u,5,false\n", query: "?onConflictUpdateDB=true");
+        Assert.Equal("Error", process.GetProperty("status").GetString());
+        var reason = process.GetProperty("statusDescription").GetString()!;
+        Assert.StartsWith("2 rows are duplicated.", reason);
+        Assert.Contains("Country=USA", reason);
+        Assert.Equal(before, await api.DownloadAsync(datasetId));
+
+        // The same upload without the repeat merges: only the six changed rows are new rows of the new version.
+        var merged = await api.UploadAndWaitAsync(datasetId, Header + After + Filler, query: "?onConflictUpdateDB=true");
+        Assert.Equal("0 values added to database. 24 values updated.", merged.GetProperty("statusDescription").GetString());
+        Assert.Equal(6L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vf > 0"));
+        Assert.Equal(50L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vt IS NULL"));
+    }
+
     private static List<string> Rows(string csv) => [.. csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Order(StringComparer.Ordinal)];
 
     private async Task ExecuteAsync(string sql)

@@ -161,7 +161,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(@table) AND attname = @hashColumn AND NOT attisdropped)
                 """, new { firstVersion = dataset.CurrentVersion is null, table = dataset.TableName, hashColumn = DataTables.RowHashColumn }, transaction);
         // A big upload into a dataset whose live rows' hashes fit in memory reads them first, so the rows it has unchanged are
-        // staged as keys only and stay out of the merge's join (1M rows re-uploaded with 10% changed: see KeyedMerge).
+        // staged as keys only (with deleteMissing; otherwise not at all) and stay out of the merge's join (1M rows re-uploaded with
+        // 10% changed: see KeyedMerge).
         var unchanged = !direct && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
             ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.PreviousRows, cancellationToken)
             : null;
@@ -176,8 +177,19 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
 
         var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
-            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created) { RowHashes = hashed, Unchanged = unchanged };
+            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created)
+            { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing };
         var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
+        if (target.SkipUnchanged && copied.MayHaveDuplicateKeys && copied.Unchanged > 0)
+        {
+            // A key may repeat, and the rows left unstaged could hold one of its copies: the duplicate check needs every key, so the
+            // file is staged again with the unchanged rows' keys (an upload that fails on its duplicates, or a rare hash collision).
+            await connection.ExecuteAsync(new CommandDefinition("TRUNCATE pg_temp.dp_stage", null, transaction, cancellationToken: cancellationToken));
+            await using var rawAgain = await staging.OpenReadAsync(fileId, cancellationToken);
+            using var sourceAgain = await OpenSourceAsync(new CountingStream(rawAgain, bytes => progress.BytesRead = bytes), schemaColumns, dataset.SchemaStrict,
+                Limits, cancellationToken) ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
+            copied = await CopyRows.RunAsync(connection, sourceAgain, plan, target with { SkipUnchanged = false }, progress, cancellationToken);
+        }
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };

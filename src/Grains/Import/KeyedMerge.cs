@@ -10,7 +10,8 @@ internal sealed record MergeCounts(long Inserted, long Updated, long Deleted);
 /// <summary>How a keyed upload's staged rows carry row hashes (<see cref="RowHash"/>).</summary>
 /// <param name="Stored">The dataset's table has the hash column and the staged rows carry their hash: rows compare by hash
 /// first, and inserted rows keep theirs.</param>
-/// <param name="UnchangedMarked">Rows identical to a live row were staged as their key only, marked in
+/// <param name="UnchangedMarked">Rows identical to a live row were staged as their key only (or not at all, when the merge needs no
+/// key of them: <see cref="CopyTarget.SkipUnchanged"/>), marked in
 /// <see cref="KeyedMerge.UnchangedColumn"/> (<see cref="CopyTarget.Unchanged"/>).</param>
 internal sealed record StagedHashes(bool Stored, bool UnchangedMarked)
 {

@@ -6,7 +6,8 @@ namespace DatasetPlatform.Grains.Import;
 /// <summary>
 /// The row hashes (<see cref="RowHash"/>) of a keyed dataset's live rows, held in memory while an upload is merged into it, so
 /// that an uploaded row identical to a live one is known as such while it streams by: the COPY then stages only its key (the
-/// merge needs every key for its duplicate check and for deleteMissing), and the merge's join leaves it out.
+/// merge needs every key for deleteMissing, and for its duplicate check when keys may repeat) or, without deleteMissing, nothing
+/// (<see cref="CopyTarget.SkipUnchanged"/>), and the merge's join leaves it out.
 /// </summary>
 /// <remarks>
 /// 16 bytes per live row (16 MB at 1M rows), sorted, with the start of each of 65,536 buckets (the hash's top 16 bits), so a
