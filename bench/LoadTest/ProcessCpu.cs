@@ -19,8 +19,7 @@ public static class ProcessCpu
         double ticks = 0;
         foreach (var stat in AllStats())
         {
-            if (roots.Contains(stat.Pid)) ticks += stat.Own + stat.Reaped;
-            else if (roots.Contains(stat.ParentPid)) ticks += stat.Own + stat.Reaped;
+            if (roots.Contains(stat.Pid) || roots.Contains(stat.ParentPid)) ticks += stat.Own + stat.Reaped;
         }
         return ticks / TicksPerSecond;
     }

@@ -2,6 +2,7 @@ using Dapper;
 using DatasetPlatform.Grains;
 using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Hosting;
+using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Grains.Storage;
 using DatasetPlatform.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

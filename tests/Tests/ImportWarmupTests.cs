@@ -1,4 +1,5 @@
 using Dapper;
+using DatasetPlatform.Grains.Hosting;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
@@ -24,7 +25,8 @@ public sealed class ImportWarmupTests(PlatformFixture platform)
     [Fact]
     public async Task The_warm_up_loads_its_generated_rows_through_the_import_path_and_leaves_nothing()
     {
-        await using var dataSource = NpgsqlDataSource.Create(platform.ConnectionString);
+        // One connection, not reset when it goes back (as the service's main pool): what the warm-up left in its session stays.
+        await using var dataSource = PlatformHosting.CreateDataSource(platform.ConnectionString, maxPoolSize: 1, leavesNoSessionState: true);
         var logs = new LogSinkLogger();
         var warmup = new ImportWarmup(dataSource, Options.Create(new ImportLimits { WarmupRows = 5_000 }), logs);
         await warmup.Execute(CancellationToken.None);
@@ -32,14 +34,14 @@ public sealed class ImportWarmupTests(PlatformFixture platform)
         var entry = Assert.Single(logs.Entries, e => e.Level >= LogLevel.Information);
         Assert.Equal(LogLevel.Information, entry.Level);
         Assert.StartsWith("Import path warmed up with 5000 generated rows per pass, 3 passes", entry.Message, StringComparison.Ordinal);
-        // Its table was temporary, in a transaction it rolled back.
-        Assert.Equal(0L, await CountWarmupTablesAsync(dataSource));
+        // Its table was temporary, in a transaction it rolled back: the session it ran in has none left.
+        Assert.Equal(0L, await CountStageTablesInPooledSessionAsync(dataSource));
     }
 
     [Fact]
     public async Task The_generated_file_is_the_size_asked_for_and_ends_with_a_full_line()
     {
-        using var file = new ImportWarmup.GeneratedCsv(1_000);
+        using var file = new GeneratedCsvStream(ImportWarmup.GeneratedLines(1_000));
         using var reader = new StreamReader(file);
         var text = await reader.ReadToEndAsync();
         var lines = text.Split('\n');
@@ -57,10 +59,11 @@ public sealed class ImportWarmupTests(PlatformFixture platform)
         Assert.Empty(logs.Entries);
     }
 
-    private static async Task<long> CountWarmupTablesAsync(NpgsqlDataSource dataSource)
+    private static async Task<long> CountStageTablesInPooledSessionAsync(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        return await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'dp_warmup'");
+        return await connection.ExecuteScalarAsync<long>(
+            "SELECT count(*) FROM pg_class WHERE relname = 'dp_stage' AND relnamespace = pg_my_temp_schema()");
     }
 
     /// <summary>Everything the warm-up logs, information included.</summary>

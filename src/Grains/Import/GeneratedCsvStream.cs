@@ -1,10 +1,12 @@
 using System.Text;
-using DatasetPlatform.Grains;
 
-namespace DatasetPlatform.Tests.Infrastructure;
+namespace DatasetPlatform.Grains.Import;
 
-/// <summary>A CSV file produced line by line as it is read, so a test can upload a file of any size without holding it in memory.</summary>
-public sealed class GeneratedCsvStream(IEnumerable<string> lines) : ForwardOnlyReadStream
+/// <summary>
+/// A CSV file produced line by line as it is read (each line UTF-8, ended by a newline), so a file of any size exists without
+/// being held in memory: the silo's import warm-up (<see cref="ImportWarmup"/>) and tests that upload big files.
+/// </summary>
+internal sealed class GeneratedCsvStream(IEnumerable<string> lines) : ForwardOnlyReadStream
 {
     private readonly IEnumerator<string> _lines = lines.GetEnumerator();
     private byte[] _pending = [];
