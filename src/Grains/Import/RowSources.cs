@@ -100,9 +100,25 @@ internal sealed class PrefixedTextReader(char first, TextReader inner) : TextRea
 /// </summary>
 internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> columns, bool strictFields, ImportLimits limits) : IRowSource
 {
+    /// <summary>Field names as the records spell them, up to this many, are matched to their column once per file.</summary>
+    private const int MaxRememberedNames = 4096;
+
+    /// <summary>Strict: the line was decoded from valid text, so a char that cannot be encoded is a bug, not data to replace.</summary>
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private readonly Dictionary<string, int> _index = columns.Select((c, i) => (Key: ColumnNames.Key(c), i))
         .GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().i);
-    private readonly string?[] _values = new string?[columns.Count];
+    /// <summary>
+    /// A field name as written -> its column, -1 for none. Matching normalizes the name (<see cref="ColumnNames.Key"/>: Unicode
+    /// decomposition, a builder, two strings), which per field of every record was a large share of a small JSON-lines import.
+    /// </summary>
+    private readonly Dictionary<string, int> _byName = new(StringComparer.Ordinal);
+    private readonly int[] _starts = new int[columns.Count];
+    private readonly int[] _lengths = new int[columns.Count];
+    /// <summary>The current record's values, one after the other; no string per value.</summary>
+    private char[] _chars = new char[1024];
+    private byte[] _utf8 = new byte[1024];
+    private char[] _name = new char[128];
     private readonly BoundedLineReader _lines = new(text, limits.MaxRecordChars);
     private long _record;
 
@@ -125,48 +141,114 @@ internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> 
             throw EncodingErrors.NotUtf8(e, $"line {_lines.LineNumber + 1}");
         }
         _record++;
-        Array.Clear(_values);
+        Array.Clear(_lengths);
         RecordError = null;
         try
         {
-            using var document = JsonDocument.Parse(line);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                RecordError = new RowError(_record, null, "the line is not a JSON object");
-                return true;
-            }
-            var fields = 0;
-            foreach (var property in document.RootElement.EnumerateObject())
-            {
-                if (++fields > DatasetLimits.MaxColumns)
-                {
-                    RecordError = new RowError(_record, null, $"the record has more than {DatasetLimits.MaxColumns} fields, the most columns a dataset can have");
-                    break;
-                }
-                if (!_index.TryGetValue(ColumnNames.Key(property.Name), out var i))
-                {
-                    if (strictFields && RecordError is null) RecordError = new RowError(_record, property.Name, $"unknown field '{property.Name}'");
-                    continue;
-                }
-                var value = property.Value.ValueKind switch
-                {
-                    JsonValueKind.String => property.Value.GetString(),
-                    JsonValueKind.Null or JsonValueKind.Undefined => null,
-                    _ => property.Value.GetRawText(),
-                };
-                if (value is { Length: var length } && length > limits.MaxFieldChars && RecordError is null)
-                    RecordError = new RowError(_record, property.Name, $"the value is {length} characters long; the limit is {limits.MaxFieldChars} (MAX_FIELD_CHARS)");
-                _values[i] = value;
-            }
+            Parse(line.Span);
         }
         catch (JsonException e)
         {
+            // The reader's own message, as JsonDocument.Parse gave it: it says where in the line.
             RecordError = new RowError(_record, null, $"invalid JSON: {e.Message}");
         }
         return true;
     }
 
-    public ReadOnlySpan<char> GetField(int index) => _values[index];
+    public ReadOnlySpan<char> GetField(int index) => _chars.AsSpan(_starts[index], _lengths[index]);
+
+    /// <summary>
+    /// Reads one line's object with <see cref="Utf8JsonReader"/> into <see cref="_chars"/>: strings unescaped, other values by their
+    /// JSON text. The whole line is read even when the record is already refused, so invalid JSON is reported as such.
+    /// </summary>
+    private void Parse(ReadOnlySpan<char> line)
+    {
+        var bytes = Utf8Of(line);
+        // Every value is a part of the line at most as long (unescaping only shortens), so the line's length holds them all.
+        if (_chars.Length < line.Length) _chars = new char[Math.Max(line.Length, _chars.Length * 2)];
+        var used = 0;
+        var reader = new Utf8JsonReader(bytes, isFinalBlock: true, state: default);
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            reader.Read(); // what follows the value must be nothing but whitespace (throws otherwise)
+            RecordError = new RowError(_record, null, "the line is not a JSON object");
+            return;
+        }
+        var fields = 0;
+        var tooMany = false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (tooMany || ++fields > DatasetLimits.MaxColumns)
+            {
+                if (!tooMany) RecordError = new RowError(_record, null, $"the record has more than {DatasetLimits.MaxColumns} fields, the most columns a dataset can have");
+                tooMany = true;
+                reader.Skip();
+                continue;
+            }
+            var name = NameOf(ref reader);
+            var column = ColumnOf(name);
+            if (column < 0)
+            {
+                if (strictFields && RecordError is null) RecordError = new RowError(_record, name.ToString(), $"unknown field '{name}'");
+                reader.Skip();
+                continue;
+            }
+            reader.Read();
+            var length = ValueInto(ref reader, bytes, _chars.AsSpan(used));
+            if (length > limits.MaxFieldChars && RecordError is null)
+                RecordError = new RowError(_record, name.ToString(), $"the value is {length} characters long; the limit is {limits.MaxFieldChars} (MAX_FIELD_CHARS)");
+            _starts[column] = used;
+            _lengths[column] = length;
+            used += length;
+        }
+        reader.Read(); // as above: nothing may follow the object
+    }
+
+    private ReadOnlySpan<byte> Utf8Of(ReadOnlySpan<char> line)
+    {
+        var count = Utf8.GetByteCount(line);
+        if (_utf8.Length < count) _utf8 = new byte[Math.Max(count, _utf8.Length * 2)];
+        return _utf8.AsSpan(0, Utf8.GetBytes(line, _utf8));
+    }
+
+    /// <summary>The property name the reader is on, unescaped, in <see cref="_name"/> (valid until the next name).</summary>
+    private ReadOnlySpan<char> NameOf(ref Utf8JsonReader reader)
+    {
+        if (_name.Length < reader.ValueSpan.Length) _name = new char[reader.ValueSpan.Length];
+        return _name.AsSpan(0, reader.CopyString(_name));
+    }
+
+    private int ColumnOf(ReadOnlySpan<char> name)
+    {
+        var remembered = _byName.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (remembered.TryGetValue(name, out var column)) return column;
+        var text = name.ToString();
+        column = _index.TryGetValue(ColumnNames.Key(text), out var i) ? i : -1;
+        if (_byName.Count < MaxRememberedNames) _byName[text] = column;
+        return column;
+    }
+
+    /// <summary>Writes the value the reader is on into <paramref name="destination"/>; its length (0 for null).</summary>
+    private static int ValueInto(ref Utf8JsonReader reader, ReadOnlySpan<byte> line, Span<char> destination)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String:
+                return reader.CopyString(destination);
+            case JsonTokenType.Null:
+                return 0;
+            case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                // Nested: its raw JSON, as JsonElement.GetRawText gave it.
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                return Utf8.GetChars(line[start..(int)reader.BytesConsumed], destination);
+            default:
+                // Numbers, true, false: their JSON spelling (never escaped).
+                return Utf8.GetChars(reader.ValueSpan, destination);
+        }
+    }
 
     public void Dispose() => text.Dispose();
 }
