@@ -20,7 +20,9 @@
 #      surface has no multipart POST for data (PUT only).
 #   4. Alphacast variants: the .csv.gz (gz); the same CSV again with onConflictUpdateDB=true (reupload: 0 rows
 #      change); the variant CSV with onConflictUpdateDB=true (merge: 10% of the rows changed), both into the loaded
-#      dataset, with the inserted/updated counts read back from the job and checked against what they must be
+#      dataset, with the inserted/updated counts read back from the job and checked against what they must be.
+#      Seed-004 variant: the same CSV as a second version of the dataset the versions door made (reversion: POST
+#      /api/datasets/{id}/versions, which replaces every row of the first version), its row counts checked
 #   5. GET /datasets/{id}/data (CSV) of the loaded dataset to /dev/null
 # Service and PostgreSQL CPU per phase, the service's peak RSS per phase (VmHWM, reset before each phase) and over
 # the run. It prints figures and never fails because something is slow; it fails only when it cannot run at all.
@@ -29,7 +31,7 @@
 #
 # Environment: DP_BENCH_PG_PORT (54349), DP_BENCH_HTTP_PORT (5090), DP_BENCH_SILO_PORT (11349),
 # DP_BENCH_GATEWAY_PORT (30349), DP_BENCH_SRC (source tree to benchmark; default this repo),
-# DP_BENCH_DOORS (what to run, comma-separated, in this order: default alphacast,presigned,versions,gz,reupload,merge),
+# DP_BENCH_DOORS (what to run, comma-separated, in this order: default alphacast,presigned,versions,gz,reupload,merge,reversion),
 # DP_BENCH_STAGING=database (stage uploads in PostgreSQL, not in files as run.sh does),
 # DP_BENCH_COLD (each: a cold run per door, the service restarted before each door; first: the first door only;
 # 0: none), DP_BENCH_MERGE=0 (drops reupload and merge), DP_BENCH_KEEP=1 (leave service and
@@ -86,7 +88,7 @@ json_str() { { grep -o "\"$1\":\"[^\"]*\"" <<<"$2" || true; } | head -n 1 | cut 
 
 # ---------------------------------------------------------------------------------------------------------------
 # What to run.
-ALL_DOORS=(alphacast presigned versions gz reupload merge)
+ALL_DOORS=(alphacast presigned versions gz reupload merge reversion)
 IFS=, read -r -a WANTED <<<"${DP_BENCH_DOORS:-$(IFS=,; echo "${ALL_DOORS[*]}")}"
 declare -A WANT=()
 DOORS=() # the bulk doors asked for, in the order given
@@ -94,10 +96,10 @@ for d in "${WANTED[@]}"; do
   d=${d// /}
   case $d in
     alphacast | presigned | versions) DOORS+=("$d") ;;
-    gz | reupload | merge) ;;
+    gz | reupload | merge | reversion) ;;
     blocks) echo "bench: Data8 blocks are not a bulk door (PATCHes of <= 1000 records); bench/load.sh measures them" >&2; exit 2 ;;
     '') continue ;;
-    *) echo "bench: DP_BENCH_DOORS: unknown '$d' (alphacast, presigned, versions, gz, reupload, merge)" >&2; exit 2 ;;
+    *) echo "bench: DP_BENCH_DOORS: unknown '$d' (alphacast, presigned, versions, gz, reupload, merge, reversion)" >&2; exit 2 ;;
   esac
   WANT[$d]=1
 done
@@ -112,6 +114,12 @@ if { wants reupload || wants merge; } && ! wants alphacast; then
   echo "bench: reupload/merge need a dataset loaded through the Alphacast door: alphacast added to the doors" >&2
   DOORS+=(alphacast)
   WANT[alphacast]=1
+fi
+# The re-version is a second version of the dataset the versions door made.
+if wants reversion && ! wants versions; then
+  echo "bench: reversion needs a dataset made by the versions door: versions added to the doors" >&2
+  DOORS+=(versions)
+  WANT[versions]=1
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -381,7 +389,7 @@ phase_fail() { # NAME HTTP-CODE BODY-FILE WHAT
   log "  $4 failed: HTTP $2 ${R[$1.desc]}"
 }
 phase_end() { # NAME (after the wait)
-  local n=$1 row created started processed read ins upd
+  local n=$1 row created started processed read ins upd del
   R[$n.t2]=${R[$n.t2]:-$(now)}
   R[$n.process]=$(sub "${R[$n.t1]}" "${R[$n.t2]}")
   R[$n.e2e]=$(sub "${R[$n.t0]}" "${R[$n.t2]}")
@@ -395,9 +403,9 @@ phase_end() { # NAME (after the wait)
   if [[ ${R[$n.job]:-} =~ ^[0-9]+$ ]]; then
     # What the job recorded: counts, and when it started (queue wait after staging) and finished, on the server's clock.
     row=$(dp_psql -At -F '|' -c "SELECT extract(epoch FROM created_at), extract(epoch FROM started_at), extract(epoch FROM processed_at),
-        rows_read, rows_inserted, rows_updated FROM dp.import_jobs WHERE id = ${R[$n.job]}")
-    IFS='|' read -r created started processed read ins upd <<<"$row"
-    R[$n.rows_read]=$read R[$n.ins]=$ins R[$n.upd]=$upd
+        rows_read, rows_inserted, rows_updated, rows_deleted FROM dp.import_jobs WHERE id = ${R[$n.job]}")
+    IFS='|' read -r created started processed read ins upd del <<<"$row"
+    R[$n.rows_read]=$read R[$n.ins]=$ins R[$n.upd]=$upd R[$n.del]=$del
     [[ -z $started ]] || R[$n.started]=$(sub "${R[$n.t0]}" "$started")
     [[ -z $started || -z $processed ]] || R[$n.srv_proc]=$(sub "$started" "$processed")
     [[ -z $processed ]] || R[$n.seen_after]=$(sub "$processed" "${R[$n.t2]}")
@@ -533,6 +541,36 @@ versions() {
   phase_end "$n"
 }
 
+# reversion NAME DATASET-UID FILE: seed 004 POST /api/datasets/{id}/versions, a new version of an existing dataset that
+# replaces all its rows (201 once the version exists, like the upload; 503: followed on the job row).
+reversion() {
+  local n=$1 uid=$2 file=$3 code body
+  log "$n: POST /api/datasets/$uid/versions ($(basename "$file"))"
+  phase_begin "$n" "seed-004 re-version (same dataset)"
+  code=$(curl -sS -o "$OUT/upload-$n.json" -w '%{http_code}' -H "Authorization: Bearer $KEY" -H 'Expect:' -X POST \
+    "$BASE/api/datasets/$uid/versions" -F "description=bench/ingest.sh $n" -F "file=@$file;type=text/csv") || code=000
+  phase_ack "$n"
+  body=$(cat "$OUT/upload-$n.json" 2>/dev/null || true)
+  case $code in
+    201)
+      R[$n.job]=$(dp_psql -At -c "SELECT j.id FROM dp.import_jobs j JOIN dp.datasets d ON d.id = j.dataset_id
+          WHERE d.uid = '$uid' ORDER BY j.id DESC LIMIT 1")
+      R[$n.status]=201 R[$n.ok]=1 R[$n.desc]="version $(json_num version "$body"), $(json_num row_count "$body") rows"
+      R[$n.t2]=${R[$n.t1]}
+      ;;
+    503)
+      R[$n.job]=$({ grep -o 'accepted as import [0-9]*' <<<"$body" || true; } | grep -o '[0-9]*$')
+      [[ -n ${R[$n.job]} ]] || { phase_fail "$n" "$code" "$OUT/upload-$n.json" "POST versions"; return 0; }
+      log "  503 (still processing) after ${R[$n.upload]} s; following import ${R[$n.job]}"
+      POLL_JOB=${R[$n.job]}
+      wait_done "$n" poll_job_row
+      ;;
+    *) phase_fail "$n" "$code" "$OUT/upload-$n.json" "POST versions"; return 0 ;;
+  esac
+  R[$n.ds]=$(dp_psql -At -c "SELECT dataset_id FROM dp.import_jobs WHERE id = ${R[$n.job]:-0}")
+  phase_end "$n"
+}
+
 # door NAME DOOR: the CSV through DOOR into a fresh dataset (datasets of the Alphacast and presigned doors get the
 # manifest with Date + Country as keys; a seed-004 upload detects its types and has no keys).
 door() {
@@ -625,6 +663,22 @@ else
     PHASES+=(merge)
   fi
 fi
+if wants reversion; then
+  # The warm versions door's dataset (the cold one's when the warm run failed): version 1 replaces its million rows.
+  VERSIONED=''
+  for n in versions cold-versions; do
+    if [[ ${R[$n.ok]:-} == 1 && -n ${R[$n.ds]:-} ]]; then VERSIONED=$(dp_psql -At -c "SELECT uid FROM dp.datasets WHERE id = ${R[$n.ds]}"); break; fi
+  done
+  if [[ -n $VERSIONED ]]; then
+    reversion reversion "$VERSIONED" "$CSV"
+    R[reversion.run]=warm R[reversion.door]=versions R[reversion.label]="seed-004 re-version (same dataset)"
+    # A version replaces every row: the job inserts the file's rows and reports the previous version's as deleted.
+    R[reversion.want_del]=$ROWS
+    PHASES+=(reversion)
+  else
+    log "reversion: skipped, the versions door made no dataset"
+  fi
+fi
 peak_keep
 R[peak]=$((PEAK_KB / 1024))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -637,7 +691,7 @@ ratio() { awk -v base="$1" -v s="$2" 'BEGIN { if (s == "" || s == "-" || s + 0 <
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 s2() { awk -v s="$1" 'BEGIN { if (s == "") print "-"; else printf "%.2f", s }'; }
 target() { # NAME -> the issue's target for this phase's end-to-end ratio
-  case $1 in cold-*) echo 0.70 ;; merge) echo 0.50 ;; reupload) echo - ;; *) echo 0.80 ;; esac
+  case $1 in cold-*) echo 0.70 ;; merge) echo 0.50 ;; reupload | reversion) echo - ;; *) echo 0.80 ;; esac
 }
 meets() { # RATIO TARGET -> yes/no/-
   awk -v r="$1" -v t="$2" 'BEGIN { if (r == "-" || t == "-") print "-"; else print (r + 0 >= t + 0 ? "yes" : "no") }'
@@ -709,6 +763,13 @@ COPY_S=${R[copy_in.s]}
         echo "  $n: check ok: ${R[$n.upd]} rows updated, 0 inserted, as the file changes"
       else
         echo "  $n: CHECK FAILED: ${R[$n.upd]:-?} rows updated and ${R[$n.ins]:-?} inserted; the file changes ${R[$n.want_upd]} and adds none"
+      fi
+    fi
+    if [[ -n ${R[$n.want_del]:-} && ${R[$n.ok]:-0} == 1 ]]; then
+      if [[ ${R[$n.del]:-} == "${R[$n.want_del]}" && ${R[$n.ins]:-} == "$ROWS" ]]; then
+        echo "  $n: check ok: ${R[$n.ins]} rows inserted, the previous version's ${R[$n.del]} replaced"
+      else
+        echo "  $n: CHECK FAILED: ${R[$n.ins]:-?} rows inserted and ${R[$n.del]:-?} replaced; the version has $ROWS and replaces ${R[$n.want_del]}"
       fi
     fi
   done

@@ -43,20 +43,22 @@ public sealed class VersionQualityReportTests(PlatformFixture platform)
         await using var connection = new NpgsqlConnection(platform.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
-            "SELECT d.id, v.version, v.columns::text FROM dp.dataset_versions v JOIN dp.datasets d ON d.id = v.dataset_id AND v.version = d.current_version WHERE d.uid = @uid",
+            "SELECT d.id, v.version, v.columns::text, v.row_floor FROM dp.dataset_versions v JOIN dp.datasets d ON d.id = v.dataset_id AND v.version = d.current_version WHERE d.uid = @uid",
             connection);
         command.Parameters.AddWithValue("uid", Guid.Parse(datasetId));
         long id;
         int version;
         string columns;
+        int floor;
         await using (var reader = await command.ExecuteReaderAsync())
         {
             Assert.True(await reader.ReadAsync());
             id = reader.GetInt64(0);
             version = reader.GetInt32(1);
             columns = reader.GetString(2);
+            floor = reader.GetInt32(3);
         }
-        var report = await QualityReport.ComputeAsync(connection, null, DataTables.QualifiedName(id), version,
+        var report = await QualityReport.ComputeAsync(connection, null, DataTables.QualifiedName(id), version, floor,
             StoredColumns.FromJson(columns), inferred: null);
         return JsonSerializer.Serialize(report);
     }

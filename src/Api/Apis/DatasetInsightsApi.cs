@@ -68,7 +68,7 @@ public static class DatasetInsightsApi
         if (analyzed.Analysis is { } cached)
             return TypedResults.Json(new AnalyzeResponse(JsonNode.Parse(cached), null), VersionedDatasetsApi.SnakeCase);
         // Versions never change, so their statistics are computed once and kept with them.
-        var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(analyzed.Columns), v, cancellationToken);
+        var statistics = await analyzer.AnalyzeAsync(dataset, StoredColumns.FromJson(analyzed.Columns), v, analyzed.RowFloor, cancellationToken);
         await GrainCalls.KeepReportAsync(grains, dataset.Id, new VersionReport(analyzed.Id, VersionReportKind.Analysis, statistics.ToJsonString()), loggers);
         return TypedResults.Json(new AnalyzeResponse(statistics, null), VersionedDatasetsApi.SnakeCase);
     }

@@ -236,7 +236,7 @@ public static class VersionedDatasetsApi
         {
             // Versions made by other surfaces (Alphacast, blocks) get their report the first time someone asks.
             await using var session = await ReadSession.OpenAsync(dataSource, readOptions.Value, cancellationToken);
-            var report = await QualityReport.ComputeAsync(session.Connection, session.Transaction, dataset.TableName, v, StoredColumns.FromJson(version.Columns), null,
+            var report = await QualityReport.ComputeAsync(session.Connection, session.Transaction, dataset.TableName, v, version.RowFloor, StoredColumns.FromJson(version.Columns), null,
                 cancellationToken, session.TimeoutSeconds + 30);
             quality = JsonSerializer.Serialize(report);
             await GrainCalls.KeepReportAsync(grains, dataset.Id, new VersionReport(version.Id, VersionReportKind.Quality, quality), loggers);

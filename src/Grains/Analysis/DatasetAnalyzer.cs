@@ -25,12 +25,13 @@ public sealed class DatasetAnalyzer(NpgsqlDataSource dataSource, IOptions<ReadOp
 
     public static bool IsNumeric(StoredColumn c) => c.SqlType is "double precision" or "bigint" or "smallint";
 
-    public async Task<JsonObject> AnalyzeAsync(DatasetRow dataset, IReadOnlyList<StoredColumn> columns, int version, CancellationToken cancellationToken = default)
+    public async Task<JsonObject> AnalyzeAsync(DatasetRow dataset, IReadOnlyList<StoredColumn> columns, int version, int floor,
+        CancellationToken cancellationToken = default)
     {
         await using var session = await ReadSession.OpenAsync(dataSource, options.Value, cancellationToken, System.Data.IsolationLevel.RepeatableRead,
             "SET LOCAL work_mem = '256MB'");
         var table = dataset.TableName;
-        var where = DataTables.VisibleAt(version);
+        var where = DataTables.VisibleAt(version, floor);
 
         // Pass 1: counts, distinct counts, and for numeric columns min/max/mean/std/quartiles.
         long rows = 0;

@@ -30,11 +30,11 @@ public static class QualityReport
     // Columns per aggregate statement: each takes 3 aggregates, well inside PostgreSQL's 1664 target entries per SELECT.
     private const int ColumnsPerStatement = 200;
 
-    public static async Task<Quality> ComputeAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version,
+    public static async Task<Quality> ComputeAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version, int floor,
         IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred, CancellationToken cancellationToken = default,
         int commandTimeoutSeconds = 30)
     {
-        var where = DataTables.VisibleAt(version);
+        var where = DataTables.VisibleAt(version, floor);
         long rows = 0;
         var missing = new long[columns.Count];
         var constant = new bool[columns.Count];
@@ -66,12 +66,12 @@ public static class QualityReport
     /// The report of a version just loaded, from the figures gathered while its rows streamed into COPY (<see cref="RowProfile"/>):
     /// no scan of the new version, unless two rows hashed alike, when the database counts the duplicate rows exactly.
     /// </summary>
-    internal static async Task<Quality> FromFiguresAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version,
+    internal static async Task<Quality> FromFiguresAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, int version, int floor,
         IReadOnlyList<StoredColumn> columns, IReadOnlyList<InferredColumn>? inferred, RowFigures figures, CancellationToken cancellationToken,
         int commandTimeoutSeconds)
     {
         var duplicates = columns.Count > 0 && figures.MayHaveDuplicateRows
-            ? await DuplicateRowsAsync(connection, transaction, table, DataTables.VisibleAt(version), columns, cancellationToken, commandTimeoutSeconds)
+            ? await DuplicateRowsAsync(connection, transaction, table, DataTables.VisibleAt(version, floor), columns, cancellationToken, commandTimeoutSeconds)
             : 0;
         return Build(figures.Rows, [.. figures.Nulls], [.. figures.Constant.Select(c => figures.Rows > 0 && c)], duplicates, columns, inferred);
     }

@@ -48,16 +48,16 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
         // Numeric columns in groups: four scans per group whatever its size, instead of four per column.
         foreach (var group in numericPairs.Chunk(ColumnsPerScan))
         {
-            var s1 = await MomentsAsync(session, dataset.TableName, [.. group.Select(p => p.A)], first.Version, withDeciles: true, cancellationToken);
-            var s2 = await MomentsAsync(session, dataset.TableName, [.. group.Select(p => p.B)], second.Version, withDeciles: false, cancellationToken);
+            var s1 = await MomentsAsync(session, dataset.TableName, [.. group.Select(p => p.A)], first, withDeciles: true, cancellationToken);
+            var s2 = await MomentsAsync(session, dataset.TableName, [.. group.Select(p => p.B)], second, withDeciles: false, cancellationToken);
             // v1's deciles are the bin edges (repeated edges collapse, as with discrete values).
             var edges = s1.Select(m => (m.Deciles ?? []).Distinct().ToArray()).ToArray();
-            var p1 = await BinSharesAsync(session, dataset.TableName, [.. group.Select(p => p.A)], first.Version, edges, cancellationToken);
-            var p2 = await BinSharesAsync(session, dataset.TableName, [.. group.Select(p => p.B)], second.Version, edges, cancellationToken);
+            var p1 = await BinSharesAsync(session, dataset.TableName, [.. group.Select(p => p.A)], first, edges, cancellationToken);
+            var p2 = await BinSharesAsync(session, dataset.TableName, [.. group.Select(p => p.B)], second, edges, cancellationToken);
             for (var k = 0; k < group.Length; k++) computed[group[k].A.Name] = NumericDiff(s1[k], s2[k], p1[k], p2[k]);
         }
         foreach (var (a, b) in categoricalPairs)
-            computed[a.Name] = await CategoricalDiffAsync(session, dataset.TableName, a, first.Version, b, second.Version, cancellationToken);
+            computed[a.Name] = await CategoricalDiffAsync(session, dataset.TableName, a, first, b, second, cancellationToken);
         foreach (var a in c1)
             if (computed.TryGetValue(a.Name, out var diff)) diffs[a.Name] = diff;
         return new JsonObject
@@ -99,7 +99,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
 
     private sealed record ColumnMoments(double? Mean, double? Std, double MissingShare, double[]? Deciles);
 
-    private static async Task<ColumnMoments[]> MomentsAsync(ReadSession session, string table, StoredColumn[] columns, int version, bool withDeciles,
+    private static async Task<ColumnMoments[]> MomentsAsync(ReadSession session, string table, StoredColumn[] columns, VersionRow version, bool withDeciles,
         CancellationToken cancellationToken)
     {
         var parts = columns.Select(c =>
@@ -108,7 +108,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
             var deciles = withDeciles ? $", percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) WITHIN GROUP (ORDER BY {x})" : "";
             return $"avg({x}), stddev_samp({x}), count({c.Physical}){deciles}";
         });
-        await using var command = session.Command($"SELECT count(*), {string.Join(", ", parts)} FROM {table} WHERE {DataTables.VisibleAt(version)}");
+        await using var command = session.Command($"SELECT count(*), {string.Join(", ", parts)} FROM {table} WHERE {DataTables.VisibleAt(version.Version, version.RowFloor)}");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         var rows = reader.GetInt64(0);
@@ -124,7 +124,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
     }
 
     /// <summary>Share of non-null values in each bin: below the first edge, between consecutive edges, from the last edge up.</summary>
-    private static async Task<double[][]> BinSharesAsync(ReadSession session, string table, StoredColumn[] columns, int version, double[][] edges,
+    private static async Task<double[][]> BinSharesAsync(ReadSession session, string table, StoredColumn[] columns, VersionRow version, double[][] edges,
         CancellationToken cancellationToken)
     {
         await using var command = session.Command("");
@@ -135,7 +135,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
             for (var bin = 0; bin <= edges[k].Length; bin++)
                 parts.Add($"count(*) FILTER (WHERE width_bucket({columns[k].Physical}::float8, @edges{k}) = {bin})");
         }
-        command.CommandText = $"SELECT {string.Join(", ", parts)} FROM {table} WHERE {DataTables.VisibleAt(version)}";
+        command.CommandText = $"SELECT {string.Join(", ", parts)} FROM {table} WHERE {DataTables.VisibleAt(version.Version, version.RowFloor)}";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         var shares = new double[columns.Length][];
@@ -151,7 +151,7 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
     }
 
     private static async Task<JsonObject> CategoricalDiffAsync(ReadSession session, string table,
-        StoredColumn a, int v1, StoredColumn b, int v2, CancellationToken cancellationToken)
+        StoredColumn a, VersionRow v1, StoredColumn b, VersionRow v2, CancellationToken cancellationToken)
     {
         var (shares1, missing1) = await CategorySharesAsync(session, table, a, v1, cancellationToken);
         var (shares2, missing2) = await CategorySharesAsync(session, table, b, v2, cancellationToken);
@@ -180,9 +180,9 @@ public sealed class VersionComparer(NpgsqlDataSource dataSource, IOptions<ReadOp
 
     /// <summary>Shares of the most frequent categories (at most 1000, so a free-text column cannot exhaust memory) and the missing share.</summary>
     private static async Task<(Dictionary<string, double> Shares, double Missing)> CategorySharesAsync(ReadSession session,
-        string table, StoredColumn c, int version, CancellationToken cancellationToken)
+        string table, StoredColumn c, VersionRow version, CancellationToken cancellationToken)
     {
-        var where = DataTables.VisibleAt(version);
+        var where = DataTables.VisibleAt(version.Version, version.RowFloor);
         long rows, nonNull;
         await using (var totals = session.Command($"SELECT count(*), count({c.Physical}) FROM {table} WHERE {where}"))
         await using (var reader = await totals.ExecuteReaderAsync(cancellationToken))

@@ -112,7 +112,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (start.Dataset is not { } dataset || start.Status is not { } status) return JobStatus.Failed;
         if (JobStatus.IsTerminal(status)) return status;
 
-        if (job.Source == JobSources.Version) return await LoadVersionAsync(job, dataset, start.FirstFreeOrdinal, connection, transaction, progress, cancellationToken);
+        if (job.Source == JobSources.Version) return await LoadVersionAsync(job, dataset, start, connection, transaction, progress, cancellationToken);
 
         var manifestJson = ResolveManifest(job, dataset);
         IReadOnlyList<ManifestEntry> manifest;
@@ -157,14 +157,14 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             : dataset.CurrentVersion is null && created ? (true, true)
             : await connection.QuerySingleAsync<(bool, bool)>(
                 $"""
-                SELECT @firstVersion OR NOT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE _vt IS NULL),
+                SELECT @firstVersion OR NOT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE {DataTables.LiveFrom(start.Floor)}),
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(@table) AND attname = @hashColumn AND NOT attisdropped)
                 """, new { firstVersion = dataset.CurrentVersion is null, table = dataset.TableName, hashColumn = DataTables.RowHashColumn }, transaction);
         // A big upload into a dataset whose live rows' hashes fit in memory reads them first, so the rows it has unchanged are
         // staged as keys only (with deleteMissing; otherwise not at all) and stay out of the merge's join (1M rows re-uploaded with
         // 10% changed: see KeyedMerge).
         var unchanged = !direct && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
-            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.PreviousRows, cancellationToken)
+            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.Floor, start.PreviousRows, cancellationToken)
             : null;
         var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null);
         if (!direct) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
@@ -172,7 +172,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (job.BlockNumber is { } block)
         {
             // Same block number again: the earlier records of that block end with this version.
-            replaced = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL AND _block = @block",
+            replaced = await connection.ExecuteAsync(new CommandDefinition(
+                $"UPDATE {dataset.TableName} SET _vt = @version WHERE {DataTables.LiveFrom(start.Floor)} AND _block = @block",
                 new { version, block }, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
         }
 
@@ -200,8 +201,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
 
         var counts = direct
             ? new MergeCounts(copied.Rows, 0, replaced)
-            : await KeyedMerge.RunAsync(connection, transaction, dataset.Id, plan, copied.Rows, start.PreviousRows, version, job.OnConflictUpdate, deleteMissing,
-                stagedHashes, Limits.MergeKeyIndexMinRows, cancellationToken);
+            : await KeyedMerge.RunAsync(connection, transaction, dataset.Id, plan, copied.Rows, start.PreviousRows, start.Floor, version, job.OnConflictUpdate,
+                deleteMissing, stagedHashes, Limits.MergeKeyIndexMinRows, cancellationToken);
 
         var previousRows = start.PreviousRows;
         var changed = counts.Inserted + counts.Updated + counts.Deleted > 0;
@@ -237,6 +238,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             description,
             versionDescription = $"Import {job.Id}" + (job.FileName is null ? "" : $" ({job.FileName})"),
             createdBy = job.CreatedBy,
+            // An append or a merge leaves the rows below the floor where the last replace put them.
+            rowFloor = start.Floor,
         };
         await connection.ExecuteAsync(
             """
@@ -244,8 +247,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                 manifest = COALESCE(@manifest::jsonb, manifest), total_datapoint_count = total_datapoint_count + @valuesInserted,
                 updated_at = now()
             WHERE id = @datasetId;
-            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by)
-            SELECT @datasetId, @version, @rowCount, @columnCount, @columns::jsonb, @versionDescription, @id, @createdBy WHERE @version IS NOT NULL;
+            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, row_floor)
+            SELECT @datasetId, @version, @rowCount, @columnCount, @columns::jsonb, @versionDescription, @id, @createdBy, @rowFloor WHERE @version IS NOT NULL;
             """, result, transaction);
         await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, result.status, description, result.rowsRead, counts.Inserted,
             counts.Updated, counts.Deleted, copied.Rejected, result.errors, result.valuesInserted, result.valuesUpdated, result.valuesDeleted,
@@ -261,11 +264,13 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     /// <summary>
     /// A seed 004 version upload: the file becomes the whole new version. The first rows type every column (and the first
     /// bytes give the dialect); the load checks the rest against those types and gathers the quality report's figures, so the
-    /// file is read once (twice, with an inference pass, when a type breaks further on); the previous version's rows are
-    /// closed, not copied. Columns keep their physical
+    /// file is read once (twice, with an inference pass, when a type breaks further on). The previous version's rows are neither
+    /// copied nor written: the new version's floor is its own number (dp.dataset_versions.row_floor, DataTables.VisibleAt), which
+    /// hides every row an earlier version inserted. Closing them with an UPDATE wrote a new copy of each one on every version
+    /// (many-small: 14-49 ms per version of 2000 rows, more than the COPY of the new rows). Columns keep their physical
     /// column when name and storage type are unchanged, so unchanged columns cost nothing across versions.
     /// </summary>
-    private async Task<string> LoadVersionAsync(ImportJobRow job, DatasetRow dataset, int firstFreeOrdinal, NpgsqlConnection connection,
+    private async Task<string> LoadVersionAsync(ImportJobRow job, DatasetRow dataset, LoadStart start, NpgsqlConnection connection,
         NpgsqlTransaction transaction, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         if (job.StagedFileId is not { } fileId) throw new ImportFailure(JobStatus.Failed, "The upload has no file.");
@@ -295,7 +300,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         VersionRows loaded;
         try
         {
-            loaded = await LoadVersionRowsAsync(dataset, firstFreeOrdinal, version, inference, parquet, Open, connection, transaction, progress, cancellationToken);
+            loaded = await LoadVersionRowsAsync(dataset, start.FirstFreeOrdinal, version, inference, parquet, Open, connection, transaction, progress, cancellationToken);
         }
         catch (Exception e) when (inference.Checks is not null && !cancellationToken.IsCancellationRequested
                                   && e is TypeBreak or ImportFailure or DecoderFallbackException)
@@ -305,15 +310,17 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             LogVersionRetyped(job.Id, dataset.Id, e.Message);
             await transaction.RollbackAsync(VersionTypesSavepoint, cancellationToken);
             inference = (e as TypeBreak)?.Whole ?? await TypeInference.InferAsync(Open, Limits, cancellationToken);
-            loaded = await LoadVersionRowsAsync(dataset, firstFreeOrdinal, version, inference, parquet, Open, connection, transaction, progress,
+            loaded = await LoadVersionRowsAsync(dataset, start.FirstFreeOrdinal, version, inference, parquet, Open, connection, transaction, progress,
                 cancellationToken);
         }
-        var (columns, closed, copied) = (loaded.Columns, loaded.Closed, loaded.Copied);
+        var (columns, copied) = (loaded.Columns, loaded.Copied);
+        // The previous version's rows, all replaced (the catalog's count of them: nothing scans or touches them).
+        var closed = start.PreviousRows;
         inference = loaded.Inference;
         if (loaded.Plan.KeyColumns.Any() && copied.MayHaveDuplicateKeys)
             await CheckDuplicatesAsync(connection, transaction, loaded.Plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
         var loadMs = timer.ElapsedMilliseconds - inferMs;
-        var quality = await Analysis.QualityReport.FromFiguresAsync(connection, transaction, dataset.TableName, version, columns, inference.Columns,
+        var quality = await Analysis.QualityReport.FromFiguresAsync(connection, transaction, dataset.TableName, version, floor: version, columns, inference.Columns,
             copied.Figures!, cancellationToken, NoCommandTimeout);
         var qualityMs = timer.ElapsedMilliseconds - inferMs - loadMs;
 
@@ -342,8 +349,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             UPDATE dp.datasets SET current_version = @version, columns = @columns::jsonb,
                 total_datapoint_count = total_datapoint_count + @rows, updated_at = now()
             WHERE id = @datasetId;
-            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id)
-            VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId);
+            INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id,
+                row_floor)
+            VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId, @version);
             """, result, transaction);
         await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, JobStatus.Complete, result.status, copied.Rows, copied.Rows,
             Updated: 0, closed, Rejected: 0, ErrorsJson: null, copied.Rows, ValuesUpdated: 0, ValuesDeleted: 0, copied.Rows, copied.MinDate,
@@ -358,12 +366,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
 
     private const string VersionTypesSavepoint = "dp_version_types";
 
-    /// <summary>A version's rows loaded: its columns (typed over the whole file), the previous version's rows closed, what the COPY saw.</summary>
-    private sealed record VersionRows(IReadOnlyList<StoredColumn> Columns, int Closed, CopyResult Copied, InferenceResult Inference, LoadPlan Plan);
+    /// <summary>A version's rows loaded: its columns (typed over the whole file), what the COPY saw.</summary>
+    private sealed record VersionRows(IReadOnlyList<StoredColumn> Columns, CopyResult Copied, InferenceResult Inference, LoadPlan Plan);
 
     /// <summary>
     /// The columns of a version from its types (a column keeps its physical column when name and storage type are unchanged),
-    /// the previous version's rows closed, and the file loaded into the new one.
+    /// and the file loaded into the new one.
     /// </summary>
     private async Task<VersionRows> LoadVersionRowsAsync(DatasetRow dataset, int firstFreeOrdinal, int version, InferenceResult inference,
         ParquetRowSource? parquet, Func<CancellationToken, Task<Stream>> open, NpgsqlConnection connection, NpgsqlTransaction transaction,
@@ -408,8 +416,6 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var plan = new LoadPlan { Columns = columns, Loaded = loaded, NewColumns = added };
         var created = await EnsureTableAsync(connection, transaction, dataset, plan, firstLoad: true);
 
-        var closed = await connection.ExecuteAsync(new CommandDefinition($"UPDATE {dataset.TableName} SET _vt = @version WHERE _vt IS NULL", new { version }, transaction,
-            NoCommandTimeout, cancellationToken: cancellationToken));
         CopyResult copied;
         // A first version's table was created in this transaction, after the type-check savepoint: PostgreSQL allows FREEZE
         // then (the table was created in the current subtransaction; a rollback to the savepoint drops table and rows together),
@@ -435,18 +441,18 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             inference = checks.Finish();
             for (var i = 0; i < columns.Count; i++) columns[i] = columns[i] with { Dtype = inference.Columns[i].Dtype };
         }
-        return new VersionRows(columns, closed, copied, inference, plan);
+        return new VersionRows(columns, copied, inference, plan);
     }
 
     /// <summary>What a load reads first, under its locks (<see cref="StartLoadAsync"/>); Dataset or Status null: the dataset or the job is gone.</summary>
-    private sealed record LoadStart(DatasetRow? Dataset, string? Status, int FirstFreeOrdinal, long PreviousRows, ImportJobRow? LastLoaded,
+    private sealed record LoadStart(DatasetRow? Dataset, string? Status, int FirstFreeOrdinal, long PreviousRows, int Floor, ImportJobRow? LastLoaded,
         bool HasLiveBlocksIndex);
 
     /// <summary>
     /// Everything a load reads before the file, in one round trip (a small import is otherwise mostly round trips): the
     /// transaction's settings, the dataset row and the job row, locked, the next free physical column (<see cref="LoadPlan.Build"/>:
     /// one past the highest c{n} the table has ever had, 0 without a table) and whether the live-blocks index exists (read with it,
-    /// so a block import runs no CREATE INDEX IF NOT EXISTS), the live row count of the current version, and for Alphacast the last
+    /// so a block import runs no CREATE INDEX IF NOT EXISTS), the live row count and the row floor of the current version, and for Alphacast the last
     /// job that loaded or was skipped (an identical re-upload is skipped).
     /// </summary>
     private static async Task<LoadStart> StartLoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportJobRow job)
@@ -465,8 +471,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             WHERE attrelid = to_regclass(@table) AND attnum > 0 AND NOT attisdropped AND attname ~ '^c[0-9]+$';
             """
             + """
-            SELECT COALESCE((SELECT v.row_count FROM dp.dataset_versions v JOIN dp.datasets d ON d.id = v.dataset_id AND v.version = d.current_version
-                             WHERE d.id = @datasetId), 0);
+            SELECT COALESCE(max(v.row_count), 0), COALESCE(max(v.row_floor), 0) FROM dp.dataset_versions v
+                JOIN dp.datasets d ON d.id = v.dataset_id AND v.version = d.current_version WHERE d.id = @datasetId;
             """
             + (lastLoaded ? """
                 SELECT * FROM dp.import_jobs WHERE dataset_id = @datasetId AND id < @jobId AND status IN ('complete', 'partial', 'skipped')
@@ -481,9 +487,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         var dataset = await results.ReadSingleOrDefaultAsync<DatasetRow>();
         var status = await results.ReadSingleOrDefaultAsync<string>();
         var (firstFreeOrdinal, hasLiveBlocksIndex) = await results.ReadSingleAsync<(int, bool)>();
-        var previousRows = await results.ReadSingleAsync<long>();
+        var (previousRows, floor) = await results.ReadSingleAsync<(long, int)>();
         var last = lastLoaded ? await results.ReadSingleOrDefaultAsync<ImportJobRow>() : null;
-        return new LoadStart(dataset, status, firstFreeOrdinal, previousRows, last, hasLiveBlocksIndex);
+        return new LoadStart(dataset, status, firstFreeOrdinal, previousRows, floor, last, hasLiveBlocksIndex);
     }
 
     /// <summary>
@@ -591,7 +597,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     private static async Task<bool> EnsureTableAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, DatasetRow dataset, LoadPlan plan, bool firstLoad,
         bool hasLiveBlocksIndex = false, bool rowHashes = false)
     {
-        // Row versions: a row is visible in version v when _vf <= v and (_vt is null or _vt > v). No index: loads stay
+        // Row versions: a row is visible in version v when floor(v) <= _vf <= v and (_vt is null or _vt > v). No index: loads stay
         // append-only and fast; reads scan, which COPY TO does at full speed.
         var newColumns = string.Join(", ", plan.NewColumns.Select(c => $"ADD COLUMN IF NOT EXISTS {c.Physical} {c.SqlType}"));
         // Block datasets also keep each row's block number and its position in the block: reads order by them.

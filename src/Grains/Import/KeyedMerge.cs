@@ -21,7 +21,8 @@ internal sealed record StagedHashes(bool Stored, bool UnchangedMarked)
 /// <summary>
 /// Merges an upload staged in <c>pg_temp.dp_stage</c> into a keyed dataset's live rows, set-based, in the import's transaction:
 /// new keys are inserted, changed rows (with onConflictUpdate) are closed and written anew in the new version, and with
-/// deleteMissing the live keys the upload lacks are closed.
+/// deleteMissing the live keys the upload lacks are closed. Live rows are those at or above the current version's floor
+/// (<see cref="DataTables.LiveFrom"/>): a key that only rows replaced by a seed-004 version have is a new key.
 /// </summary>
 internal static class KeyedMerge
 {
@@ -37,7 +38,7 @@ internal static class KeyedMerge
     }
 
     public static async Task<MergeCounts> RunAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long datasetId, LoadPlan plan,
-        long stagedRows, long liveRows, int version, bool onConflictUpdate, bool deleteMissing, StagedHashes hashes, long keyIndexMinRows,
+        long stagedRows, long liveRows, int floor, int version, bool onConflictUpdate, bool deleteMissing, StagedHashes hashes, long keyIndexMinRows,
         CancellationToken cancellationToken)
     {
         var table = DataTables.QualifiedName(datasetId);
@@ -88,7 +89,7 @@ internal static class KeyedMerge
             $"""
             {MergeSettings}{indexSql}WITH diff AS MATERIALIZED (
                 SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}{hashFromStage}, t.ctid AS _live
-                FROM {staged} s LEFT JOIN {table} t ON t._vt IS NULL AND {KeysEqual("t", "s")}
+                FROM {staged} s LEFT JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND {KeysEqual("t", "s")}
                 WHERE t.ctid IS NULL{changedTest}){closeStep},
             added AS (
                 INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
@@ -109,7 +110,7 @@ internal static class KeyedMerge
             deleted = await connection.ExecuteAsync(new CommandDefinition(
                 $"""
                 UPDATE {table} t SET _vt = @v
-                WHERE t._vt IS NULL AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
+                WHERE {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
                 """, parameters, transaction, ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken));
         }
         return new MergeCounts(inserted, updated, deleted);

@@ -45,15 +45,15 @@ internal sealed class LiveRowHashes
     }
 
     /// <summary>
-    /// Reads the hashes of <paramref name="table"/>'s live rows (one binary COPY of the one column; about <paramref name="liveRows"/>
-    /// of them, which sizes the array up front).
+    /// Reads the hashes of <paramref name="table"/>'s live rows, those at or above the current version's <paramref name="floor"/>
+    /// (one binary COPY of the one column; about <paramref name="liveRows"/> of them, which sizes the array up front).
     /// </summary>
-    public static async Task<LiveRowHashes> ReadAsync(NpgsqlConnection connection, string table, long liveRows, CancellationToken cancellationToken)
+    public static async Task<LiveRowHashes> ReadAsync(NpgsqlConnection connection, string table, int floor, long liveRows, CancellationToken cancellationToken)
     {
         var hashes = new UInt128[Math.Max(liveRows, 16)];
         var count = 0;
         await using (var copy = await connection.BeginRawBinaryCopyAsync(
-            $"COPY (SELECT {Storage.DataTables.RowHashColumn} FROM {table} WHERE _vt IS NULL AND {Storage.DataTables.RowHashColumn} IS NOT NULL) TO STDOUT (FORMAT BINARY)",
+            $"COPY (SELECT {Storage.DataTables.RowHashColumn} FROM {table} WHERE {Storage.DataTables.LiveFrom(floor)} AND {Storage.DataTables.RowHashColumn} IS NOT NULL) TO STDOUT (FORMAT BINARY)",
             cancellationToken))
         {
             var buffer = new byte[1 << 16];

@@ -38,10 +38,35 @@ public static class DataTables
         LiveKeysIndexPrefix(datasetId) + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(keyList)))[..8];
 
     /// <summary>
-    /// The rows of a version: visible from the version that inserted them (_vf) until the one that closed them (_vt).
-    /// Without a version, the current rows. Version numbers are integers, never user text.
+    /// The rows of a version: visible from the version that inserted them (_vf) until the one that closed them (_vt), and
+    /// inserted at or after the version's floor (dp.dataset_versions.row_floor): a seed-004 version replaces the whole dataset
+    /// by raising the floor to its own number, not by closing every live row, so rows below a floor keep _vt NULL. Both numbers
+    /// are integers from the catalog, never user text.
     /// </summary>
-    public static string VisibleAt(int? version) => version is { } v ? $"_vf <= {v} AND (_vt IS NULL OR _vt > {v})" : "_vt IS NULL";
+    public static string VisibleAt(int version, int floor) =>
+        (floor > 0 ? $"_vf >= {floor} AND " : "") + $"_vf <= {version} AND (_vt IS NULL OR _vt > {version})";
+
+    /// <summary>
+    /// The live rows, for an import that knows the current version's floor because it holds the dataset's row lock: rows not
+    /// closed, inserted at or after the floor.
+    /// </summary>
+    public static string LiveFrom(int floor, string? alias = null)
+    {
+        var prefix = alias is null ? "" : alias + ".";
+        return floor > 0 ? $"{prefix}_vt IS NULL AND {prefix}_vf >= {floor}" : $"{prefix}_vt IS NULL";
+    }
+
+    /// <summary>
+    /// The live rows, for a reader: the statement reads the current version's floor from the catalog itself, in its own snapshot.
+    /// A floor read before the statement could be one replace old, and the read would then show the replaced version's rows
+    /// together with the new ones. The subquery runs once per statement (an InitPlan), by primary key and unique index.
+    /// </summary>
+    public static string Live(long datasetId) => $"_vt IS NULL AND _vf >= {CurrentFloorSql(datasetId)}";
+
+    /// <summary>The current version's floor (0 without a version, or for a version written before floors existed), as a scalar subquery.</summary>
+    public static string CurrentFloorSql(long datasetId) =>
+        "(SELECT COALESCE(max(v.row_floor), 0) FROM dp.datasets d JOIN dp.dataset_versions v ON v.dataset_id = d.id AND v.version = d.current_version "
+        + $"WHERE d.id = {datasetId})";
 
     /// <summary>SQL counting rows equal to an earlier row (first occurrences not counted), over the given physical columns.</summary>
     public static string DuplicateRowsSql(string table, string where, IEnumerable<string> physicalColumns) =>

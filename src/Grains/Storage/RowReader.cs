@@ -65,18 +65,21 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
         var dataset = query.Dataset;
         IReadOnlyList<StoredColumn> columns;
         int? version = query.Version;
+        string where;
         if (version is { } v)
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            var json = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
-                "SELECT columns::text FROM dp.dataset_versions WHERE dataset_id = @id AND version = @v", new { id = dataset.Id, v },
+            var at = await connection.QuerySingleOrDefaultAsync<VersionRow>(new CommandDefinition(
+                "SELECT version, columns::text AS columns, row_floor FROM dp.dataset_versions WHERE dataset_id = @id AND version = @v", new { id = dataset.Id, v },
                 cancellationToken: cancellationToken));
-            if (json is null) throw new RowQueryException($"Version {v} of this dataset does not exist.");
-            columns = StoredColumns.FromJson(json);
+            if (at is null) throw new RowQueryException($"Version {v} of this dataset does not exist.");
+            columns = StoredColumns.FromJson(at.Columns);
+            where = DataTables.VisibleAt(v, at.RowFloor);
         }
         else
         {
             columns = StoredColumns.FromJson(dataset.Columns);
+            where = DataTables.Live(dataset.Id);
         }
         // Block datasets are ordered records with no key, even ones stored with key flags before that rule: columns stay in their order.
         if (dataset.IsBlocks) columns = [.. columns.Select(c => c.AsValue())];
@@ -107,7 +110,6 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             return $"(SELECT current_setting('dp.p{settings.Count - 1}')::{cast})";
         }
 
-        var where = DataTables.VisibleAt(version);
         if (!string.IsNullOrWhiteSpace(query.Filter))
         {
             var parameters = new List<FilterParameter>();
@@ -380,7 +382,7 @@ public static class DateStatsQuery
         // A row constructor takes any number of fields (a function would stop at 100).
         var distinct = entities.Count == 0 ? "CASE WHEN count(*) > 0 THEN 1 ELSE 0 END" : $"count(DISTINCT ROW({string.Join(", ", entities)}))";
         await using var session = await ReadSession.OpenAsync(dataSource, options, cancellationToken);
-        await using var command = session.Command($"SELECT min({date.Physical}), max({date.Physical}), count(*), {distinct} FROM {dataset.TableName} WHERE _vt IS NULL");
+        await using var command = session.Command($"SELECT min({date.Physical}), max({date.Physical}), count(*), {distinct} FROM {dataset.TableName} WHERE {DataTables.Live(dataset.Id)}");
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return new DateStats(Import.ImportRunner.FormatValue(reader.GetValue(0)), Import.ImportRunner.FormatValue(reader.GetValue(1)),

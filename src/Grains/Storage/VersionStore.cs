@@ -20,6 +20,8 @@ public sealed class VersionRow
     public string? Quality { get; init; }
     public string? Analysis { get; init; }
     public Guid? StagedFileId { get; init; }
+    /// <summary>The lowest _vf of the version's rows (<see cref="DataTables.VisibleAt"/>): its own number for a seed-004 version.</summary>
+    public int RowFloor { get; init; }
 }
 
 /// <summary>Dataset versions: immutable once written, except for the statistics cached on them.</summary>
@@ -28,7 +30,7 @@ public sealed class VersionStore(NpgsqlDataSource dataSource)
     private const string Select = """
         SELECT v.id, v.dataset_id, v.version, v.row_count, v.column_count, v.columns::text AS columns, v.description, v.import_job_id,
                v.created_by, k.name AS created_by_name, v.created_at, v.quality::text AS quality, v.analysis::text AS analysis,
-               COALESCE(v.staged_file_id, j.staged_file_id) AS staged_file_id
+               COALESCE(v.staged_file_id, j.staged_file_id) AS staged_file_id, v.row_floor
         FROM dp.dataset_versions v
         LEFT JOIN dp.api_keys k ON k.id = v.created_by
         LEFT JOIN dp.import_jobs j ON j.id = v.import_job_id
