@@ -160,14 +160,20 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                 SELECT @firstVersion OR NOT EXISTS (SELECT 1 FROM {dataset.TableName} WHERE {DataTables.LiveFrom(start.Floor)}),
                     EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(@table) AND attname = @hashColumn AND NOT attisdropped)
                 """, new { firstVersion = dataset.CurrentVersion is null, table = dataset.TableName, hashColumn = DataTables.RowHashColumn }, transaction);
+        // A small upload into a dataset that has no live-keys index goes straight into the table and merges there
+        // (KeyedMerge.RunInPlaceAsync): no staging table, and no read of the live rows' hashes, which for 2000 rows cost more than
+        // staging them (many-small).
+        var inPlace = !direct && job.ByteCount <= Limits.MergeInPlaceMaxBytes && start.PreviousRows < Limits.MergeKeyIndexMinRows
+            && !KeyedMerge.LacksColumns(plan);
         // A big upload into a dataset whose live rows' hashes fit in memory reads them first, so the rows it has unchanged are
         // staged as keys only (with deleteMissing; otherwise not at all) and stay out of the merge's join (1M rows re-uploaded with
         // 10% changed: see KeyedMerge).
-        var unchanged = !direct && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
+        var unchanged = !direct && !inPlace && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows
+            && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
             ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.Floor, start.PreviousRows, cancellationToken)
             : null;
         var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null);
-        if (!direct) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
+        if (!direct && !inPlace) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
         long replaced = 0;
         if (job.BlockNumber is { } block)
         {
@@ -177,7 +183,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
                 new { version, block }, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
         }
 
-        var target = new CopyTarget(direct ? dataset.TableName : "pg_temp.dp_stage", direct ? version : null, job.BlockNumber,
+        var intoTable = direct || inPlace;
+        var target = new CopyTarget(intoTable ? dataset.TableName : "pg_temp.dp_stage", intoTable ? version : null, job.BlockNumber,
             RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created)
             { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing };
         var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
@@ -194,13 +201,15 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
-        if (!direct && copied.Rows >= StageAnalyzeMinRows)
+        if (!intoTable && copied.Rows >= StageAnalyzeMinRows)
             await connection.ExecuteAsync(new CommandDefinition("ANALYZE pg_temp.dp_stage", null, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
 
-        if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage", cancellationToken);
+        if (keyed && copied.MayHaveDuplicateKeys)
+            await CheckDuplicatesAsync(connection, transaction, plan, intoTable ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage", cancellationToken);
 
-        var counts = direct
-            ? new MergeCounts(copied.Rows, 0, replaced)
+        var counts = direct ? new MergeCounts(copied.Rows, 0, replaced)
+            : inPlace ? await KeyedMerge.RunInPlaceAsync(connection, transaction, dataset.Id, plan, start.Floor, version, job.OnConflictUpdate, deleteMissing,
+                stagedHashes, cancellationToken)
             : await KeyedMerge.RunAsync(connection, transaction, dataset.Id, plan, copied.Rows, start.PreviousRows, start.Floor, version, job.OnConflictUpdate,
                 deleteMissing, stagedHashes, Limits.MergeKeyIndexMinRows, cancellationToken);
 

@@ -117,6 +117,73 @@ internal static class KeyedMerge
     }
 
     /// <summary>
+    /// Value columns of the dataset that <paramref name="plan"/> does not load: a changed row takes them from its live row, which
+    /// only the staging-table merge does (<see cref="RunAsync"/>).
+    /// </summary>
+    public static bool LacksColumns(LoadPlan plan) =>
+        plan.Columns.Any(c => !c.IsKey && plan.Loaded.All(l => l.Column.Physical != c.Physical));
+
+    /// <summary>
+    /// Merges an upload that was copied straight into the dataset's table as rows of <paramref name="version"/> (invisible to every
+    /// reader until the import commits), for a small upload into a dataset without a live-keys index (ImportLimits.MergeInPlaceMaxBytes).
+    /// One statement pairs each new row with the live row of its key (a hash join over the live rows, as <see cref="RunAsync"/>), then
+    /// deletes the new rows that change nothing (a key already live without onConflictUpdate, or a row equal to its live one), closes
+    /// the live rows the others replace, and with deleteMissing closes the live rows whose key the upload lacks. Every part reads the
+    /// snapshot from before the statement and they touch disjoint rows (new rows, live rows with a new twin, live rows without one).
+    /// Same result and counts as <see cref="RunAsync"/>, without its temporary table: measured on a 20k-row table and 2,000 rows
+    /// (psql, backend CPU), 21 ms against 28 ms with the COPY, mostly the INSERT of every new and changed row a second time.
+    /// The dataset's table must hold no other rows of <paramref name="version"/>; the plan must load every column
+    /// (<see cref="LacksColumns"/>).
+    /// </summary>
+    public static async Task<MergeCounts> RunInPlaceAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long datasetId, LoadPlan plan,
+        int floor, int version, bool onConflictUpdate, bool deleteMissing, StagedHashes hashes, CancellationToken cancellationToken)
+    {
+        if (LacksColumns(plan)) throw new ArgumentException("An in-place merge needs every column of the dataset in the upload.", nameof(plan));
+        var table = DataTables.QualifiedName(datasetId);
+        var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
+        string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
+        var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
+        var h = DataTables.RowHashColumn;
+        var valuesDiffer = $"ROW({string.Join(", ", present.Select(p => $"t.{p}"))}) IS DISTINCT FROM ROW({string.Join(", ", present.Select(p => $"s.{p}"))})";
+        // Without onConflictUpdate a key already live keeps its row, and the upload's row goes; the same with only key columns.
+        var compared = onConflictUpdate && present.Count > 0;
+        var changed = !compared ? "false" : hashes.Stored ? $"t.{h} IS DISTINCT FROM s.{h} AND {valuesDiffer}" : valuesDiffer;
+        var stagedColumns = string.Join(", ", keys.Concat(compared ? present : []).Concat(compared && hashes.Stored ? [h] : []));
+        var missingStep = deleteMissing
+            ? $"""
+              ,
+              missing AS (
+                  UPDATE {table} t SET _vt = @v
+                  WHERE {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM staged s WHERE {KeysEqual("t", "s")})
+                  RETURNING 1)
+              """
+            : "";
+        // The new rows' count is unknown to the planner (no statistics hold this version: it estimates one row), so a nested loop
+        // over the live rows could look cheap; hash joins only, as the staging merge, and no JIT. SET LOCAL, and on again after it (not
+        // from pg_settings: reading that view cost 2.3 ms a call).
+        await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+            $"""
+            SELECT set_config('enable_mergejoin', 'off', true), set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true);
+            WITH staged AS MATERIALIZED (
+                SELECT ctid AS _new, {stagedColumns} FROM {table} WHERE _vf = @v AND _vt IS NULL),
+            paired AS MATERIALIZED (
+                SELECT s._new, t.ctid AS _live, {changed} AS _changed
+                FROM staged s JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND {KeysEqual("t", "s")}),
+            closed AS (
+                UPDATE {table} SET _vt = @v WHERE ctid = ANY (ARRAY(SELECT _live FROM paired WHERE _changed)) RETURNING 1),
+            dropped AS (
+                DELETE FROM {table} WHERE ctid = ANY (ARRAY(SELECT _new FROM paired WHERE NOT _changed)) RETURNING 1){missingStep}
+            SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM closed), (SELECT count(*) FROM dropped),
+                {(deleteMissing ? "(SELECT count(*) FROM missing)" : "0::bigint")};
+            SELECT set_config('enable_nestloop', 'on', true);
+            """, new { v = version }, transaction, ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken));
+        await results.ReadAsync();
+        var (staged, closed, dropped, missing) = await results.ReadSingleAsync<(long, long, long, long)>();
+        await results.ReadAsync();
+        return new MergeCounts(staged - dropped - closed, closed, missing);
+    }
+
+    /// <summary>
     /// A statement that creates the index of a dataset's live rows by <paramref name="keys"/> (physical column names, never user
     /// text) unless it exists; one round trip, and no notice when it does. Its name carries a hash of the key columns, so a
     /// dataset whose key changed gets an index of its new key, and the index of its old key, which every load would otherwise

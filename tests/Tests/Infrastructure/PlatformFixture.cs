@@ -58,6 +58,12 @@ public sealed class PlatformFixture : IAsyncLifetime
     public const long MergeKeyIndexMinRows = 40;
 
     /// <summary>
+    /// Upload bytes up to which a merge into a small keyed dataset runs in place (DP_MERGE_IN_PLACE_MAX_BYTES): most tests' uploads
+    /// take that way, and InPlaceMergeTests makes the same rows bigger to take the staging table's.
+    /// </summary>
+    public const long MergeInPlaceMaxBytes = 2048;
+
+    /// <summary>
     /// The services tests start warm their import path up with this many rows per pass (DP_IMPORT_WARMUP_ROWS): enough to run it
     /// (ImportWarmupTests checks it did without a failure), not the production default's seconds of CPU at every start of a
     /// suite that starts dozens of silos on two cores. run.sh's own tests keep the default.
@@ -151,6 +157,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_FIELD_CHARS"] = MaxFieldChars.ToString(),
             ["MAX_DECOMPRESSED_BYTES"] = MaxDecompressedBytes.ToString(),
             ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = MergeKeyIndexMinRows.ToString(),
+            ["DP_MERGE_IN_PLACE_MAX_BYTES"] = MergeInPlaceMaxBytes.ToString(),
             ["DP_IMPORT_WARMUP_ROWS"] = WarmupRows,
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
