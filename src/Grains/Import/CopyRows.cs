@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.IO.Hashing;
 using System.IO.Pipelines;
 using DatasetPlatform.Grains.Abstractions;
 using Npgsql;
@@ -69,7 +68,8 @@ internal static class CopyRows
     {
         var columns = (target.Version is null ? "" : "_vf, ") + (target.Block is null ? "" : "_block, _seq, ")
             + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
-            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.Unchanged is null ? "" : $", {KeyedMerge.UnchangedColumn}");
+            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.Unchanged is null ? "" : $", {KeyedMerge.UnchangedColumn}")
+            + (target.Unchanged is { Paired: true } ? $", {KeyedMerge.LiveColumn}" : "");
         await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})", cancellationToken);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         var sender = SendAsync(pipe.Reader, copy, cancellationToken);
@@ -101,7 +101,8 @@ internal static class CopyRows
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2)
-            + (target.RowHashes ? 1 : 0) + (target.Unchanged is null ? 0 : 1));
+            + (target.RowHashes ? 1 : 0) + (target.Unchanged is null ? 0 : 1) + (target.Unchanged is { Paired: true } ? 1 : 0));
+        var paired = target.Unchanged is { Paired: true };
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
         using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         using var profile = target.ProfileRows ? new RowProfile(columns) : null;
@@ -161,7 +162,7 @@ internal static class CopyRows
                 }
                 if (i == dateIndex) rowDate = date;
                 // Hash the encoded bytes, so equal typed values (not equal spellings) collide, like the database's comparison.
-                if (keyHashes is not null && column.Column.IsKey) keyHash = XxHash3.HashToUInt64(encoder.Row[start..], (long)keyHash);
+                if (keyHashes is not null && column.Column.IsKey) keyHash = LiveRowHashes.KeyHash(keyHash, encoder.Row[start..]);
                 if (hashSeeds is not null) rowHash += RowHash.Term(encoder.Row[start..], hashSeeds[i], isFloat[i]);
             }
             if (fieldError is not null)
@@ -178,7 +179,8 @@ internal static class CopyRows
             }
             kept++;
             var encoded = encoder.Row;
-            if (keyOnly is not null && target.Unchanged!.Contains(rowHash))
+            var livePlace = -1L;
+            if (keyOnly is not null && target.Unchanged!.IsUnchanged(keyHash, rowHash, out livePlace))
             {
                 unchanged++;
                 if (target.SkipUnchanged)
@@ -196,12 +198,18 @@ internal static class CopyRows
                 }
                 keyOnly.WriteUuid(rowHash);
                 keyOnly.WriteBoolean(true);
+                if (paired) keyOnly.WriteNull();
                 encoded = keyOnly.Row;
             }
             else if (hashSeeds is not null)
             {
                 encoder.WriteUuid(rowHash);
                 if (keyOnly is not null) encoder.WriteNull();
+                if (paired)
+                {
+                    if (livePlace >= 0) encoder.WriteTid(livePlace);
+                    else encoder.WriteNull();
+                }
                 encoded = encoder.Row;
             }
             writer.Write(encoded);

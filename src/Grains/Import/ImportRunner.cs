@@ -164,9 +164,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         // staged as keys only (with deleteMissing; otherwise not at all) and stay out of the merge's join (1M rows re-uploaded with
         // 10% changed: see KeyedMerge).
         var unchanged = !direct && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
-            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.PreviousRows, cancellationToken)
+            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, [.. plan.Loaded.Where(c => c.Column.IsKey).Select(c => c.Column.Physical)],
+                keysEncodeExactly: plan.KeyColumns.All(c => c.SqlType != "double precision"), start.PreviousRows, cancellationToken)
             : null;
-        var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null);
+        var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null, unchanged is { Paired: true });
         if (!direct) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
         long replaced = 0;
         if (job.BlockNumber is { } block)
@@ -193,7 +194,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
-        if (!direct && copied.Rows >= StageAnalyzeMinRows)
+        // A paired merge fetches live rows by ctid whatever the statistics say (KeyedMerge): no ANALYZE to plan a join.
+        if (!direct && !stagedHashes.Paired && copied.Rows >= StageAnalyzeMinRows)
             await connection.ExecuteAsync(new CommandDefinition("ANALYZE pg_temp.dp_stage", null, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
 
         if (keyed && copied.MayHaveDuplicateKeys) await CheckDuplicatesAsync(connection, transaction, plan, direct ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage", cancellationToken);
