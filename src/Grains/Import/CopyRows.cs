@@ -50,6 +50,19 @@ internal sealed record CopyTarget(string Table, int? Version, int? Block, bool R
     /// the 900k key-only rows cost PostgreSQL 1.0 s of CPU to COPY, and their scan and ANALYZE more.
     /// </summary>
     public bool SkipUnchanged { get; init; }
+
+    /// <summary>
+    /// Rows go straight into the dataset's table (<see cref="Table"/>, stamped with <see cref="Version"/>) as a merge's new and
+    /// changed rows, paired with their live rows by <see cref="Unchanged"/>; the places of the live rows they change are kept
+    /// here for the close. Needs <see cref="Unchanged"/> with <see cref="LiveRowHashes.Paired"/> and <see cref="SkipUnchanged"/>.
+    /// </summary>
+    public PairedLoad? PairedLoad { get; init; }
+
+    /// <summary>Staged rows identical to a live row are kept as their key, marked in <see cref="KeyedMerge.UnchangedColumn"/>.</summary>
+    public bool MarksUnchanged => Unchanged is not null && PairedLoad is null;
+
+    /// <summary>Staged rows carry their live row's place in <see cref="KeyedMerge.LiveColumn"/>.</summary>
+    public bool StagesLivePlace => Unchanged is { Paired: true } && PairedLoad is null;
 }
 
 /// <summary>
@@ -68,8 +81,8 @@ internal static class CopyRows
     {
         var columns = (target.Version is null ? "" : "_vf, ") + (target.Block is null ? "" : "_block, _seq, ")
             + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
-            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.Unchanged is null ? "" : $", {KeyedMerge.UnchangedColumn}")
-            + (target.Unchanged is { Paired: true } ? $", {KeyedMerge.LiveColumn}" : "");
+            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.MarksUnchanged ? $", {KeyedMerge.UnchangedColumn}" : "")
+            + (target.StagesLivePlace ? $", {KeyedMerge.LiveColumn}" : "");
         await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})", cancellationToken);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         var sender = SendAsync(pipe.Reader, copy, cancellationToken);
@@ -101,15 +114,15 @@ internal static class CopyRows
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2)
-            + (target.RowHashes ? 1 : 0) + (target.Unchanged is null ? 0 : 1) + (target.Unchanged is { Paired: true } ? 1 : 0));
-        var paired = target.Unchanged is { Paired: true };
+            + (target.RowHashes ? 1 : 0) + (target.MarksUnchanged ? 1 : 0) + (target.StagesLivePlace ? 1 : 0));
+        var pairedLoad = target.PairedLoad;
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
         using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         using var profile = target.ProfileRows ? new RowProfile(columns) : null;
         int[] fieldStarts = profile is null && target.Unchanged is null ? [] : new int[columns.Length];
         long[]? hashSeeds = target.RowHashes ? [.. columns.Select(RowHash.Seed)] : null;
         bool[] isFloat = [.. columns.Select(c => c.Kind == FieldKind.Float)];
-        var keyOnly = target.Unchanged is null ? null : new CopyRowEncoder();
+        var keyOnly = target.MarksUnchanged ? new CopyRowEncoder() : null;
         long unchanged = 0;
         var dataStart = 0;
         var errors = new List<RowError>();
@@ -180,7 +193,7 @@ internal static class CopyRows
             kept++;
             var encoded = encoder.Row;
             var livePlace = -1L;
-            if (keyOnly is not null && target.Unchanged!.IsUnchanged(keyHash, rowHash, out livePlace))
+            if (target.Unchanged is not null && target.Unchanged.IsUnchanged(keyHash, rowHash, out livePlace))
             {
                 unchanged++;
                 if (target.SkipUnchanged)
@@ -189,7 +202,7 @@ internal static class CopyRows
                     continue;
                 }
                 // Identical to a live row: the merge needs only its key (duplicates, deleteMissing); no values to copy or compare.
-                keyOnly.BeginRow(fieldCount);
+                keyOnly!.BeginRow(fieldCount);
                 keyOnly.WriteEncoded(encoded[2..dataStart]);
                 for (var i = 0; i < columns.Length; i++)
                 {
@@ -198,14 +211,26 @@ internal static class CopyRows
                 }
                 keyOnly.WriteUuid(rowHash);
                 keyOnly.WriteBoolean(true);
-                if (paired) keyOnly.WriteNull();
+                if (target.StagesLivePlace) keyOnly.WriteNull();
                 encoded = keyOnly.Row;
+            }
+            else if (pairedLoad is not null)
+            {
+                // Straight into the dataset's table: a new key is written; a changed row is written and its live row's place kept
+                // for the close, or, without onConflictUpdate, left out like the merge leaves it.
+                if (livePlace >= 0 && !pairedLoad.Record(livePlace))
+                {
+                    if ((row & 0xFFFF) == 0) progress.RowsRead = row;
+                    continue;
+                }
+                encoder.WriteUuid(rowHash);
+                encoded = encoder.Row;
             }
             else if (hashSeeds is not null)
             {
                 encoder.WriteUuid(rowHash);
                 if (keyOnly is not null) encoder.WriteNull();
-                if (paired)
+                if (target.StagesLivePlace)
                 {
                     if (livePlace >= 0) encoder.WriteTid(livePlace);
                     else encoder.WriteNull();

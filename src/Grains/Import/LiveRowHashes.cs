@@ -53,14 +53,17 @@ internal sealed class LiveRowHashes
         rows.AsSpan(0, count).Sort();
         var bucket = 0;
         var repeated = false;
+        var hashless = 0;
         for (var i = 0; i < count; i++)
         {
             var b = (int)(rows[i].KeyHash >> (64 - BucketBits));
             while (bucket <= b) _bucketStarts[bucket++] = i;
             repeated |= i > 0 && rows[i].KeyHash == rows[i - 1].KeyHash;
+            if ((rows[i].Place & HasRowHash) == 0) hashless++;
         }
         while (bucket <= 1 << BucketBits) _bucketStarts[bucket++] = count;
         Paired = keysEncodeExactly && !repeated;
+        AllHashed = hashless == 0;
     }
 
     /// <summary>Live rows held; for tests and logs.</summary>
@@ -71,6 +74,10 @@ internal sealed class LiveRowHashes
     /// <see cref="KeyedMerge.LiveColumn"/> column, and the merge fetches live rows by it.
     /// </summary>
     public bool Paired { get; }
+
+    /// <summary>Every live row has its row hash (none loaded before hashes, or by a version upload), so a changed row is known
+    /// as such without comparing values (<see cref="PairedLoad"/>).</summary>
+    public bool AllHashed { get; }
 
     /// <summary>The hash an uploaded row's key is looked up by: XXH3 of each key column's binary COPY field in turn (length
     /// prefix included), each seeded with the hash so far.</summary>
