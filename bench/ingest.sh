@@ -193,7 +193,7 @@ if [[ ! -s $CSV ]]; then
   LC_ALL=C awk -v n="$ROWS" -f "$REPO/bench/gen-csv.awk" >"$CSV.tmp"
   mv -f "$CSV.tmp" "$CSV"
 fi
-CSV_BYTES=$(stat -c %s "$CSV")
+CSV_BYTES=$(stat -L -c %s "$CSV")
 # Every import of the file leaves a dataset table about its size (plus staged bytes and WAL for a while): refuse at
 # once rather than fill the disk under PostgreSQL half-way through.
 IMPORTS=${#WANT[@]} # one per door and variant, plus the cold runs

@@ -131,6 +131,42 @@ public sealed class RowHashMergeTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task A_key_twice_among_the_new_and_changed_rows_fails_and_leaves_the_dataset_as_it_was()
+    {
+        // Rows that are new or changed go straight into the dataset's table (PairedLoad): the duplicate check reads them there.
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, Header + Before + Filler, Manifest)).GetProperty("status").GetString());
+        var before = await api.DownloadAsync(datasetId);
+
+        var changedTwice = await api.UploadAndWaitAsync(datasetId, Header + After + Filler + "2019-01-01,B,2,ABC,1,true\n", query: "?onConflictUpdateDB=true");
+        Assert.Equal("Error", changedTwice.GetProperty("status").GetString());
+        Assert.StartsWith("2 rows are duplicated.", changedTwice.GetProperty("statusDescription").GetString());
+        Assert.Contains("Country=B", changedTwice.GetProperty("statusDescription").GetString());
+        var newTwice = await api.UploadAndWaitAsync(datasetId, Header + After + Filler + "2019-01-01,Z,1,z,1,true\n2019-01-01,Z,2,z,1,true\n",
+            query: "?onConflictUpdateDB=true");
+        Assert.Equal("Error", newTwice.GetProperty("status").GetString());
+        Assert.Contains("Country=Z", newTwice.GetProperty("statusDescription").GetString());
+        Assert.Equal(before, await api.DownloadAsync(datasetId));
+        Assert.Equal(0L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vf > 0 OR _vt IS NOT NULL"));
+    }
+
+    [Fact]
+    public async Task Without_onConflictUpdate_changed_rows_keep_their_values_and_new_keys_are_added()
+    {
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, Header + Before + Filler, Manifest)).GetProperty("status").GetString());
+        var before = Rows(await api.DownloadAsync(datasetId));
+
+        var process = await api.UploadAndWaitAsync(datasetId, Header + After + Filler + "2019-01-01,Z,1,z,1,true\n");
+
+        Assert.Equal("4 values added to database.", process.GetProperty("statusDescription").GetString());
+        Assert.Equal([.. before.Append("Z,2019-01-01,1,z,1,true").Order(StringComparer.Ordinal)], Rows(await api.DownloadAsync(datasetId)));
+        Assert.Equal(0L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vt IS NOT NULL"));
+    }
+
+    [Fact]
     public async Task A_key_twice_in_an_upload_fails_even_when_one_of_them_is_unchanged()
     {
         var api = platform.Client();

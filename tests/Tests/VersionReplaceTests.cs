@@ -155,6 +155,33 @@ public sealed class VersionReplaceTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task A_big_reupload_after_a_replace_pairs_only_with_the_current_versions_rows()
+    {
+        // Big enough to read the live rows' hashes and load paired with them (not in place): 150 keys.
+        static string Csv(IEnumerable<(int Key, decimal Amount)> rows) =>
+            "Date,Country,Amount\n" + string.Concat(rows.Select(r => FormattableString.Invariant($"2020-01-01,C{r.Key:D4},{r.Amount}\n")));
+        // As downloads give them: keys first, sorted.
+        static List<string> Expected(IEnumerable<(int Key, decimal Amount)> rows) =>
+            [.. rows.Select(r => FormattableString.Invariant($"C{r.Key:D4},2020-01-01,{r.Amount}")).Order(StringComparer.Ordinal)];
+        var api = platform.Client();
+        var id = await api.NewDatasetAsync();
+        var first = Enumerable.Range(0, 150).Select(k => (k, k + 0.5m)).ToList();
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(id, Csv(first), Manifest)).GetProperty("status").GetString());
+        var replacing = Enumerable.Range(0, 50).Select(k => (k, k + 100.5m)).ToList();
+        Assert.Equal(1, await NewVersionAsync(id.ToString(CultureInfo.InvariantCulture), Csv(replacing)));
+
+        // Keys 0-9 change, 10-49 are unchanged, 50-149 carry exactly the values the replaced version 0 had: new keys now.
+        var upload = Enumerable.Range(0, 150).Select(k => (k, k < 10 ? k + 200.5m : k < 50 ? k + 100.5m : k + 0.5m)).ToList();
+        Assert.True(Encoding.UTF8.GetByteCount(Csv(upload)) > PlatformFixture.MergeInPlaceMaxBytes);
+        var merged = await api.UploadAndWaitAsync(id, Csv(upload), query: "?onConflictUpdateDB=true");
+        Assert.Equal("100 values added to database. 10 values updated.", merged.GetProperty("statusDescription").GetString());
+        Assert.Equal(Expected(upload), Rows(await api.DownloadAsync(id)));
+        Assert.Equal(Expected(replacing), Rows(await api.DownloadAsync(id, "?version=1")));
+        Assert.Equal(Expected(first), Rows(await api.DownloadAsync(id, "?version=0")));
+        Assert.Equal([150L, 50L, 150L], await RowCountsAsync(id));
+    }
+
+    [Fact]
     public async Task A_failed_replace_leaves_every_version_as_it_was_and_the_next_one_replaces()
     {
         var api = platform.Client();

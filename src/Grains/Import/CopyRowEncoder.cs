@@ -78,6 +78,15 @@ internal sealed class CopyRowEncoder
         BinaryPrimitives.WriteUInt128BigEndian(span[4..], value);
     }
 
+    /// <summary>A tid (a row's place: block &lt;&lt; 16 | offset, <see cref="LiveRowHashes"/>): 32-bit block, 16-bit offset.</summary>
+    public void WriteTid(long place)
+    {
+        var span = Reserve(10);
+        BinaryPrimitives.WriteInt32BigEndian(span, 6);
+        BinaryPrimitives.WriteUInt32BigEndian(span[4..], (uint)(place >> 16));
+        BinaryPrimitives.WriteUInt16BigEndian(span[8..], (ushort)place);
+    }
+
     /// <summary>Bytes already encoded as fields (length prefixes included), e.g. a key copied from another row.</summary>
     public void WriteEncoded(ReadOnlySpan<byte> fields) => fields.CopyTo(Reserve(fields.Length));
 

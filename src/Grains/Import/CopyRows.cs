@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.IO.Hashing;
 using System.IO.Pipelines;
 using DatasetPlatform.Grains.Abstractions;
 using Npgsql;
@@ -51,6 +50,19 @@ internal sealed record CopyTarget(string Table, int? Version, int? Block, bool R
     /// the 900k key-only rows cost PostgreSQL 1.0 s of CPU to COPY, and their scan and ANALYZE more.
     /// </summary>
     public bool SkipUnchanged { get; init; }
+
+    /// <summary>
+    /// Rows go straight into the dataset's table (<see cref="Table"/>, stamped with <see cref="Version"/>) as a merge's new and
+    /// changed rows, paired with their live rows by <see cref="Unchanged"/>; the places of the live rows they change are kept
+    /// here for the close. Needs <see cref="Unchanged"/> with <see cref="LiveRowHashes.Paired"/> and <see cref="SkipUnchanged"/>.
+    /// </summary>
+    public PairedLoad? PairedLoad { get; init; }
+
+    /// <summary>Staged rows identical to a live row are kept as their key, marked in <see cref="KeyedMerge.UnchangedColumn"/>.</summary>
+    public bool MarksUnchanged => Unchanged is not null && PairedLoad is null;
+
+    /// <summary>Staged rows carry their live row's place in <see cref="KeyedMerge.LiveColumn"/>.</summary>
+    public bool StagesLivePlace => Unchanged is { Paired: true } && PairedLoad is null;
 }
 
 /// <summary>
@@ -69,7 +81,8 @@ internal static class CopyRows
     {
         var columns = (target.Version is null ? "" : "_vf, ") + (target.Block is null ? "" : "_block, _seq, ")
             + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
-            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.Unchanged is null ? "" : $", {KeyedMerge.UnchangedColumn}");
+            + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.MarksUnchanged ? $", {KeyedMerge.UnchangedColumn}" : "")
+            + (target.StagesLivePlace ? $", {KeyedMerge.LiveColumn}" : "");
         await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})", cancellationToken);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         var sender = SendAsync(pipe.Reader, copy, cancellationToken);
@@ -101,14 +114,15 @@ internal static class CopyRows
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2)
-            + (target.RowHashes ? 1 : 0) + (target.Unchanged is null ? 0 : 1));
+            + (target.RowHashes ? 1 : 0) + (target.MarksUnchanged ? 1 : 0) + (target.StagesLivePlace ? 1 : 0));
+        var pairedLoad = target.PairedLoad;
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
         using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         using var profile = target.ProfileRows ? new RowProfile(columns) : null;
         int[] fieldStarts = profile is null && target.Unchanged is null ? [] : new int[columns.Length];
         long[]? hashSeeds = target.RowHashes ? [.. columns.Select(RowHash.Seed)] : null;
         bool[] isFloat = [.. columns.Select(c => c.Kind == FieldKind.Float)];
-        var keyOnly = target.Unchanged is null ? null : new CopyRowEncoder();
+        var keyOnly = target.MarksUnchanged ? new CopyRowEncoder() : null;
         long unchanged = 0;
         var dataStart = 0;
         var errors = new List<RowError>();
@@ -161,7 +175,7 @@ internal static class CopyRows
                 }
                 if (i == dateIndex) rowDate = date;
                 // Hash the encoded bytes, so equal typed values (not equal spellings) collide, like the database's comparison.
-                if (keyHashes is not null && column.Column.IsKey) keyHash = XxHash3.HashToUInt64(encoder.Row[start..], (long)keyHash);
+                if (keyHashes is not null && column.Column.IsKey) keyHash = LiveRowHashes.KeyHash(keyHash, encoder.Row[start..]);
                 if (hashSeeds is not null) rowHash += RowHash.Term(encoder.Row[start..], hashSeeds[i], isFloat[i]);
             }
             if (fieldError is not null)
@@ -178,7 +192,8 @@ internal static class CopyRows
             }
             kept++;
             var encoded = encoder.Row;
-            if (keyOnly is not null && target.Unchanged!.Contains(rowHash))
+            var livePlace = -1L;
+            if (target.Unchanged is not null && target.Unchanged.IsUnchanged(keyHash, rowHash, out livePlace))
             {
                 unchanged++;
                 if (target.SkipUnchanged)
@@ -187,7 +202,7 @@ internal static class CopyRows
                     continue;
                 }
                 // Identical to a live row: the merge needs only its key (duplicates, deleteMissing); no values to copy or compare.
-                keyOnly.BeginRow(fieldCount);
+                keyOnly!.BeginRow(fieldCount);
                 keyOnly.WriteEncoded(encoded[2..dataStart]);
                 for (var i = 0; i < columns.Length; i++)
                 {
@@ -196,12 +211,30 @@ internal static class CopyRows
                 }
                 keyOnly.WriteUuid(rowHash);
                 keyOnly.WriteBoolean(true);
+                if (target.StagesLivePlace) keyOnly.WriteNull();
                 encoded = keyOnly.Row;
+            }
+            else if (pairedLoad is not null)
+            {
+                // Straight into the dataset's table: a new key is written; a changed row is written and its live row's place kept
+                // for the close, or, without onConflictUpdate, left out like the merge leaves it.
+                if (livePlace >= 0 && !pairedLoad.Record(livePlace))
+                {
+                    if ((row & 0xFFFF) == 0) progress.RowsRead = row;
+                    continue;
+                }
+                encoder.WriteUuid(rowHash);
+                encoded = encoder.Row;
             }
             else if (hashSeeds is not null)
             {
                 encoder.WriteUuid(rowHash);
                 if (keyOnly is not null) encoder.WriteNull();
+                if (target.StagesLivePlace)
+                {
+                    if (livePlace >= 0) encoder.WriteTid(livePlace);
+                    else encoder.WriteNull();
+                }
                 encoded = encoder.Row;
             }
             writer.Write(encoded);

@@ -170,10 +170,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         // 10% changed: see KeyedMerge).
         var unchanged = !direct && !inPlace && hashed && start.PreviousRows <= Limits.MergeRowHashesMaxRows
             && job.ByteCount >= start.PreviousRows * BytesPerLiveRowHashRead
-            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.Floor, start.PreviousRows, cancellationToken)
+            ? await LiveRowHashes.ReadAsync(connection, dataset.TableName, start.Floor, [.. plan.Loaded.Where(c => c.Column.IsKey).Select(c => c.Column.Physical)],
+                keysEncodeExactly: plan.KeyColumns.All(c => c.SqlType != "double precision"), start.PreviousRows, cancellationToken)
             : null;
-        var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null);
-        if (!direct && !inPlace) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
         long replaced = 0;
         if (job.BlockNumber is { } block)
         {
@@ -184,34 +183,96 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         }
 
         var intoTable = direct || inPlace;
-        var target = new CopyTarget(intoTable ? dataset.TableName : "pg_temp.dp_stage", intoTable ? version : null, job.BlockNumber,
-            RejectInvalidRows: job.Source == JobSources.Presigned, Freeze: direct && created)
-            { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing };
-        var copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
-        if (target.SkipUnchanged && copied.MayHaveDuplicateKeys && copied.Unchanged > 0)
+        // The file again from its first row, for a load that must start over in another way.
+        async Task<(Stream Raw, IRowSource Source)> ReopenAsync()
         {
-            // A key may repeat, and the rows left unstaged could hold one of its copies: the duplicate check needs every key, so the
-            // file is staged again with the unchanged rows' keys (an upload that fails on its duplicates, or a rare hash collision).
-            await connection.ExecuteAsync(new CommandDefinition("TRUNCATE pg_temp.dp_stage", null, transaction, cancellationToken: cancellationToken));
-            await using var rawAgain = await staging.OpenReadAsync(fileId, cancellationToken);
-            using var sourceAgain = await OpenSourceAsync(new CountingStream(rawAgain, bytes => progress.BytesRead = bytes), schemaColumns, dataset.SchemaStrict,
-                Limits, cancellationToken) ?? throw new ImportFailure(JobStatus.Failed, "Data is empty");
-            copied = await CopyRows.RunAsync(connection, sourceAgain, plan, target with { SkipUnchanged = false }, progress, cancellationToken);
+            var rawAgain = await staging.OpenReadAsync(fileId, cancellationToken);
+            try
+            {
+                return (rawAgain, await OpenSourceAsync(new CountingStream(rawAgain, bytes => progress.BytesRead = bytes), schemaColumns, dataset.SchemaStrict,
+                    Limits, cancellationToken) ?? throw new ImportFailure(JobStatus.Failed, "Data is empty"));
+            }
+            catch
+            {
+                await rawAgain.DisposeAsync(); // it may hold a pooled connection
+                throw;
+            }
+        }
+
+        var rejectInvalidRows = job.Source == JobSources.Presigned;
+        CopyResult? copied = null;
+        MergeCounts? pairedCounts = null;
+        var sourceRead = false;
+        if (!direct && unchanged is { Paired: true, AllHashed: true } && !deleteMissing && job.BlockNumber is null
+            && !KeyedMerge.LacksColumns(plan))
+        {
+            var pairedLoad = new PairedLoad(job.OnConflictUpdate);
+            await transaction.SaveAsync(PairedLoadSavepoint, cancellationToken);
+            copied = await CopyRows.RunAsync(connection, source, plan,
+                new CopyTarget(dataset.TableName, version, null, rejectInvalidRows, Freeze: false)
+                    { RowHashes = true, Unchanged = unchanged, SkipUnchanged = true, PairedLoad = pairedLoad }, progress, cancellationToken);
+            // A key that may repeat among rows left out of the table (unchanged, or changed without onConflictUpdate) is only found
+            // by a duplicate check over every key: the staged merge below does that.
+            var everyKeyWritten = !copied.MayHaveDuplicateKeys || copied.Unchanged + pairedLoad.LeftOut == 0;
+            if (everyKeyWritten && copied.MayHaveDuplicateKeys)
+                await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
+            if (everyKeyWritten && copied.Rows > 0 && await pairedLoad.CloseAsync(connection, transaction, dataset.TableName, version, cancellationToken))
+            {
+                await transaction.ReleaseAsync(PairedLoadSavepoint, cancellationToken);
+                var written = copied.Rows - copied.Unchanged - pairedLoad.LeftOut;
+                pairedCounts = new MergeCounts(written - pairedLoad.Changed, pairedLoad.Changed, 0);
+            }
+            else
+            {
+                await transaction.RollbackAsync(PairedLoadSavepoint, cancellationToken);
+                LogPairedLoadUndone(job.Id, dataset.Id);
+                copied = null;
+                sourceRead = true;
+            }
+        }
+
+        var stagedHashes = direct ? StagedHashes.None : new StagedHashes(hashed, unchanged is not null, unchanged is { Paired: true });
+        if (copied is null)
+        {
+            if (!intoTable) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
+            var target = new CopyTarget(intoTable ? dataset.TableName : "pg_temp.dp_stage", intoTable ? version : null, job.BlockNumber,
+                rejectInvalidRows, Freeze: direct && created)
+                { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing };
+            if (sourceRead)
+            {
+                // The paired load above was undone: its rows were read, so read the file again.
+                var (rawAgain, sourceAgain) = await ReopenAsync();
+                await using (rawAgain)
+                using (sourceAgain)
+                    copied = await CopyRows.RunAsync(connection, sourceAgain, plan, target, progress, cancellationToken);
+            }
+            else copied = await CopyRows.RunAsync(connection, source, plan, target, progress, cancellationToken);
+            if (target.SkipUnchanged && copied.MayHaveDuplicateKeys && copied.Unchanged > 0)
+            {
+                // A key may repeat, and the rows left unstaged could hold one of its copies: the duplicate check needs every key, so the
+                // file is staged again with the unchanged rows' keys (an upload that fails on its duplicates, or a rare hash collision).
+                await connection.ExecuteAsync(new CommandDefinition("TRUNCATE pg_temp.dp_stage", null, transaction, cancellationToken: cancellationToken));
+                var (rawAgain, sourceAgain) = await ReopenAsync();
+                await using (rawAgain)
+                using (sourceAgain)
+                    copied = await CopyRows.RunAsync(connection, sourceAgain, plan, target with { SkipUnchanged = false }, progress, cancellationToken);
+            }
         }
         if (copied.Rows == 0 && copied.Rejected == 0) throw new ImportFailure(JobStatus.Failed, "Data is empty");
         if (copied.Rows == 0)
             throw new ImportFailure(JobStatus.Failed, $"All {copied.Rejected} records were rejected.", copied.Errors) { Rejected = copied.Rejected };
-        if (!intoTable && copied.Rows >= StageAnalyzeMinRows)
+        // A paired merge fetches live rows by ctid whatever the statistics say (KeyedMerge): no ANALYZE to plan a join.
+        if (pairedCounts is null && !intoTable && !stagedHashes.Paired && copied.Rows >= StageAnalyzeMinRows)
             await connection.ExecuteAsync(new CommandDefinition("ANALYZE pg_temp.dp_stage", null, transaction, NoCommandTimeout, cancellationToken: cancellationToken));
 
-        if (keyed && copied.MayHaveDuplicateKeys)
+        if (pairedCounts is null && keyed && copied.MayHaveDuplicateKeys)
             await CheckDuplicatesAsync(connection, transaction, plan, intoTable ? $"{dataset.TableName} WHERE _vf = {version}" : "pg_temp.dp_stage", cancellationToken);
 
-        var counts = direct ? new MergeCounts(copied.Rows, 0, replaced)
+        var counts = pairedCounts ?? (direct ? new MergeCounts(copied.Rows, 0, replaced)
             : inPlace ? await KeyedMerge.RunInPlaceAsync(connection, transaction, dataset.Id, plan, start.Floor, version, job.OnConflictUpdate, deleteMissing,
                 stagedHashes, cancellationToken)
             : await KeyedMerge.RunAsync(connection, transaction, dataset.Id, plan, copied.Rows, start.PreviousRows, start.Floor, version, job.OnConflictUpdate,
-                deleteMissing, stagedHashes, Limits.MergeKeyIndexMinRows, cancellationToken);
+                deleteMissing, stagedHashes, Limits.MergeKeyIndexMinRows, cancellationToken));
 
         var previousRows = start.PreviousRows;
         var changed = counts.Inserted + counts.Updated + counts.Deleted > 0;
@@ -374,6 +435,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
     }
 
     private const string VersionTypesSavepoint = "dp_version_types";
+
+    /// <summary>Where a paired load (<see cref="PairedLoad"/>) goes back to when it must give way to the staged merge.</summary>
+    private const string PairedLoadSavepoint = "dp_paired_load";
 
     /// <summary>A version's rows loaded: its columns (typed over the whole file), what the COPY saw.</summary>
     private sealed record VersionRows(IReadOnlyList<StoredColumn> Columns, CopyResult Copied, InferenceResult Inference, LoadPlan Plan);
@@ -696,6 +760,9 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "ANALYZE {Table} failed")]
     private partial void LogAnalyzeFailed(Exception exception, string table);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Import {JobId} of dataset {DatasetId}: the rows loaded by their live rows' places were undone (a key may repeat, or a place did not hold); merging through the staging table")]
+    private partial void LogPairedLoadUndone(long jobId, long datasetId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Import {JobId} of dataset {DatasetId} failed with an internal error; it is not retried")]
     private partial void LogImportBroken(Exception exception, long jobId, long datasetId);

@@ -13,7 +13,9 @@ internal sealed record MergeCounts(long Inserted, long Updated, long Deleted);
 /// <param name="UnchangedMarked">Rows identical to a live row were staged as their key only (or not at all, when the merge needs no
 /// key of them: <see cref="CopyTarget.SkipUnchanged"/>), marked in
 /// <see cref="KeyedMerge.UnchangedColumn"/> (<see cref="CopyTarget.Unchanged"/>).</param>
-internal sealed record StagedHashes(bool Stored, bool UnchangedMarked)
+/// <param name="Paired">Changed rows were staged with their live row's ctid in <see cref="KeyedMerge.LiveColumn"/>, and rows
+/// without one have no live row (<see cref="LiveRowHashes.Paired"/>).</param>
+internal sealed record StagedHashes(bool Stored, bool UnchangedMarked, bool Paired = false)
 {
     public static readonly StagedHashes None = new(false, false);
 }
@@ -29,11 +31,17 @@ internal static class KeyedMerge
     /// <summary>The staging table's marker of a row identical to a live row (only its key and hash were staged).</summary>
     public const string UnchangedColumn = "_same";
 
+    /// <summary>The staging table's ctid of the live row a staged row changes (<see cref="StagedHashes.Paired"/>).</summary>
+    public const string LiveColumn = "_live";
+
+    private const string PairedMergeSavepoint = "dp_paired_merge";
+
     /// <summary>The statement creating the staging table for <paramref name="plan"/>'s loaded columns (and the hash columns).</summary>
     public static string CreateStageSql(LoadPlan plan, StagedHashes hashes)
     {
         var definitions = string.Join(", ", plan.Loaded.Select(c => $"{c.Column.Physical} {c.Column.SqlType}"))
-            + (hashes.Stored ? $", {DataTables.RowHashColumn} uuid" : "") + (hashes.UnchangedMarked ? $", {UnchangedColumn} boolean" : "");
+            + (hashes.Stored ? $", {DataTables.RowHashColumn} uuid" : "") + (hashes.UnchangedMarked ? $", {UnchangedColumn} boolean" : "")
+            + (hashes.Paired ? $", {LiveColumn} tid" : "");
         return $"CREATE TEMP TABLE dp_stage ({definitions}) ON COMMIT DROP";
     }
 
@@ -84,25 +92,51 @@ internal static class KeyedMerge
         var closeStep = changedTest.Length > 0
             ? $", closed AS (UPDATE {table} SET _vt = @v WHERE ctid = ANY (ARRAY(SELECT _live FROM diff WHERE _live IS NOT NULL)) RETURNING 1)"
             : "";
-        long updated, inserted;
-        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(
+        string Statement(bool paired) =>
+            // Paired: each changed row fetches its one live row by the ctid it was staged with (a TID scan per row, forced by the
+            // lateral subquery that the planner cannot flatten), checking it is still live and has the key; rows staged without a
+            // ctid are new. Measured on 1M live rows, 100k changed: the join below scanned and probed every live row, 0.9 s of the
+            // merge's 2.4 s. A row whose ctid did not hold is neither closed nor inserted, and counted: the caller then merges
+            // again by the join.
             $"""
-            {MergeSettings}{indexSql}WITH diff AS MATERIALIZED (
-                SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}{hashFromStage}, t.ctid AS _live
-                FROM {staged} s LEFT JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND {KeysEqual("t", "s")}
+            {MergeSettings}{(paired ? "" : indexSql)}WITH diff AS MATERIALIZED (
+                SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}{hashFromStage}, t.ctid AS _live{(paired ? $", s.{LiveColumn} AS _paired" : "")}
+                FROM {staged} s {(paired
+                    ? $"LEFT JOIN LATERAL (SELECT ctid, * FROM {table} t WHERE t.ctid = s.{LiveColumn} AND {DataTables.LiveFrom(floor, "t")} AND {KeysEqual("t", "s")} OFFSET 0) t ON true"
+                    : $"LEFT JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND {KeysEqual("t", "s")}")}
                 WHERE t.ctid IS NULL{changedTest}){closeStep},
             added AS (
                 INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
-                SELECT @v, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff
+                SELECT @v, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff{(paired ? " WHERE _live IS NOT NULL OR _paired IS NULL" : "")}
                 RETURNING 1)
-            SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added)
-            """, parameters, transaction, ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken)))
+            SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added),
+                {(paired ? "(SELECT count(*) FROM diff WHERE _live IS NULL AND _paired IS NOT NULL)" : "0::bigint")}
+            """;
+
+        async Task<(long Closed, long Added, long Unpaired)> MergeAsync(bool paired)
         {
+            await using var results = await connection.QueryMultipleAsync(new CommandDefinition(Statement(paired), parameters, transaction,
+                ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken));
             await results.ReadAsync();
-            var counts = await results.ReadSingleAsync<(long Closed, long Added)>();
-            updated = counts.Closed;
-            inserted = counts.Added - updated;
+            return await results.ReadSingleAsync<(long, long, long)>();
         }
+
+        (long Closed, long Added, long Unpaired) merged;
+        if (hashes.Paired)
+        {
+            await transaction.SaveAsync(PairedMergeSavepoint, cancellationToken);
+            merged = await MergeAsync(paired: true);
+            if (merged.Unpaired > 0)
+            {
+                // A staged ctid did not hold (a live row moved, or keys that hash alike): undo, and merge by the join instead.
+                await transaction.RollbackAsync(PairedMergeSavepoint, cancellationToken);
+                merged = await MergeAsync(paired: false);
+            }
+            else await transaction.ReleaseAsync(PairedMergeSavepoint, cancellationToken);
+        }
+        else merged = await MergeAsync(paired: false);
+        var updated = merged.Closed;
+        var inserted = merged.Added - updated;
 
         long deleted = 0;
         if (deleteMissing)
