@@ -506,6 +506,23 @@ presigned() {
   phase_end "$n"
 }
 
+# follow_accepted NAME CODE BODY WHAT: a 503 names the import it accepted (still processing): follow it on its job row.
+# Any other code, or a 503 naming no import, fails the phase (status 1).
+follow_accepted() {
+  local n=$1 code=$2 body=$3 what=$4
+  if [[ $code == 503 ]]; then
+    R[$n.job]=$({ grep -o 'accepted as import [0-9]*' <<<"$body" || true; } | grep -o '[0-9]*$')
+    if [[ -n ${R[$n.job]} ]]; then
+      log "  503 (still processing) after ${R[$n.upload]} s; following import ${R[$n.job]}"
+      POLL_JOB=${R[$n.job]}
+      wait_done "$n" poll_job_row
+      return 0
+    fi
+  fi
+  phase_fail "$n" "$code" "$OUT/upload-$n.json" "$what"
+  return 1
+}
+
 # versions NAME FILE: seed 004 POST /api/datasets/upload (Bearer; project_id and name before the file). It answers 201
 # once the version exists (its 201 is the end), or 503 when the import still runs after the service's wait: then the
 # job is followed until it ends.
@@ -528,14 +545,7 @@ versions() {
       R[$n.status]=201 R[$n.ok]=1 R[$n.desc]="version $(json_str dataset_version_id "$body")"
       R[$n.t2]=${R[$n.t1]}
       ;;
-    503)
-      R[$n.job]=$({ grep -o 'accepted as import [0-9]*' <<<"$body" || true; } | grep -o '[0-9]*$')
-      [[ -n ${R[$n.job]} ]] || { phase_fail "$n" "$code" "$OUT/upload-$n.json" "POST upload"; return 0; }
-      log "  503 (still processing) after ${R[$n.upload]} s; following import ${R[$n.job]}"
-      POLL_JOB=${R[$n.job]}
-      wait_done "$n" poll_job_row
-      ;;
-    *) phase_fail "$n" "$code" "$OUT/upload-$n.json" "POST upload"; return 0 ;;
+    *) follow_accepted "$n" "$code" "$body" "POST upload" || return 0 ;;
   esac
   R[$n.ds]=$(dp_psql -At -c "SELECT dataset_id FROM dp.import_jobs WHERE id = ${R[$n.job]:-0}")
   phase_end "$n"
@@ -558,14 +568,7 @@ reversion() {
       R[$n.status]=201 R[$n.ok]=1 R[$n.desc]="version $(json_num version "$body"), $(json_num row_count "$body") rows"
       R[$n.t2]=${R[$n.t1]}
       ;;
-    503)
-      R[$n.job]=$({ grep -o 'accepted as import [0-9]*' <<<"$body" || true; } | grep -o '[0-9]*$')
-      [[ -n ${R[$n.job]} ]] || { phase_fail "$n" "$code" "$OUT/upload-$n.json" "POST versions"; return 0; }
-      log "  503 (still processing) after ${R[$n.upload]} s; following import ${R[$n.job]}"
-      POLL_JOB=${R[$n.job]}
-      wait_done "$n" poll_job_row
-      ;;
-    *) phase_fail "$n" "$code" "$OUT/upload-$n.json" "POST versions"; return 0 ;;
+    *) follow_accepted "$n" "$code" "$body" "POST versions" || return 0 ;;
   esac
   R[$n.ds]=$(dp_psql -At -c "SELECT dataset_id FROM dp.import_jobs WHERE id = ${R[$n.job]:-0}")
   phase_end "$n"
