@@ -186,5 +186,9 @@ dp_psql -Atc "SELECT lpad(sum(calls)::text, 7) || lpad(round(sum(total_exec_time
                     FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
                     WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = '$DB') AND r.rolname = '$DP_PG_SERVICE_USER') t
               GROUP BY q ORDER BY sum(total_exec_time) DESC LIMIT 45" >"$OUT/load-statements.txt" 2>&1 || true
+# Autovacuum's share: how often it vacuumed and analyzed the datasets' tables during the run (its CPU is in PostgreSQL's).
+dp_psql -Atc "SELECT 'autovacuum over the datasets'' tables: ' || count(*) || ' tables, ' || COALESCE(sum(autovacuum_count), 0) || ' vacuums, '
+                     || COALESCE(sum(autoanalyze_count), 0) || ' analyzes'
+              FROM pg_stat_user_tables WHERE schemaname = 'dp_data'" >>"$OUT/load-statements.txt" 2>&1 || true
 log "the service's statements by backend time (calls, total ms): $OUT/load-statements.txt"
 exit "$rc"

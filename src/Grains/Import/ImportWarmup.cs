@@ -57,7 +57,7 @@ internal sealed partial class ImportWarmup(NpgsqlDataSource dataSource, IOptions
             LogWarmedUp(limits.WarmupRows, Passes, timer.ElapsedMilliseconds);
             // The passes' garbage (parser buffers, the COPY pipe's segments) would otherwise stay in the heap the process keeps
             // mapped, part of the memory budget (< 300 MB for everything run.sh starts); an aggressive collection returns it.
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            ImportRunner.ReturnHeapToSystem();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
