@@ -73,9 +73,10 @@ public sealed class ImportLimits
     [Range(1, long.MaxValue)] public long MergeKeyIndexMinRows { get; set; } = 100_000;
 
     /// <summary>
-    /// Live rows up to which a merge holds their row hashes in memory (16 bytes each: 32 MB at the default 2,000,000) while a
-    /// re-upload streams in, so rows it has unchanged are staged as keys only (or not at all) and skip the merge's join (1M rows, 10% changed:
-    /// see README). Bigger datasets merge every staged row in the database, comparing the stored hashes there; 0 never reads them.
+    /// Live rows up to which a merge holds their key hashes, places and row hashes in memory (24 bytes each: 48 MB at the
+    /// default 2,000,000) while a re-upload streams in, so rows it has unchanged are staged as keys only (or not at all) and
+    /// skip the merge's join (1M rows, 10% changed: see README). Bigger datasets merge every staged row in the database,
+    /// comparing the stored hashes there; 0 never reads them.
     /// </summary>
     [Range(0, long.MaxValue)] public long MergeRowHashesMaxRows { get; set; } = 2_000_000;
 
