@@ -264,11 +264,27 @@ fi
 
 declare -A R # results: R[key]=value
 
+# settle: waits (up to 60 s) until no ANALYZE or VACUUM runs in the database, then takes a checkpoint, so that a phase
+# starts on a quiet PostgreSQL: after a big import the service analyzes the table in the background and autovacuum
+# follows, and on two cores either would take a share of the next phase. Logs how long it waited (0.2-1.0 s in a 1M run,
+# the checkpoint included).
+settle() {
+  local t0 busy
+  t0=$(now)
+  for _ in $(seq 1 600); do
+    busy=$(dp_psql -Atc "SELECT (SELECT count(*) FROM pg_stat_progress_analyze) + (SELECT count(*) FROM pg_stat_progress_vacuum)")
+    [[ $busy == 0 ]] && break
+    sleep 0.1
+  done
+  dp_psql -q -c "CHECKPOINT" >/dev/null
+  log "  settled: $(sub "$t0" "$(now)") s waiting for background ANALYZE/VACUUM and the checkpoint"
+}
+
 # Runs "$@" (a dp_psql call) timed; sets T_ELAPSED, and R[<name>.pgcpu] from the PostgreSQL CPU it took.
 timed_psql() {
   local name=$1 t0 c0 l0
   shift
-  dp_psql -q -c "CHECKPOINT" >/dev/null
+  settle
   l0=$(pg_log_size)
   c0=$(postgres_cpu)
   t0=$(now)
@@ -370,7 +386,7 @@ new_dataset() { json_num id "$(api POST /datasets -d "name=$1" -d "repositoryId=
 PH_L0=0 PH_C0=0 PH_P0=0
 phase_begin() { # NAME LABEL
   R[$1.label]=$2
-  dp_psql -q -c "CHECKPOINT" >/dev/null
+  settle
   PH_L0=$(pg_log_size)
   PH_C0=$(service_cpu)
   PH_P0=$(postgres_cpu)
