@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using DatasetPlatform.Grains;
 using DatasetPlatform.Grains.Import;
 using DatasetPlatform.Tests.Infrastructure;
 using Npgsql;
@@ -51,19 +52,10 @@ public sealed class BinaryCopyReaderTests(PlatformFixture platform)
     }
 
     /// <summary>A stream that hands out at most a few bytes per read, as a slow socket may.</summary>
-    private sealed class Trickle(Stream inner, int bytesPerRead) : Stream
+    private sealed class Trickle(Stream inner, int bytesPerRead) : ForwardOnlyReadStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, Math.Min(count, bytesPerRead));
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             inner.ReadAsync(buffer[..Math.Min(buffer.Length, bytesPerRead)], cancellationToken);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
