@@ -51,7 +51,6 @@ internal static class KeyedMerge
     {
         var table = DataTables.QualifiedName(datasetId);
         var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
-        string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
         var loaded = plan.Loaded.Select(c => c.Column.Physical).ToList();
         var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
         var absent = plan.Columns.Where(c => !c.IsKey && !loaded.Contains(c.Physical)).Select(c => c.Physical).ToList();
@@ -102,8 +101,8 @@ internal static class KeyedMerge
             {MergeSettings}{(paired ? "" : indexSql)}WITH diff AS MATERIALIZED (
                 SELECT {string.Join(", ", loaded.Select(l => $"s.{l}"))}{absentFromLive}{hashFromStage}, t.ctid AS _live{(paired ? $", s.{LiveColumn} AS _paired" : "")}
                 FROM {staged} s {(paired
-                    ? $"LEFT JOIN LATERAL (SELECT ctid, * FROM {table} t WHERE t.ctid = s.{LiveColumn} AND {DataTables.LiveFrom(floor, "t")} AND {KeysEqual("t", "s")} OFFSET 0) t ON true"
-                    : $"LEFT JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND {KeysEqual("t", "s")}")}
+                    ? $"LEFT JOIN LATERAL (SELECT ctid, * FROM {table} t WHERE t.ctid = s.{LiveColumn} AND {DataTables.LiveFrom(floor, "t")} AND {KeysEqual(plan, "t", "s")} OFFSET 0) t ON true"
+                    : $"LEFT JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND {KeysEqual(plan, "t", "s")}")}
                 WHERE t.ctid IS NULL{changedTest}){closeStep},
             added AS (
                 INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
@@ -144,11 +143,15 @@ internal static class KeyedMerge
             deleted = await connection.ExecuteAsync(new CommandDefinition(
                 $"""
                 UPDATE {table} t SET _vt = @v
-                WHERE {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual("t", "s")})
+                WHERE {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM pg_temp.dp_stage s WHERE {KeysEqual(plan, "t", "s")})
                 """, parameters, transaction, ImportRunner.NoCommandTimeout, cancellationToken: cancellationToken));
         }
         return new MergeCounts(inserted, updated, deleted);
     }
+
+    /// <summary>SQL that is true when the rows aliased <paramref name="left"/> and <paramref name="right"/> have the same key.</summary>
+    private static string KeysEqual(LoadPlan plan, string left, string right) =>
+        string.Join(" AND ", plan.KeyColumns.Select(c => $"{left}.{c.Physical} = {right}.{c.Physical}"));
 
     /// <summary>
     /// Value columns of the dataset that <paramref name="plan"/> does not load: a changed row takes them from its live row, which
@@ -175,7 +178,6 @@ internal static class KeyedMerge
         if (LacksColumns(plan)) throw new ArgumentException("An in-place merge needs every column of the dataset in the upload.", nameof(plan));
         var table = DataTables.QualifiedName(datasetId);
         var keys = plan.KeyColumns.Select(c => c.Physical).ToList();
-        string KeysEqual(string left, string right) => string.Join(" AND ", keys.Select(k => $"{left}.{k} = {right}.{k}"));
         var present = plan.Loaded.Where(c => !c.Column.IsKey).Select(c => c.Column.Physical).ToList();
         var h = DataTables.RowHashColumn;
         var valuesDiffer = $"ROW({string.Join(", ", present.Select(p => $"t.{p}"))}) IS DISTINCT FROM ROW({string.Join(", ", present.Select(p => $"s.{p}"))})";
@@ -188,7 +190,7 @@ internal static class KeyedMerge
               ,
               missing AS (
                   UPDATE {table} t SET _vt = @v
-                  WHERE {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM staged s WHERE {KeysEqual("t", "s")})
+                  WHERE {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND NOT EXISTS (SELECT 1 FROM staged s WHERE {KeysEqual(plan, "t", "s")})
                   RETURNING 1)
               """
             : "";
@@ -202,7 +204,7 @@ internal static class KeyedMerge
                 SELECT ctid AS _new, {stagedColumns} FROM {table} WHERE _vf = @v AND _vt IS NULL),
             paired AS MATERIALIZED (
                 SELECT s._new, t.ctid AS _live, {changed} AS _changed
-                FROM staged s JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND {KeysEqual("t", "s")}),
+                FROM staged s JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND t._vf < @v AND {KeysEqual(plan, "t", "s")}),
             closed AS (
                 UPDATE {table} SET _vt = @v WHERE ctid = ANY (ARRAY(SELECT _live FROM paired WHERE _changed)) RETURNING 1),
             dropped AS (
