@@ -28,6 +28,7 @@ public static class PlatformEnvironment
         ["DP_MAX_CORRELATION_COLUMNS"] = "Reads:MaxCorrelationColumns",
         ["DP_DOWNLOAD_STREAMS"] = "Reads:DownloadStreams",
         ["DP_DOWNLOAD_RANGE_PAGES"] = "Reads:DownloadRangePages",
+        ["DP_DOWNLOAD_FORMAT_IN_SERVICE"] = "Reads:FormatDownloadsInService",
         ["DP_MAX_CONCURRENT_UPLOADS"] = "Platform:MaxConcurrentUploads",
         ["DP_UPLOAD_RETRY_AFTER_SECONDS"] = "Platform:UploadRetryAfterSeconds",
         ["DP_MAX_CONCURRENT_DOWNLOADS"] = "Platform:MaxConcurrentDownloads",

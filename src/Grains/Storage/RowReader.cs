@@ -246,6 +246,15 @@ public sealed class RowReader(NpgsqlDataSource dataSource, IOptions<ReadOptions>
             return;
         }
         await using var cancelOnServer = session.CancelOnServerWhen(cancellationToken);
+        if (options.Value.FormatDownloadsInService && BinaryCsvCopy.For(prepared.Columns, prepared.Format) is { } formatted)
+        {
+            await using var binary = await session.Connection.BeginRawBinaryCopyAsync(
+                $"COPY ({prepared.SelectSql}) TO STDOUT (FORMAT binary)", cancellationToken);
+            binary.ReadTimeout = (session.TimeoutSeconds + 30) * 1000;
+            await formatted.CopyAsync(binary, buffer, cancellationToken);
+            await buffer.FlushAsync(cancellationToken);
+            return;
+        }
         using var copy = await session.Connection.BeginTextExportAsync($"COPY ({prepared.SelectSql}) TO STDOUT ({copyOptions})", cancellationToken);
         // The bytes are passed through as PostgreSQL sent them (UTF-8, the connection's client encoding): the text reader
         // is never read, so nothing is decoded to chars and encoded again.

@@ -62,10 +62,14 @@ public sealed class ServiceUnderTest : IAsyncDisposable
         return service;
     }
 
-    /// <summary>A new process on the same port, database, data directory and Orleans endpoint (after <see cref="ServiceProcess.Kill"/>, say).</summary>
-    public Task RestartAsync()
+    /// <summary>
+    /// A new process on the same port, database, data directory and Orleans endpoint (after <see cref="ServiceProcess.Kill"/>,
+    /// say), with <paramref name="changedSettings"/> if any.
+    /// </summary>
+    public Task RestartAsync(IReadOnlyDictionary<string, string>? changedSettings = null)
     {
         Process.Dispose();
+        foreach (var (key, value) in changedSettings ?? new Dictionary<string, string>()) _environment[key] = value;
         return StartProcessAsync();
     }
 
