@@ -204,6 +204,36 @@ public sealed class RowHashMergeTests(PlatformFixture platform)
         Assert.Equal(50L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vt IS NULL"));
     }
 
+    [Fact]
+    public async Task A_big_merge_written_in_many_segments_closes_every_changed_row_and_fails_whole_on_a_bad_row()
+    {
+        // The tests' paired merges write 1 KiB segments (PlatformFixture): 300 changed and 50 new rows are about twenty, each
+        // closing its rows' live versions before its COPY (SegmentedCopy).
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        string Rows300(Func<int, string> amount) => string.Concat(Enumerable.Range(0, 300).Select(i => $"2019-01-{1 + i % 28:00},K{i:000},{amount(i)},l{i},{i},true\n"));
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, Header + Rows300(i => $"{i}.5"), Manifest)).GetProperty("status").GetString());
+        var before = await api.DownloadAsync(datasetId);
+
+        // A bad value in row 280: segments were written and live rows closed by then; the import fails whole, naming the row.
+        var bad = await api.UploadAndWaitAsync(datasetId, Header + Rows300(i => i == 279 ? "oops" : $"{i}.75"), query: "?onConflictUpdateDB=true");
+        Assert.Equal("Error", bad.GetProperty("status").GetString());
+        Assert.Contains("Row 280", bad.GetProperty("statusDescription").GetString());
+        Assert.Equal(before, await api.DownloadAsync(datasetId));
+        Assert.Equal(0L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vf > 0 OR _vt IS NOT NULL"));
+
+        var newKeys = string.Concat(Enumerable.Range(0, 50).Select(i => $"2019-02-01,N{i:00},{i},n,{i},false\n"));
+        var merged = await api.UploadAndWaitAsync(datasetId, Header + Rows300(i => $"{i}.75") + newKeys, query: "?onConflictUpdateDB=true");
+        Assert.Equal("Processed", merged.GetProperty("status").GetString());
+        Assert.Equal(300L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vf = 0 AND _vt = 1"));
+        Assert.Equal(350L, await ScalarAsync($"SELECT count(*) FROM dp_data.ds_{datasetId} WHERE _vf = 1 AND _vt IS NULL"));
+        var current = Rows(await api.DownloadAsync(datasetId));
+        Assert.Equal(350, current.Count);
+        Assert.Contains("K007,2019-01-08,7.75,l7,7,true", current);
+        Assert.Contains("N49,2019-02-01,49,n,49,false", current);
+        Assert.DoesNotContain(current, row => row.Contains(".5,", StringComparison.Ordinal));
+    }
+
     private static List<string> Rows(string csv) => [.. csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Order(StringComparer.Ordinal)];
 
     private async Task ExecuteAsync(string sql)

@@ -58,6 +58,9 @@ internal sealed record CopyTarget(string Table, int? Version, int? Block, bool R
     /// </summary>
     public PairedLoad? PairedLoad { get; init; }
 
+    /// <summary>Bytes of encoded rows per COPY statement of a paired load (<see cref="SegmentedCopy"/>).</summary>
+    public int SegmentBytes { get; init; } = 1 << 20;
+
     /// <summary>Staged rows identical to a live row are kept as their key, marked in <see cref="KeyedMerge.UnchangedColumn"/>.</summary>
     public bool MarksUnchanged => Unchanged is not null && PairedLoad is null;
 
@@ -83,12 +86,16 @@ internal static class CopyRows
             + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
             + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.MarksUnchanged ? $", {KeyedMerge.UnchangedColumn}" : "")
             + (target.StagesLivePlace ? $", {KeyedMerge.LiveColumn}" : "");
-        await using var copy = await connection.BeginRawBinaryCopyAsync($"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})", cancellationToken);
+        var copySql = $"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})";
+        if (target.PairedLoad is { } pairedLoad)
+            return await SegmentedCopy.RunAsync(connection, copySql, target.Table, target.Version!.Value, pairedLoad, target.SegmentBytes,
+                (writer, token) => ProduceAsync(source, plan, target, writer, framed: false, progress, token), cancellationToken);
+        await using var copy = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         var sender = SendAsync(pipe.Reader, copy, cancellationToken);
         try
         {
-            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, progress, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, framed: true, progress, cancellationToken), cancellationToken);
             await pipe.Writer.CompleteAsync();
             await sender;
             return result;
@@ -108,7 +115,8 @@ internal static class CopyRows
         finally { await reader.CompleteAsync(); }
     }
 
-    private static async Task<CopyResult> ProduceAsync(IRowSource source, LoadPlan plan, CopyTarget target, PipeWriter writer,
+    /// <param name="framed">Write the binary COPY header and trailer (a segmented copy frames each segment itself).</param>
+    private static async Task<CopyResult> ProduceAsync(IRowSource source, LoadPlan plan, CopyTarget target, PipeWriter writer, bool framed,
         ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var encoder = new CopyRowEncoder();
@@ -116,6 +124,8 @@ internal static class CopyRows
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2)
             + (target.RowHashes ? 1 : 0) + (target.MarksUnchanged ? 1 : 0) + (target.StagesLivePlace ? 1 : 0));
         var pairedLoad = target.PairedLoad;
+        // A segmented copy cuts its segments at flushes: as often as its segments are small.
+        var flushEvery = Math.Min(FlushEvery, target.SegmentBytes);
         var dateIndex = Array.FindIndex(columns, c => c.Column.IsDate);
         using var keyHashes = plan.KeyColumns.Any() ? new KeyHashes() : null;
         using var profile = target.ProfileRows ? new RowProfile(columns) : null;
@@ -141,7 +151,7 @@ internal static class CopyRows
             if (errors.Count < MaxRecordedErrors) errors.Add(error);
         }
 
-        writer.Write(CopyRowEncoder.Header);
+        if (framed) writer.Write(CopyRowEncoder.Header);
         while (await source.ReadAsync())
         {
             row++;
@@ -239,7 +249,7 @@ internal static class CopyRows
             }
             writer.Write(encoded);
             unflushed += encoded.Length;
-            if (unflushed >= FlushEvery)
+            if (unflushed >= flushEvery)
             {
                 unflushed = 0;
                 progress.RowsRead = row;
@@ -247,7 +257,7 @@ internal static class CopyRows
                 if (flushed.IsCompleted) break; // the sender stopped; its error surfaces when it is awaited
             }
         }
-        writer.Write(CopyRowEncoder.Trailer);
+        if (framed) writer.Write(CopyRowEncoder.Trailer);
         await writer.FlushAsync(cancellationToken);
         progress.RowsRead = row;
         return new CopyResult(kept, rejected, errors, Format(minDate, plan), Format(maxDate, plan), keyHashes?.MaySeeDuplicates ?? false)

@@ -23,6 +23,7 @@ public sealed class ImportLimits
         ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = $"{Section}:{nameof(MergeKeyIndexMinRows)}",
         ["DP_MERGE_ROW_HASHES_MAX_ROWS"] = $"{Section}:{nameof(MergeRowHashesMaxRows)}",
         ["DP_MERGE_IN_PLACE_MAX_BYTES"] = $"{Section}:{nameof(MergeInPlaceMaxBytes)}",
+        ["DP_PAIRED_LOAD_SEGMENT_BYTES"] = $"{Section}:{nameof(PairedLoadSegmentBytes)}",
         ["DP_IMPORT_WARMUP_ROWS"] = $"{Section}:{nameof(WarmupRows)}",
     };
 
@@ -89,6 +90,13 @@ public sealed class ImportLimits
     /// uploads (re-uploads of a whole dataset, mostly unchanged) keep the staging table; 0 turns the path off.
     /// </summary>
     [Range(0, long.MaxValue)] public long MergeInPlaceMaxBytes { get; set; } = 1L << 20;
+
+    /// <summary>
+    /// Bytes of rows per COPY statement of a paired merge (<see cref="SegmentedCopy"/>), default 1 MiB: before each segment's COPY
+    /// the connection closes the live rows its rows change, so the close runs beside the parse. Smaller segments start the
+    /// database sooner and cost two statements each; the parse runs at most two segments ahead.
+    /// </summary>
+    [Range(1 << 10, 1 << 30)] public int PairedLoadSegmentBytes { get; set; } = 1 << 20;
 
     /// <summary>
     /// Generated rows a silo loads (into a temporary table, rolled back) when it starts, before it reports ready, so that its first

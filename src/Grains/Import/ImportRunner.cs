@@ -210,13 +210,14 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             await transaction.SaveAsync(PairedLoadSavepoint, cancellationToken);
             copied = await CopyRows.RunAsync(connection, source, plan,
                 new CopyTarget(dataset.TableName, version, null, rejectInvalidRows, Freeze: false)
-                    { RowHashes = true, Unchanged = unchanged, SkipUnchanged = true, PairedLoad = pairedLoad }, progress, cancellationToken);
+                    { RowHashes = true, Unchanged = unchanged, SkipUnchanged = true, PairedLoad = pairedLoad, SegmentBytes = Limits.PairedLoadSegmentBytes },
+                progress, cancellationToken);
             // A key that may repeat among rows left out of the table (unchanged, or changed without onConflictUpdate) is only found
             // by a duplicate check over every key: the staged merge below does that.
             var everyKeyWritten = !copied.MayHaveDuplicateKeys || copied.Unchanged + pairedLoad.LeftOut == 0;
             if (everyKeyWritten && copied.MayHaveDuplicateKeys)
                 await CheckDuplicatesAsync(connection, transaction, plan, $"{dataset.TableName} WHERE _vf = {version}", cancellationToken);
-            if (everyKeyWritten && copied.Rows > 0 && await pairedLoad.CloseAsync(connection, transaction, dataset.TableName, version, cancellationToken))
+            if (everyKeyWritten && copied.Rows > 0 && pairedLoad.AllClosed)
             {
                 await transaction.ReleaseAsync(PairedLoadSavepoint, cancellationToken);
                 var written = copied.Rows - copied.Unchanged - pairedLoad.LeftOut;

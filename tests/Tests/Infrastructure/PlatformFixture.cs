@@ -158,6 +158,8 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_DECOMPRESSED_BYTES"] = MaxDecompressedBytes.ToString(),
             ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = MergeKeyIndexMinRows.ToString(),
             ["DP_MERGE_IN_PLACE_MAX_BYTES"] = MergeInPlaceMaxBytes.ToString(),
+            // The smallest segments, so that the tests' paired merges run in several (SegmentedCopy).
+            ["DP_PAIRED_LOAD_SEGMENT_BYTES"] = "1024",
             ["DP_IMPORT_WARMUP_ROWS"] = WarmupRows,
             ["Silo:ClusterId"] = _clusterId,
             ["Silo:PendingSweepSeconds"] = "1",
