@@ -10,7 +10,8 @@
 #       --key-file .data/bootstrap-key.txt --silos 3).
 #
 # Harness options (passed through): --datasets N --uploads N --rows N --clients N --doors alphacast,presigned,blocks,versions
-#   --fixed-cost N --timeout SECONDS --copy-rows N --kill-pids PID,... --kill-one-of PID,... --kill-after FRACTION --note TEXT --results DIR.
+#   --fixed-cost N --timeout SECONDS --copy-rows N --kill-pids PID,... --kill-one-of PID,... --kill-after FRACTION --note TEXT --results DIR
+#   --warmup N (N datasets get the same uploads first, neither measured nor verified: the steady state of a running service).
 # chaos (embedded) starts 3 silos and 1 gateway and, once a third of the uploads are acknowledged, kills with SIGKILL the silo
 # that is running an import then (an active COPY under its pid in pg_stat_activity; the first silo when none is).
 # Prints a table and writes bench/results/<date>-<scenario>.md. Exit code: 0 verified, 1 verification failed (data wrong or
@@ -190,5 +191,9 @@ dp_psql -Atc "SELECT lpad(sum(calls)::text, 7) || lpad(round(sum(total_exec_time
 dp_psql -Atc "SELECT 'autovacuum over the datasets'' tables: ' || count(*) || ' tables, ' || COALESCE(sum(autovacuum_count), 0) || ' vacuums, '
                      || COALESCE(sum(autoanalyze_count), 0) || ' analyzes'
               FROM pg_stat_user_tables WHERE schemaname = 'dp_data'" >>"$OUT/load-statements.txt" 2>&1 || true
+# ... and every other table it vacuumed or analyzed (catalogs bloated by DDL, the job and staging tables' updates).
+dp_psql -Atc "SELECT 'autovacuum: ' || schemaname || '.' || relname || ' ' || autovacuum_count || ' vacuums, ' || autoanalyze_count || ' analyzes'
+              FROM pg_stat_all_tables WHERE schemaname <> 'dp_data' AND autovacuum_count + autoanalyze_count > 0
+              ORDER BY autovacuum_count + autoanalyze_count DESC LIMIT 12" >>"$OUT/load-statements.txt" 2>&1 || true
 log "the service's statements by backend time (calls, total ms): $OUT/load-statements.txt"
 exit "$rc"

@@ -27,6 +27,9 @@ public static class LoadReport
         text.AppendLine(Invariant($"| machine | {result.Machine.Cores} cores, {result.Machine.Memory}, {result.Machine.Os}, {result.Machine.Runtime}; load average {result.Machine.LoadAverageAtStart} at start, {result.MachineAfter} at end |"));
         text.AppendLine(Invariant($"| settings | {string.Join(", ", SettingNames.Select(n => $"{n}={Environment.GetEnvironmentVariable(n) ?? "default"}"))} |"));
         if (result.Chaos is not null) text.AppendLine(Invariant($"| chaos | {result.Chaos} |"));
+        text.AppendLine(o.WarmupDatasets > 0
+            ? Invariant($"| warm-up | {o.WarmupDatasets} datasets x {s.UploadsPerDataset} uploads of the same shape first, neither measured nor verified (the service's hot paths compiled, as in a service that has been running) |")
+            : "| warm-up | none: the measured load is the service's first (its JIT still compiling hot paths) |");
         if (o.Note is not null) text.AppendLine(Invariant($"| note | {o.Note} |"));
         text.AppendLine();
 

@@ -31,6 +31,9 @@ public sealed record LoadTestOptions(Scenario Scenario)
     /// <summary>The PostgreSQL postmaster: its CPU and its backends' count in the report's CPU per upload.</summary>
     public IReadOnlyList<int> PostgresPids { get; init; } = [];
 
+    /// <summary>Datasets that get the scenario's uploads before the measured load, neither measured nor verified (0: none).</summary>
+    public int WarmupDatasets { get; init; }
+
     /// <summary>A remark for the results file (e.g. that the machine was shared).</summary>
     public string? Note { get; init; }
 }

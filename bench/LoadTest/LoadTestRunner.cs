@@ -92,6 +92,19 @@ public static class LoadTestRunner
             result.CopyCpu = ProcessCpu.Now(options) - beforeCopy;
         }
 
+        if (options.WarmupDatasets > 0)
+        {
+            // The same load into datasets of their own, neither measured nor verified: the service's hot paths compiled and
+            // its pools filled before the measured run, which is then the steady state a long-running service is in.
+            log.WriteLine($"warm-up: {options.WarmupDatasets} datasets x {scenario.UploadsPerDataset} uploads (not measured)");
+            var warmupContext = new LoadContext(scenario, runId + "-warmup", repositoryId, DateTime.UtcNow + options.Timeout, cancellationToken);
+            var warmupDrivers = scenario.Doors.Distinct().ToDictionary(d => d, d => DoorDriver.For(d, warmupContext));
+            var warmup = Enumerable.Range(0, options.WarmupDatasets).Select(i => new DatasetUnderLoad(scenario.Datasets + i, scenario.Doors[i % scenario.Doors.Count],
+                new RowValues(scenario.Datasets + i, scenario.RowsPerUpload), scenario.UploadsPerDataset, gateways[i % gateways.Count])).ToList();
+            await CreateAsync(warmup, warmupDrivers);
+            await LoadAsync(warmup, warmupDrivers, int.MaxValue, null);
+        }
+
         var context = new LoadContext(scenario, runId, repositoryId, DateTime.UtcNow + options.Timeout, cancellationToken);
         var drivers = scenario.Doors.Distinct().ToDictionary(d => d, d => DoorDriver.For(d, context));
         for (var i = 0; i < scenario.Datasets; i++)
@@ -100,75 +113,90 @@ public static class LoadTestRunner
             result.Datasets.Add(new DatasetUnderLoad(i, door, new RowValues(i, scenario.RowsPerUpload), scenario.UploadsPerDataset, gateways[i % gateways.Count]));
         }
         log.WriteLine($"creating {scenario.Datasets} datasets");
-        using (var creating = new SemaphoreSlim(scenario.Clients))
+        await CreateAsync(result.Datasets, drivers);
+
+        log.WriteLine($"load: {scenario.Datasets} datasets x {scenario.UploadsPerDataset} uploads x {scenario.RowsPerUpload} rows from {scenario.Clients} clients");
+        var killAt = options.KillPids.Count > 0 || options.KillOneOf.Count > 0 ? Math.Max(1, (int)(options.KillAfter * scenario.Datasets * scenario.UploadsPerDataset)) : int.MaxValue;
+        var start = DateTime.UtcNow;
+        var beforeLoad = ProcessCpu.Now(options);
+        await LoadAsync(result.Datasets, drivers, killAt, result);
+        result.LoadCpu = ProcessCpu.Now(options) - beforeLoad;
+        var end = result.Uploads.Select(u => u.Completed ?? u.Acknowledged ?? DateTime.MinValue).DefaultIfEmpty(DateTime.UtcNow).Max();
+        result.Wall = (end > start ? end : DateTime.UtcNow) - start;
+
+        log.WriteLine("verifying: reading every dataset back");
+        await VerifyAsync();
+        result.MachineAfter = MachineInfo.LoadAverage();
+        return result;
+
+        async Task CreateAsync(IReadOnlyList<DatasetUnderLoad> datasets, Dictionary<Door, DoorDriver> doorDrivers)
         {
-            await Task.WhenAll(result.Datasets.Select(async d =>
+            using var creating = new SemaphoreSlim(scenario.Clients);
+            await Task.WhenAll(datasets.Select(async d =>
             {
                 await creating.WaitAsync(cancellationToken);
-                try { await drivers[d.Door].CreateAsync(d); }
+                try { await doorDrivers[d.Door].CreateAsync(d); }
                 finally { creating.Release(); }
             }));
         }
 
-        log.WriteLine($"load: {scenario.Datasets} datasets x {scenario.UploadsPerDataset} uploads x {scenario.RowsPerUpload} rows from {scenario.Clients} clients");
-        var killAt = options.KillPids.Count > 0 || options.KillOneOf.Count > 0 ? Math.Max(1, (int)(options.KillAfter * scenario.Datasets * scenario.UploadsPerDataset)) : int.MaxValue;
-        var acknowledged = 0;
-        var start = DateTime.UtcNow;
-        var beforeLoad = ProcessCpu.Now(options);
-        var clock = Stopwatch.StartNew();
-        using var slots = new SemaphoreSlim(scenario.Clients);
-        var progress = Task.Run(async () =>
+        // Every dataset's uploads in order, from the scenario's clients; the chaos kill (into the result) once killAt are acknowledged.
+        async Task LoadAsync(IReadOnlyList<DatasetUnderLoad> datasets, Dictionary<Door, DoorDriver> doorDrivers, int killAt, LoadTestResult? measured)
         {
-            var total = scenario.Datasets * scenario.UploadsPerDataset;
-            while (Volatile.Read(ref acknowledged) < total && !cancellationToken.IsCancellationRequested)
+            var acknowledged = 0;
+            var clock = Stopwatch.StartNew();
+            using var slots = new SemaphoreSlim(scenario.Clients);
+            var total = datasets.Count * scenario.UploadsPerDataset;
+            var progress = Task.Run(async () =>
             {
-                await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken).ContinueWith(_ => { });
-                var now = Volatile.Read(ref acknowledged);
-                if (now <= total) log.WriteLine($"  {clock.Elapsed.TotalSeconds,6:F0} s: {now}/{total} uploads acknowledged");
-            }
-        }, CancellationToken.None);
-        await Task.WhenAll(result.Datasets.Select(async dataset =>
-        {
-            var driver = drivers[dataset.Door];
-            foreach (var upload in dataset.Uploads)
-            {
-                await slots.WaitAsync(cancellationToken);
-                try
+                while (Volatile.Read(ref acknowledged) < total && !cancellationToken.IsCancellationRequested)
                 {
-                    upload.Started = DateTime.UtcNow;
-                    await driver.UploadAsync(dataset, upload);
+                    await Task.Delay(TimeSpan.FromSeconds(10), cancellationToken).ContinueWith(_ => { });
+                    var now = Volatile.Read(ref acknowledged);
+                    if (now <= total) log.WriteLine($"  {clock.Elapsed.TotalSeconds,6:F0} s: {now}/{total} uploads acknowledged");
                 }
-                finally { slots.Release(); }
-                // The dataset's next upload goes only after this one's acknowledgement, so arrival order is the upload number.
-                if (upload.Acknowledged is not null && Interlocked.Increment(ref acknowledged) == killAt) result.Chaos = await KillAsync(options, clock.Elapsed, log, cancellationToken);
-                if (upload.Indeterminate) break;
-            }
-            await driver.WaitForCompletionAsync(dataset);
-        }));
-        result.LoadCpu = ProcessCpu.Now(options) - beforeLoad;
-        Interlocked.Exchange(ref acknowledged, int.MaxValue);
-        var end = result.Uploads.Select(u => u.Completed ?? u.Acknowledged ?? DateTime.MinValue).DefaultIfEmpty(DateTime.UtcNow).Max();
-        result.Wall = (end > start ? end : DateTime.UtcNow) - start;
-        await progress;
-
-        log.WriteLine("verifying: reading every dataset back");
-        using (var verifying = new SemaphoreSlim(4))
-        {
-            await Task.WhenAll(result.Datasets.Select(async d =>
+            }, CancellationToken.None);
+            await Task.WhenAll(datasets.Select(async dataset =>
             {
-                if (d.Uploads.Any(u => u.Indeterminate))
+                var driver = doorDrivers[dataset.Door];
+                foreach (var upload in dataset.Uploads)
                 {
-                    d.Problem("not verified: an upload got no answer, so what the dataset should hold is unknown");
-                    return;
+                    await slots.WaitAsync(cancellationToken);
+                    try
+                    {
+                        upload.Started = DateTime.UtcNow;
+                        await driver.UploadAsync(dataset, upload);
+                    }
+                    finally { slots.Release(); }
+                    // The dataset's next upload goes only after this one's acknowledgement, so arrival order is the upload number.
+                    if (upload.Acknowledged is not null && Interlocked.Increment(ref acknowledged) == killAt && measured is not null)
+                        measured.Chaos = await KillAsync(options, clock.Elapsed, log, cancellationToken);
+                    if (upload.Indeterminate) break;
                 }
-                await verifying.WaitAsync(cancellationToken);
-                try { await drivers[d.Door].VerifyAsync(d); }
-                catch (Exception e) when (e is HttpRequestException or IOException or JsonException) { d.Problem($"verification could not read the dataset: {e.Message}"); }
-                finally { verifying.Release(); }
+                await driver.WaitForCompletionAsync(dataset);
             }));
+            Interlocked.Exchange(ref acknowledged, int.MaxValue);
+            await progress;
         }
-        result.MachineAfter = MachineInfo.LoadAverage();
-        return result;
+
+        async Task VerifyAsync()
+        {
+            using (var verifying = new SemaphoreSlim(4))
+            {
+                await Task.WhenAll(result.Datasets.Select(async d =>
+                {
+                    if (d.Uploads.Any(u => u.Indeterminate))
+                    {
+                        d.Problem("not verified: an upload got no answer, so what the dataset should hold is unknown");
+                        return;
+                    }
+                    await verifying.WaitAsync(cancellationToken);
+                    try { await drivers[d.Door].VerifyAsync(d); }
+                    catch (Exception e) when (e is HttpRequestException or IOException or JsonException) { d.Problem($"verification could not read the dataset: {e.Message}"); }
+                    finally { verifying.Release(); }
+                }));
+            }
+        }
     }
 
     private static async Task<string> KillAsync(LoadTestOptions options, TimeSpan at, TextWriter log, CancellationToken cancellationToken)

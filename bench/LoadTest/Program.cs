@@ -49,6 +49,7 @@ try
             case "--cpu-service": options = options with { ServicePids = [.. Next(name).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))] }; break;
             case "--cpu-postgres": options = options with { PostgresPids = [.. Next(name).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))] }; break;
             case "--note": options = options with { Note = Next(name) }; break;
+            case "--warmup": options = options with { WarmupDatasets = int.Parse(Next(name), CultureInfo.InvariantCulture) }; break;
             case "--results": results = Next(name); break;
             default: throw new ArgumentException($"Unknown option '{name}'.");
         }
