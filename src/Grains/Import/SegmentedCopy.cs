@@ -112,7 +112,7 @@ internal static class SegmentedCopy
 
         private static byte[] NewSegment(int segmentBytes, out int length)
         {
-            var bytes = ArrayPool<byte>.Shared.Rent(segmentBytes + (1 << 16));
+            var bytes = ArrayPool<byte>.Shared.Rent(segmentBytes);
             CopyRowEncoder.Header.CopyTo(bytes);
             length = CopyRowEncoder.Header.Length;
             return bytes;
@@ -138,7 +138,9 @@ internal static class SegmentedCopy
 
         public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
-            if (_length >= _segmentBytes) await HandOverAsync(cancellationToken);
+            // Cut while the rows written until the next flush (the producer flushes every 64 KiB at most) still fit: a segment
+            // stays in its one array of segmentBytes (the pool's arrays are powers of two: 1 MiB by default, not 2).
+            if (_length >= _segmentBytes - Math.Min(1 << 16, _segmentBytes / 2)) await HandOverAsync(cancellationToken);
             return new FlushResult(isCanceled: false, isCompleted: false);
         }
 
