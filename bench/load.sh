@@ -18,7 +18,8 @@
 # lost), 2 cannot run. Never fails because something is slow.
 #
 # Environment: DP_LOAD_PG_PORT (54359), DP_LOAD_HTTP_PORT (5095; gateways use the next ports), DP_LOAD_SILO_PORT (11359),
-# DP_LOAD_GATEWAY_PORT (30359), DP_LOAD_KEEP=1 (leave service and PostgreSQL running). Service settings such as
+# DP_LOAD_GATEWAY_PORT (30359), DP_LOAD_KEEP=1 (leave service and PostgreSQL running), DP_LOAD_CONNECTION_OPTIONS (appended to
+# the service's connection string). Service settings such as
 # DP_MAX_CONCURRENT_IMPORTS or DP_MAX_CONCURRENT_UPLOADS are passed on to the service and shown in the report.
 set -euo pipefail
 
@@ -120,6 +121,8 @@ rm -rf "$DATA_DIR"
 mkdir -p "$DATA_DIR"
 : >"$SERVICE_LOG"
 
+# DP_LOAD_CONNECTION_OPTIONS: more Npgsql settings for the service's connection string (an A/B of pool or protocol options).
+[[ -n ${DP_LOAD_CONNECTION_OPTIONS:-} ]] && DP_POSTGRES="$DP_POSTGRES;$DP_LOAD_CONNECTION_OPTIONS"
 export DP_POSTGRES DP_DATA_DIR=$DATA_DIR
 # Staged uploads as run.sh keeps them (files in the data directory, shared by a cluster's processes); DP_BENCH_STAGING=database
 # stages them in PostgreSQL.

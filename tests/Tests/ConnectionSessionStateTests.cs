@@ -10,6 +10,7 @@ namespace DatasetPlatform.Tests;
 /// whatever a session keeps would reach the next user of the connection: a setting changed with SET rather than SET LOCAL, a
 /// temporary table without ON COMMIT DROP, a session advisory lock, a LISTEN, a prepared statement or an open cursor. After
 /// uploads, imports (merges included), downloads and verification through all four doors, every pooled connection is clean.
+/// Npgsql's automatic prepared statements (_auto...) are the pool's own: Npgsql tracks them on each connection.
 /// </summary>
 [Collection(nameof(PlatformCollection))]
 public sealed class ConnectionSessionStateTests(PlatformFixture platform)
@@ -39,6 +40,8 @@ public sealed class ConnectionSessionStateTests(PlatformFixture platform)
 
         var held = new List<NpgsqlConnection>();
         var problems = new List<string>();
+        var autoPrepared = 0;
+        var names = new List<string>();
         try
         {
             for (var i = 0; i < backends + 2; i++)
@@ -52,8 +55,10 @@ public sealed class ConnectionSessionStateTests(PlatformFixture platform)
                         (SELECT count(*)::int FROM pg_class WHERE relnamespace = pg_my_temp_schema()),
                         (SELECT count(*)::int FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'),
                         (SELECT count(*)::int FROM pg_listening_channels()),
-                        (SELECT count(*)::int FROM pg_prepared_statements WHERE name <> ''),
-                        (SELECT count(*)::int FROM pg_cursors WHERE name <> '')
+                        (SELECT count(*)::int FROM pg_prepared_statements WHERE name <> '' AND name NOT LIKE '\_auto%'),
+                        (SELECT count(*)::int FROM pg_cursors WHERE name <> ''),
+                        (SELECT count(*)::int FROM pg_prepared_statements WHERE name LIKE '\_auto%'),
+                        (SELECT coalesce(string_agg(name, ','), '') FROM pg_prepared_statements)
                     """, connection);
                 await using var reader = await command.ExecuteReaderAsync();
                 await reader.ReadAsync();
@@ -64,6 +69,8 @@ public sealed class ConnectionSessionStateTests(PlatformFixture platform)
                 if (reader.GetInt32(4) > 0) problems.Add($"backend {pid}: listening on {reader.GetInt32(4)} channels");
                 if (reader.GetInt32(5) > 0) problems.Add($"backend {pid}: {reader.GetInt32(5)} prepared statements");
                 if (reader.GetInt32(6) > 0) problems.Add($"backend {pid}: {reader.GetInt32(6)} open cursors");
+                autoPrepared += reader.GetInt32(7);
+                names.Add(reader.GetString(8));
             }
         }
         finally
@@ -71,5 +78,7 @@ public sealed class ConnectionSessionStateTests(PlatformFixture platform)
             foreach (var connection in held) await connection.DisposeAsync();
         }
         Assert.Empty(problems);
+        // The pool's repeated statements are prepared by Npgsql (Max Auto Prepare, PlatformHosting.CreateDataSource).
+        Assert.True(autoPrepared > 0, "Npgsql prepared none of the main pool's repeated statements (prepared per backend: " + string.Join(" | ", names) + ")");
     }
 }
