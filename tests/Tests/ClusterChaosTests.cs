@@ -24,8 +24,12 @@ public sealed class ClusterChaosTests(PlatformFixture platform, ITestOutputHelpe
     /// <summary>A figure for the test's output, with the time since the test started.</summary>
     private void Log(string line) => output.WriteLine($"[{_sinceTestStart.Elapsed.TotalSeconds,6:F1} s] {line}");
 
-    /// <summary>Rows of the big upload: enough for its import to run several seconds on two busy cores.</summary>
-    private const int BigRows = 400_000;
+    /// <summary>
+    /// Rows of the big upload: enough for its import to run a few seconds on two busy cores, so that the test sees its COPY
+    /// (polling every 20 ms) and kills the silo mid-way. 400,000 rows once took several seconds; with the load path as fast as
+    /// it is now they took well under one, and a full CI run once missed the COPY altogether.
+    /// </summary>
+    private const int BigRows = 1_500_000;
 
     /// <summary>
     /// Generous, for two shared cores: kill to rerun took 8-15 s here (the dead silo declared so after 4-8 s), but a dataset

@@ -51,35 +51,18 @@ internal static class PgText
     /// </summary>
     private static int WriteShortest(double value, Span<byte> destination)
     {
-        var at = 0;
-        if (double.IsNegative(value)) destination[at++] = (byte)'-';
-        if (value == 0)
-        {
-            destination[at++] = (byte)'0';
-            return at;
-        }
+        if (value == 0) return Copy(double.IsNegative(value) ? "-0"u8 : "0"u8, destination);
         var (significand, lastDigitPower) = ShortestDecimal(Math.Abs(value));
         Span<byte> digits = stackalloc byte[24];
         Utf8Formatter.TryFormat(significand, digits, out var count);
         var decimalExponent = lastDigitPower + count - 1;
+        // Fixed notation: below 1e15, so the digits with their trailing zeros fit an integer.
         if (decimalExponent is >= -4 and < 15)
-        {
-            if (decimalExponent < 0)
-            {
-                destination[at++] = (byte)'0';
-                destination[at++] = (byte)'.';
-                destination.Slice(at, -decimalExponent - 1).Fill((byte)'0');
-                at += -decimalExponent - 1;
-                digits[..count].CopyTo(destination[at..]);
-                return at + count;
-            }
-            var whole = decimalExponent + 1;
-            for (var i = 0; i < whole; i++) destination[at++] = i < count ? digits[i] : (byte)'0';
-            if (count <= whole) return at;
-            destination[at++] = (byte)'.';
-            digits[whole..count].CopyTo(destination[at..]);
-            return at + count - whole;
-        }
+            return lastDigitPower < 0
+                ? WriteScaled(value < 0, significand, -lastDigitPower, destination)
+                : WriteScaled(value < 0, significand * PowersOfTen64[lastDigitPower], 0, destination);
+        var at = 0;
+        if (value < 0) destination[at++] = (byte)'-';
         destination[at++] = digits[0];
         if (count > 1)
         {
