@@ -51,6 +51,9 @@ public static class PlatformHosting
     public static readonly TimeSpan SiloShutdownTimeout = TimeSpan.FromSeconds(45);
     private const string Invariant = "Npgsql";
 
+    /// <summary>Statements Npgsql keeps prepared per connection of the main pool (see <see cref="CreateDataSource"/>).</summary>
+    public const int MainPoolAutoPrepared = 64;
+
     /// <summary>
     /// Builds a data source with a pool of at most <paramref name="maxPoolSize"/> connections. A process has two: the main
     /// one (catalog, staging, imports, reads) and a small one for Orleans, so membership heartbeats and reminders never
@@ -64,9 +67,6 @@ public static class PlatformHosting
     /// automatic ones, no held cursors (<c>ConnectionSessionStateTests</c> checks the pool's connections after imports through
     /// every door).
     /// </summary>
-    /// <summary>Statements Npgsql keeps prepared per connection of the main pool (see <see cref="CreateDataSource"/>).</summary>
-    public const int MainPoolAutoPrepared = 64;
-
     public static NpgsqlDataSource CreateDataSource(string connectionString, int maxPoolSize, string applicationName = "datasetplatform",
         bool leavesNoSessionState = false)
     {

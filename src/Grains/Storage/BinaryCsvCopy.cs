@@ -114,13 +114,9 @@ internal sealed class BinaryCsvCopy
             if (length < 0) continue;
             var field = row.Slice(at, length);
             at += length;
-            written += _kinds[i] switch
-            {
-                PgFieldKind.Text => WriteText(field, destination[written..]),
-                PgFieldKind.Float8 => PgText.WriteFloat8(BitConverter.Int64BitsToDouble(BinaryPrimitives.ReadInt64BigEndian(field)),
-                    destination[written..], ref _decimalsHints[i]),
-                _ => PgText.Write(_kinds[i], field, destination[written..]),
-            };
+            written += _kinds[i] == PgFieldKind.Text
+                ? WriteText(field, destination[written..])
+                : PgText.Write(_kinds[i], field, destination[written..], ref _decimalsHints[i]);
         }
         destination[written++] = (byte)'\n';
         return written;

@@ -9,7 +9,7 @@ namespace DatasetPlatform.Grains.Storage;
 /// session (float8out with the default extra_float_digits = 1, i.e. the shortest text that reads back to the same double;
 /// date_out and timestamp_out under DateStyle ISO; int8out), so a download formatted here is byte for byte the CSV that
 /// COPY ... (FORMAT csv) would have sent. Doing it here moves the text formatting, most of a COPY TO's cost, from
-/// PostgreSQL's one core onto the service's (see <see cref="BinaryCsvCopy"/>). PgTextTests hold every writer against the
+/// PostgreSQL's one core onto the service's (see <see cref="BinaryCsvCopy"/>). BinaryCsvCopyTests hold every writer against the
 /// server's own text for the same values.
 /// </summary>
 internal static class PgText
@@ -23,16 +23,10 @@ internal static class PgText
     private const int EpochDayNumber = 730119;
     private const long MicrosPerDay = 86_400_000_000L;
 
-    /// <summary>float8out: the shortest decimal that reads back as <paramref name="value"/>, fixed notation for decimal exponents -4 to 14.</summary>
-    public static int WriteFloat8(double value, Span<byte> destination)
-    {
-        var decimalsHint = 0;
-        return WriteFloat8(value, destination, ref decimalsHint);
-    }
-
     /// <summary>
-    /// <see cref="WriteFloat8(double, Span{byte})"/> for one value of a column: <paramref name="decimalsHint"/> carries the
-    /// decimals the column's last value needed, where the search for this one starts.
+    /// float8out: the shortest decimal that reads back as <paramref name="value"/>, fixed notation for decimal exponents -4 to
+    /// 14. <paramref name="decimalsHint"/> carries the decimals the column's last value needed, where the search for this one
+    /// starts.
     /// </summary>
     public static int WriteFloat8(double value, Span<byte> destination, ref int decimalsHint)
     {
@@ -381,10 +375,13 @@ internal static class PgText
         return text.Length;
     }
 
-    /// <summary>A binary COPY field of <paramref name="kind"/> written as text.</summary>
-    public static int Write(PgFieldKind kind, ReadOnlySpan<byte> field, Span<byte> destination) => kind switch
+    /// <summary>
+    /// A binary COPY field of <paramref name="kind"/> (not text) written as text; <paramref name="decimalsHint"/> is the column's
+    /// (see <see cref="WriteFloat8"/>).
+    /// </summary>
+    public static int Write(PgFieldKind kind, ReadOnlySpan<byte> field, Span<byte> destination, ref int decimalsHint) => kind switch
     {
-        PgFieldKind.Float8 => WriteFloat8(BitConverter.Int64BitsToDouble(BinaryPrimitives.ReadInt64BigEndian(field)), destination),
+        PgFieldKind.Float8 => WriteFloat8(BitConverter.Int64BitsToDouble(BinaryPrimitives.ReadInt64BigEndian(field)), destination, ref decimalsHint),
         PgFieldKind.Date => WriteDate(BinaryPrimitives.ReadInt32BigEndian(field), destination),
         PgFieldKind.Timestamp => WriteTimestamp(BinaryPrimitives.ReadInt64BigEndian(field), destination),
         PgFieldKind.Int64 => WriteInt64(BinaryPrimitives.ReadInt64BigEndian(field), destination),
