@@ -61,7 +61,8 @@ public static class PlatformSetup
             .SetFallbackPolicy(new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build())
             .AddPolicy(AdminPolicy, p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName).RequireClaim(Caller.AdminClaim, "true"));
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(Grains.Import.ImportRunner.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Npgsql")
+            .AddMeter(Grains.Import.ImportRunner.MeterName, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Npgsql",
+                "System.Runtime")
             .AddPrometheusExporter());
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
         {
@@ -90,7 +91,7 @@ public static class PlatformSetup
         app.UseAuthorization();
         app.UseRateLimiter();
         app.MapApiReference();
-        // Operations: Prometheus metrics and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
+        // Operations: Prometheus metrics (the runtime's too: GC, thread pool, allocations) and the Orleans dashboard, for admin keys only (the dashboard has no auth of its own).
         app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization(AdminPolicy);
         if (PlatformHosting.DashboardEnabled(app.Configuration))
         {

@@ -23,7 +23,11 @@ internal sealed class KeyHashes : IDisposable
     private const int Partitions = 1 << PartitionBits;
     private const int PartitionBufferBytes = 16 * 1024;
 
-    private ulong[] _hashes = new ulong[1 << 16];
+    /// <summary>
+    /// Rented, starting small and doubling: a fixed 512 KB array per upload was the service's largest allocation under many
+    /// small uploads (two per import, each on the large-object heap, whose budget then set off a full GC every few uploads).
+    /// </summary>
+    private ulong[] _hashes = ArrayPool<ulong>.Shared.Rent(1 << 11);
     private int _count;
     private FileStream[]? _files;
     private byte[][]? _buffers;
@@ -47,7 +51,10 @@ internal sealed class KeyHashes : IDisposable
         {
             if (_count < InMemoryKeys)
             {
-                Array.Resize(ref _hashes, Math.Min(_hashes.Length * 2, InMemoryKeys));
+                var bigger = ArrayPool<ulong>.Shared.Rent(Math.Min(_hashes.Length * 2, InMemoryKeys));
+                _hashes.AsSpan(0, _count).CopyTo(bigger);
+                ArrayPool<ulong>.Shared.Return(_hashes);
+                _hashes = bigger;
             }
             else
             {
@@ -170,7 +177,7 @@ internal sealed class KeyHashes : IDisposable
             _buffers[p] = new byte[PartitionBufferBytes];
         }
         foreach (var hash in _hashes.AsSpan(0, _count)) Spill(hash);
-        _hashes = [];
+        ReturnHashes();
         _count = 0;
     }
 
@@ -188,8 +195,15 @@ internal sealed class KeyHashes : IDisposable
         _buffered[p] = 0;
     }
 
+    private void ReturnHashes()
+    {
+        if (_hashes.Length > 0) ArrayPool<ulong>.Shared.Return(_hashes);
+        _hashes = [];
+    }
+
     public void Dispose()
     {
+        ReturnHashes();
         if (_files is null) return;
         foreach (var file in _files) file.Dispose();
         _files = null;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
@@ -20,14 +21,21 @@ internal interface IRowSource : IDisposable
 /// <summary>Tells CSV from JSON lines by the first character of the text, whatever the file is called.</summary>
 internal static class RowSourceFactory
 {
+    /// <summary>
+    /// The bytes a text decoder reads at a time. Its char buffer is as long again in chars (twice the bytes): at 64 KB that was a
+    /// 128 KB array per import on the large-object heap, whose budget then set off a full GC every few small uploads; at 32 KB
+    /// both stay on the small-object heap. The parsers read into buffers of their own, which the decoder fills directly.
+    /// </summary>
+    internal const int ReaderBufferBytes = 1 << 15;
+
     /// <param name="schemaColumns">For JSON lines: the fields records may carry (all others are unknown).</param>
     /// <param name="strictFields">For JSON lines: an unknown field rejects its record instead of being ignored.</param>
     public static async Task<IRowSource?> OpenAsync(Stream stream, IReadOnlyList<string> schemaColumns, bool strictFields, ImportLimits limits,
         CancellationToken cancellationToken)
     {
         // A byte that is not UTF-8 is decoded as a marker the field encoder refuses with its row and column, instead of loading
-        // as U+FFFD (the decoder reads ahead by 64 KB, so an exception could not say where). A BOM may say UTF-16.
-        var text = new StreamReader(stream, EncodingErrors.MarkingUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        // as U+FFFD (the decoder reads ahead by 32 KB, so an exception could not say where). A BOM may say UTF-16.
+        var text = new StreamReader(stream, EncodingErrors.MarkingUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: ReaderBufferBytes);
         var first = new char[1];
         while (true)
         {
@@ -250,18 +258,26 @@ internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> 
         }
     }
 
-    public void Dispose() => text.Dispose();
+    public void Dispose()
+    {
+        _lines.Dispose();
+        text.Dispose();
+    }
 }
 
 /// <summary>
 /// Reads lines without ever holding more than <c>maxChars</c> of one: a longer line fails the import when that much has
 /// been read, so one endless line costs a bounded buffer, not the whole file in memory.
 /// </summary>
-internal sealed class BoundedLineReader(TextReader text, int maxChars)
+internal sealed class BoundedLineReader(TextReader text, int maxChars) : IDisposable
 {
-    private char[] _buffer = new char[Math.Min(1 << 16, maxChars + 1)];
+    /// <summary>Rented: a new 128 KB buffer per import went to the large-object heap (many small uploads: a full GC every few).</summary>
+    private char[] _buffer = ArrayPool<char>.Shared.Rent(Math.Min(1 << 16, maxChars + 1));
     private int _start, _end;
     private bool _eof;
+
+    /// <summary>What the buffer may hold: a rented array can be longer than asked, and a line must not fit past the limit.</summary>
+    private int Capacity => (int)Math.Min(_buffer.Length, maxChars + 1L);
 
     /// <summary>1-based number of the line last returned.</summary>
     public long LineNumber { get; private set; }
@@ -299,11 +315,24 @@ internal sealed class BoundedLineReader(TextReader text, int maxChars)
                 _end -= _start;
                 _start = 0;
             }
-            if (_end == _buffer.Length) Array.Resize(ref _buffer, (int)Math.Min((long)_buffer.Length * 2, maxChars + 1L));
-            var read = await text.ReadAsync(_buffer.AsMemory(_end));
+            if (_end == Capacity)
+            {
+                var bigger = ArrayPool<char>.Shared.Rent((int)Math.Min((long)Capacity * 2, maxChars + 1L));
+                _buffer.AsSpan(0, _end).CopyTo(bigger);
+                ArrayPool<char>.Shared.Return(_buffer);
+                _buffer = bigger;
+            }
+            var read = await text.ReadAsync(_buffer.AsMemory(_end, Capacity - _end));
             if (read == 0) _eof = true;
             _end += read;
         }
+    }
+
+    public void Dispose()
+    {
+        if (_buffer.Length > 0) ArrayPool<char>.Shared.Return(_buffer);
+        _buffer = [];
+        _start = _end = 0;
     }
 }
 
@@ -340,8 +369,12 @@ internal sealed class CsvRowSource : IRowSource
     private readonly bool _reportEncodingErrors;
     private long _row;
 
-    private CsvRowSource(TextReader text, CsvDataReader reader, IReadOnlyList<string> columns, ImportLimits limits, bool reportEncodingErrors)
+    /// <summary>The parser's buffer when rented (<see cref="RentBuffer"/>); returned when the source is disposed.</summary>
+    private char[]? _rented;
+
+    private CsvRowSource(TextReader text, CsvDataReader reader, IReadOnlyList<string> columns, ImportLimits limits, bool reportEncodingErrors, char[]? rented)
     {
+        _rented = rented;
         _text = text;
         _reader = reader;
         _limits = limits;
@@ -359,17 +392,18 @@ internal sealed class CsvRowSource : IRowSource
     public static async Task<CsvRowSource?> OpenAsync(TextReader text, CsvDialect? dialect, ImportLimits limits, bool reportEncodingErrors,
         CancellationToken cancellationToken)
     {
+        var rented = RentBuffer(limits);
         var options = new CsvDataReaderOptions
         {
             HasHeaders = dialect?.HasHeader ?? true,
-            BufferSize = Math.Min(1 << 16, limits.MaxRecordChars),
+            BufferSize = Math.Min(BufferChars, limits.MaxRecordChars),
             MaxBufferSize = limits.MaxRecordChars,
         };
         if (dialect is not null) options.Delimiter = dialect.Delimiter;
         try
         {
             CsvDataReader reader;
-            try { reader = await CsvDataReader.CreateAsync(text, options, cancellationToken); }
+            try { reader = await (rented is null ? CsvDataReader.CreateAsync(text, options, cancellationToken) : CsvDataReader.CreateAsync(text, rented, options, cancellationToken)); }
             catch (CsvRecordTooLargeException)
             {
                 throw new ImportFailure(Abstractions.JobStatus.Failed,
@@ -380,6 +414,7 @@ internal sealed class CsvRowSource : IRowSource
             {
                 await reader.DisposeAsync();
                 text.Dispose();
+                if (rented is not null) ArrayPool<char>.Shared.Return(rented);
                 return null; // no header at all: the file is empty
             }
             if (CheckHeader(reader, options.HasHeaders, limits) is { } problem)
@@ -389,14 +424,25 @@ internal sealed class CsvRowSource : IRowSource
             }
             // Without a header row, columns are named column_1, column_2, ...
             IReadOnlyList<string> columns = [.. Enumerable.Range(0, reader.FieldCount).Select(i => options.HasHeaders ? reader.GetName(i) : $"column_{i + 1}")];
-            return new CsvRowSource(text, reader, columns, limits, reportEncodingErrors);
+            return new CsvRowSource(text, reader, columns, limits, reportEncodingErrors, rented);
         }
         catch
         {
             text.Dispose();
+            if (rented is not null) ArrayPool<char>.Shared.Return(rented);
             throw;
         }
     }
+
+    private const int BufferChars = 1 << 16;
+
+    /// <summary>
+    /// The parser's first buffer, rented: a new one per import (128 KB) went to the large-object heap, whose budget then set
+    /// off a full GC every few small uploads. Only at the usual record limit, where the pool's array is exactly the size asked:
+    /// a bigger one would let a record past a lower MAX_RECORD_CHARS fit (Sylvan grows its buffer, into an array of its own,
+    /// only up to MaxBufferSize).
+    /// </summary>
+    private static char[]? RentBuffer(ImportLimits limits) => limits.MaxRecordChars >= BufferChars ? ArrayPool<char>.Shared.Rent(BufferChars) : null;
 
     /// <summary>Width first (it bounds everything after), then the header's length and its names.</summary>
     private static string? CheckHeader(CsvDataReader reader, bool hasHeader, ImportLimits limits)
@@ -467,6 +513,8 @@ internal sealed class CsvRowSource : IRowSource
     {
         _reader.Dispose();
         _text.Dispose();
+        if (_rented is not null) ArrayPool<char>.Shared.Return(_rented);
+        _rented = null;
     }
 }
 

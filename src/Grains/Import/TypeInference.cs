@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using DatasetPlatform.Grains.Schema;
@@ -92,19 +93,26 @@ public static class TypeInference
     private static async Task<InferenceResult> InferAsync(Func<CancellationToken, Task<Stream>> open, ImportLimits limits, long maxRows,
         CancellationToken cancellationToken)
     {
-        byte[] sample;
-        bool whole;
-        await using (var first = await open(cancellationToken))
+        CsvDialect dialect;
+        // Rented: two 64 KB arrays per version upload (the sample and its trimmed copy) were a large share of what many small
+        // uploads allocated.
+        var sample = ArrayPool<byte>.Shared.Rent(CsvSniffer.SampleBytes);
+        try
         {
-            sample = new byte[CsvSniffer.SampleBytes];
             var filled = 0;
-            int read;
-            while (filled < sample.Length && (read = await first.ReadAsync(sample.AsMemory(filled), cancellationToken)) > 0) filled += read;
-            whole = filled < sample.Length;
-            Array.Resize(ref sample, filled);
+            await using (var first = await open(cancellationToken))
+            {
+                int read;
+                while (filled < CsvSniffer.SampleBytes && (read = await first.ReadAsync(sample.AsMemory(filled, CsvSniffer.SampleBytes - filled), cancellationToken)) > 0)
+                    filled += read;
+            }
+            if (filled == 0) throw new ImportFailure(Abstractions.JobStatus.Failed, "Data is empty");
+            dialect = CsvSniffer.Sniff(sample.AsSpan(0, filled), sampleIsWholeFile: filled < CsvSniffer.SampleBytes);
         }
-        if (sample.Length == 0) throw new ImportFailure(Abstractions.JobStatus.Failed, "Data is empty");
-        var dialect = CsvSniffer.Sniff(sample, whole);
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(sample);
+        }
         try
         {
             return await ScanAsync(open, dialect, limits, maxRows, cancellationToken);
@@ -144,7 +152,7 @@ public static class TypeInference
     public static TextReader Reader(Stream stream, CsvDialect dialect)
     {
         var encoding = dialect.Encoding is UTF8Encoding ? CsvSniffer.StrictUtf8 : dialect.Encoding;
-        return new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        return new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: RowSourceFactory.ReaderBufferBytes);
     }
 
     internal sealed class ColumnStats
