@@ -694,8 +694,12 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             created = await connection.ExecuteScalarAsync<bool>("SELECT to_regclass(@table) IS NULL", new { table = dataset.TableName }, transaction);
             // A keyed dataset's rows keep their row hash (RowHash), which the keyed merge compares instead of their values.
             var hashColumn = rowHashes ? $", {DataTables.RowHashColumn} uuid NULL" : "";
-            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns}{hashColumn})",
-                transaction: transaction);
+            // Autovacuum analyzes a table once 50 rows and a tenth of it changed: every new dataset's table after its first small
+            // upload, and again and again while small uploads follow (many-small: a tenth of PostgreSQL's CPU went to these
+            // ANALYZEs of tables a seq scan reads anyway). It waits for as many changed rows as the import's own ANALYZE does
+            // (WorthAnalyzing); a big load still analyzes at once.
+            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns}{hashColumn}) "
+                + $"WITH (autovacuum_analyze_threshold = {AnalyzeMinChangedRows})", transaction: transaction);
         }
         // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little. Created once,
         // with the table (or the first block import that finds it missing); a statement per import before (many-small).
