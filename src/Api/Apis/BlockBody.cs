@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DatasetPlatform.Grains.Storage;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -9,9 +10,12 @@ namespace DatasetPlatform.Api.Apis;
 public sealed class BlockBody : IDisposable
 {
     private readonly JsonDocument? _document;
+    /// <summary>The body's bytes, which the document is parsed over; given back to the pool after the document.</summary>
+    private readonly PooledBufferWriter _bytes;
 
-    private BlockBody(JsonDocument? document, string? jsonError, bool tooManyValues = false)
+    private BlockBody(PooledBufferWriter bytes, JsonDocument? document, string? jsonError, bool tooManyValues = false)
     {
+        _bytes = bytes;
         _document = document;
         JsonError = jsonError;
         TooManyValues = tooManyValues;
@@ -33,16 +37,21 @@ public sealed class BlockBody : IDisposable
         if (request.ContentLength > maxBytes) return null;
         // Kestrel's own limit (30 MB by default) must not cut a body the configured limit allows, nor let a larger one through.
         UploadLimit.Apply(request.HttpContext, maxBytes);
-        if (await BoundedRequestBody.ReadAsync(request, maxBytes, cancellationToken) is not { } buffer) return null;
+        if (await BoundedRequestBody.ReadPooledAsync(request, maxBytes, cancellationToken) is not { } buffer) return null;
         try
         {
-            if (CountTokens(buffer.WrittenSpan, maxValues) > maxValues) return new BlockBody(null, null, tooManyValues: true);
+            if (CountTokens(buffer.WrittenSpan, maxValues) > maxValues) return new BlockBody(buffer, null, null, tooManyValues: true);
             // Parsed over the buffer itself, not a copy of it.
-            return new BlockBody(JsonDocument.Parse(buffer.WrittenMemory), null);
+            return new BlockBody(buffer, JsonDocument.Parse(buffer.WrittenMemory), null);
         }
         catch (JsonException e)
         {
-            return new BlockBody(null, e.Message);
+            return new BlockBody(buffer, null, e.Message);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
         }
     }
 
@@ -64,5 +73,9 @@ public sealed class BlockBody : IDisposable
         return null;
     }
 
-    public void Dispose() => _document?.Dispose();
+    public void Dispose()
+    {
+        _document?.Dispose();
+        _bytes.Dispose();
+    }
 }

@@ -143,7 +143,7 @@ public static class BlocksApi
         else if (records.Value.GetArrayLength() == 0) errors["records"] = ["A block needs at least one record."];
         if (errors.Count > 0) return Problems.BadRequest("The block is not valid.", errors);
 
-        var validation = BlockRecords.Validate(columns, records!.Value, maxBytes);
+        using var validation = BlockRecords.Validate(columns, records!.Value, maxBytes);
         if (validation.TooLarge)
             return Problems.TooLarge($"The block's records take more than {maxBytes} bytes once stored (each value with its column name, MAX_BLOCK_BODY_BYTES); "
                 + "send fewer records per block.");

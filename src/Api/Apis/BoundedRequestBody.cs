@@ -1,4 +1,5 @@
 using System.Buffers;
+using DatasetPlatform.Grains.Storage;
 
 namespace DatasetPlatform.Api.Apis;
 
@@ -12,13 +13,45 @@ public static class BoundedRequestBody
     public static async Task<ArrayBufferWriter<byte>?> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
         if (request.ContentLength > maxBytes) return null;
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 64 * 1024, maxBytes) + 1);
+        var buffer = new ArrayBufferWriter<byte>(InitialCapacity(request, maxBytes));
+        return await FillAsync(request, buffer, maxBytes, cancellationToken) ? buffer : null;
+    }
+
+    /// <summary>
+    /// The body's bytes in a buffer rented from the pool (the caller disposes it), or null when it is larger than
+    /// <paramref name="maxBytes"/>. For bodies read on every upload (blocks), which a new array put on the large-object heap.
+    /// </summary>
+    public static async Task<PooledBufferWriter?> ReadPooledAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes) return null;
+        var buffer = new PooledBufferWriter(InitialCapacity(request, maxBytes));
+        try
+        {
+            if (await FillAsync(request, buffer, maxBytes, cancellationToken)) return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+        buffer.Dispose();
+        return null;
+    }
+
+    private static int InitialCapacity(HttpRequest request, long maxBytes) => (int)Math.Min(request.ContentLength ?? 64 * 1024, maxBytes) + 1;
+
+    /// <summary>Reads the whole body into <paramref name="buffer"/>; false as soon as it holds more than <paramref name="maxBytes"/>.</summary>
+    private static async Task<bool> FillAsync<TWriter>(HttpRequest request, TWriter buffer, long maxBytes, CancellationToken cancellationToken)
+        where TWriter : IBufferWriter<byte>
+    {
+        long written = 0;
         while (true)
         {
             var read = await request.Body.ReadAsync(buffer.GetMemory(16 * 1024), cancellationToken);
-            if (read == 0) return buffer;
+            if (read == 0) return true;
             buffer.Advance(read);
-            if (buffer.WrittenCount > maxBytes) return null;
+            written += read;
+            if (written > maxBytes) return false;
         }
     }
 }

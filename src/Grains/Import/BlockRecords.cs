@@ -10,13 +10,14 @@ namespace DatasetPlatform.Grains.Import;
 /// A checked block: its records as JSON lines ready to stage, or the problems found (<paramref name="ProblemCount"/> in all, the
 /// first ones keyed by where they are), or <paramref name="TooLarge"/> when the records would take more than the limit once stored.
 /// </summary>
-public sealed record BlockValidation(ReadOnlyMemory<byte> JsonLines, int Records, IReadOnlyDictionary<string, string[]> Errors, int ProblemCount,
-    bool TooLarge)
+public sealed record BlockValidation(PooledBufferWriter? JsonLines, int Records, IReadOnlyDictionary<string, string[]> Errors, int ProblemCount,
+    bool TooLarge) : IDisposable
 {
-    /// <summary>The JSON lines as a stream to stage, without copying them.</summary>
-    public Stream OpenJsonLines() => MemoryMarshal.TryGetArray(JsonLines, out var segment)
-        ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
-        : new MemoryStream(JsonLines.ToArray(), writable: false);
+    /// <summary>The JSON lines as a stream to stage, without copying them; valid until this validation is disposed.</summary>
+    public Stream OpenJsonLines() => JsonLines?.OpenRead() ?? Stream.Null;
+
+    /// <summary>Gives the JSON lines' buffer back to the pool.</summary>
+    public void Dispose() => JsonLines?.Dispose();
 }
 
 /// <summary>
@@ -67,19 +68,41 @@ public static class BlockRecords
         var problems = new BlockProblems();
         var loads = columns.Select((c, i) => LoadPlan.ToLoad(i, c, null)).ToArray();
         var scratch = new CopyRowEncoder();
-        var staged = new MemoryStream();
+        var staged = new PooledBufferWriter(16 * 1024);
+        try
+        {
+            var (count, problemCount, tooLarge) = Validate(columns, records, maxStagedBytes, byName, problems, loads, scratch, staged);
+            if (tooLarge || problemCount > 0)
+            {
+                staged.Dispose();
+                return new BlockValidation(null, count, problems.Listed, problemCount, tooLarge);
+            }
+            return new BlockValidation(staged, count, problems.Listed, 0, TooLarge: false);
+        }
+        catch
+        {
+            staged.Dispose();
+            throw;
+        }
+    }
+
+    private static (int Records, int Problems, bool TooLarge) Validate(IReadOnlyList<StoredColumn> columns, JsonElement records, long maxStagedBytes,
+        Dictionary<string, int> byName, BlockProblems problems, LoadColumn[] loads, CopyRowEncoder scratch, PooledBufferWriter staged)
+    {
         using var writer = new Utf8JsonWriter(staged, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         var values = new JsonElement?[columns.Count];
+        var text = new char[256];
         var index = 0;
         foreach (var record in records.EnumerateArray())
         {
             Array.Clear(values);
-            var where = $"records[{index}]";
+            // Where a problem is: spelled out only for a problem that is listed (a string per record was most of what a block allocated).
+            var where = new RecordPlace(index);
             if (record.ValueKind == JsonValueKind.Object)
             {
                 var fields = record.GetPropertyCount();
                 if (fields > columns.Count)
-                    problems.Add(where, $"A record has at most {columns.Count} fields (one per column), not {fields}.");
+                    problems.Add(where.ToString(), $"A record has at most {columns.Count} fields (one per column), not {fields}.");
                 else
                 {
                     foreach (var property in record.EnumerateObject())
@@ -99,7 +122,7 @@ public static class BlockRecords
             else if (record.ValueKind == JsonValueKind.Array)
             {
                 if (record.GetArrayLength() != columns.Count)
-                    problems.Add(where, $"An array record needs {columns.Count} values (one per column, in column order), not {record.GetArrayLength()}.");
+                    problems.Add(where.ToString(), $"An array record needs {columns.Count} values (one per column, in column order), not {record.GetArrayLength()}.");
                 else
                 {
                     var i = 0;
@@ -108,35 +131,60 @@ public static class BlockRecords
             }
             else
             {
-                problems.Add(where, "A record must be an object keyed by column name or an array of values in column order.");
+                problems.Add(where.ToString(), "A record must be an object keyed by column name or an array of values in column order.");
             }
 
             for (var c = 0; c < columns.Count; c++)
             {
-                var text = Text(values[c]);
-                if (text is null) continue;
+                if (values[c] is not { } value || !Text(value, ref text, out var length)) continue;
                 scratch.BeginRow(1);
-                if (CopyRows.Encode(scratch, loads[c], text, out _) is { } problem) problems.Add($"{where}.{columns[c].Name}", problem + ".");
+                if (CopyRows.Encode(scratch, loads[c], text.AsSpan(0, length), out _) is { } problem) problems.Add($"{where}.{columns[c].Name}", problem + ".");
             }
             if (problems.Count == 0)
             {
                 WriteJsonLine(writer, staged, columns, values);
-                if (staged.Length > maxStagedBytes) return new BlockValidation(ReadOnlyMemory<byte>.Empty, 0, problems.Listed, 0, TooLarge: true);
+                if (staged.WrittenCount > maxStagedBytes) return (0, 0, true);
             }
             index++;
         }
-        return new BlockValidation(staged.GetBuffer().AsMemory(0, (int)staged.Length), index, problems.Listed, problems.Count, TooLarge: false);
+        return (index, problems.Count, false);
     }
 
-    private static string? Text(JsonElement? value) => value?.ValueKind switch
+    /// <summary>
+    /// A value's text as the field encoder reads it, into <paramref name="text"/> (grown as needed): a string unescaped, anything
+    /// else as written in the JSON (numbers, true, false). False for a null. No string per value (many-small: a block's values
+    /// as strings were a large share of what the service allocated).
+    /// </summary>
+    private static bool Text(JsonElement value, ref char[] text, out int length)
     {
-        null or JsonValueKind.Null or JsonValueKind.Undefined => null,
-        JsonValueKind.String => value.Value.GetString(),
-        _ => value.Value.GetRawText(),
-    };
+        length = 0;
+        if (value.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined) return false;
+        var raw = JsonMarshal.GetRawUtf8Value(value);
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            raw = raw[1..^1];
+            if (raw.Contains((byte)'\\'))
+            {
+                var unescaped = value.GetString()!;
+                if (text.Length < unescaped.Length) text = new char[unescaped.Length];
+                unescaped.CopyTo(text);
+                length = unescaped.Length;
+                return true;
+            }
+        }
+        if (text.Length < raw.Length) text = new char[raw.Length]; // UTF-8 never takes fewer bytes than UTF-16 chars
+        length = System.Text.Encoding.UTF8.GetChars(raw, text);
+        return true;
+    }
+
+    /// <summary>A record's place in the block (records[i]), spelled out only when a listed problem names it.</summary>
+    private readonly record struct RecordPlace(int Index)
+    {
+        public override string ToString() => $"records[{Index}]";
+    }
 
     /// <summary>One record as a JSON line with only the values it gives: a missing or null value loads as null anyway.</summary>
-    private static void WriteJsonLine(Utf8JsonWriter writer, MemoryStream staged, IReadOnlyList<StoredColumn> columns, JsonElement?[] values)
+    private static void WriteJsonLine(Utf8JsonWriter writer, PooledBufferWriter staged, IReadOnlyList<StoredColumn> columns, JsonElement?[] values)
     {
         writer.WriteStartObject();
         for (var c = 0; c < columns.Count; c++)
@@ -148,7 +196,7 @@ public static class BlockRecords
         writer.WriteEndObject();
         writer.Flush();
         writer.Reset();
-        staged.WriteByte((byte)'\n');
+        staged.Write((byte)'\n');
     }
 
     private static bool IsPlainAscii(string name) =>
