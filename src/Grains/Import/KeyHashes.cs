@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using DatasetPlatform.Grains.Storage;
 
 namespace DatasetPlatform.Grains.Import;
 
@@ -24,10 +24,10 @@ internal sealed class KeyHashes : IDisposable
     private const int PartitionBufferBytes = 16 * 1024;
 
     /// <summary>
-    /// Rented, starting small and doubling: a fixed 512 KB array per upload was the service's largest allocation under many
-    /// small uploads (two per import, each on the large-object heap, whose budget then set off a full GC every few uploads).
+    /// Starting small and doubling, rented while small (<see cref="SmallArrays{T}"/>): a fixed 512 KB array per upload was the
+    /// service's largest allocation under many small uploads (two per import, each on the large-object heap).
     /// </summary>
-    private ulong[] _hashes = ArrayPool<ulong>.Shared.Rent(1 << 11);
+    private ulong[] _hashes = SmallArrays<ulong>.Rent(1 << 11);
     private int _count;
     private FileStream[]? _files;
     private byte[][]? _buffers;
@@ -51,9 +51,9 @@ internal sealed class KeyHashes : IDisposable
         {
             if (_count < InMemoryKeys)
             {
-                var bigger = ArrayPool<ulong>.Shared.Rent(Math.Min(_hashes.Length * 2, InMemoryKeys));
+                var bigger = SmallArrays<ulong>.Rent(Math.Min(_hashes.Length * 2, InMemoryKeys));
                 _hashes.AsSpan(0, _count).CopyTo(bigger);
-                ArrayPool<ulong>.Shared.Return(_hashes);
+                ReturnHashes();
                 _hashes = bigger;
             }
             else
@@ -77,7 +77,7 @@ internal sealed class KeyHashes : IDisposable
                 Flush(p);
                 largest = Math.Max(largest, _files[p].Length);
             }
-            var keys = ArrayPool<ulong>.Shared.Rent((int)(largest / sizeof(ulong)));
+            var keys = SmallArrays<ulong>.Rent((int)(largest / sizeof(ulong)));
             try
             {
                 foreach (var file in _files)
@@ -91,7 +91,7 @@ internal sealed class KeyHashes : IDisposable
             }
             finally
             {
-                ArrayPool<ulong>.Shared.Return(keys);
+                SmallArrays<ulong>.Return(keys);
             }
         }
     }
@@ -116,8 +116,8 @@ internal sealed class KeyHashes : IDisposable
             largest = Math.Max(largest, starts[b + 1]);
             starts[b + 1] += starts[b];
         }
-        var scattered = ArrayPool<ulong>.Shared.Rent(hashes.Length);
-        var table = ArrayPool<ulong>.Shared.Rent((int)BitOperations.RoundUpToPowerOf2((uint)largest * 2));
+        var scattered = SmallArrays<ulong>.Rent(hashes.Length);
+        var table = SmallArrays<ulong>.Rent((int)BitOperations.RoundUpToPowerOf2((uint)largest * 2));
         try
         {
             Span<int> next = stackalloc int[Buckets];
@@ -131,8 +131,8 @@ internal sealed class KeyHashes : IDisposable
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(table);
-            ArrayPool<ulong>.Shared.Return(scattered);
+            SmallArrays<ulong>.Return(table);
+            SmallArrays<ulong>.Return(scattered);
         }
     }
 
@@ -197,7 +197,7 @@ internal sealed class KeyHashes : IDisposable
 
     private void ReturnHashes()
     {
-        if (_hashes.Length > 0) ArrayPool<ulong>.Shared.Return(_hashes);
+        SmallArrays<ulong>.Return(_hashes);
         _hashes = [];
     }
 

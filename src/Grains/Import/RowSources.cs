@@ -1,8 +1,8 @@
-using System.Buffers;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
 using Sylvan.Data.Csv;
 
 namespace DatasetPlatform.Grains.Import;
@@ -272,7 +272,7 @@ internal sealed class JsonLinesRowSource(TextReader text, IReadOnlyList<string> 
 internal sealed class BoundedLineReader(TextReader text, int maxChars) : IDisposable
 {
     /// <summary>Rented: a new 128 KB buffer per import went to the large-object heap (many small uploads: a full GC every few).</summary>
-    private char[] _buffer = ArrayPool<char>.Shared.Rent(Math.Min(1 << 16, maxChars + 1));
+    private char[] _buffer = SmallArrays<char>.Rent(Math.Min(1 << 16, maxChars + 1));
     private int _start, _end;
     private bool _eof;
 
@@ -317,9 +317,9 @@ internal sealed class BoundedLineReader(TextReader text, int maxChars) : IDispos
             }
             if (_end == Capacity)
             {
-                var bigger = ArrayPool<char>.Shared.Rent((int)Math.Min((long)Capacity * 2, maxChars + 1L));
+                var bigger = SmallArrays<char>.Rent((int)Math.Min((long)Capacity * 2, maxChars + 1L));
                 _buffer.AsSpan(0, _end).CopyTo(bigger);
-                ArrayPool<char>.Shared.Return(_buffer);
+                SmallArrays<char>.Return(_buffer);
                 _buffer = bigger;
             }
             var read = await text.ReadAsync(_buffer.AsMemory(_end, Capacity - _end));
@@ -330,7 +330,7 @@ internal sealed class BoundedLineReader(TextReader text, int maxChars) : IDispos
 
     public void Dispose()
     {
-        if (_buffer.Length > 0) ArrayPool<char>.Shared.Return(_buffer);
+        SmallArrays<char>.Return(_buffer);
         _buffer = [];
         _start = _end = 0;
     }
@@ -414,7 +414,7 @@ internal sealed class CsvRowSource : IRowSource
             {
                 await reader.DisposeAsync();
                 text.Dispose();
-                if (rented is not null) ArrayPool<char>.Shared.Return(rented);
+                if (rented is not null) SmallArrays<char>.Return(rented);
                 return null; // no header at all: the file is empty
             }
             if (CheckHeader(reader, options.HasHeaders, limits) is { } problem)
@@ -429,7 +429,7 @@ internal sealed class CsvRowSource : IRowSource
         catch
         {
             text.Dispose();
-            if (rented is not null) ArrayPool<char>.Shared.Return(rented);
+            if (rented is not null) SmallArrays<char>.Return(rented);
             throw;
         }
     }
@@ -442,7 +442,7 @@ internal sealed class CsvRowSource : IRowSource
     /// a bigger one would let a record past a lower MAX_RECORD_CHARS fit (Sylvan grows its buffer, into an array of its own,
     /// only up to MaxBufferSize).
     /// </summary>
-    private static char[]? RentBuffer(ImportLimits limits) => limits.MaxRecordChars >= BufferChars ? ArrayPool<char>.Shared.Rent(BufferChars) : null;
+    private static char[]? RentBuffer(ImportLimits limits) => limits.MaxRecordChars >= BufferChars ? SmallArrays<char>.Rent(BufferChars) : null;
 
     /// <summary>Width first (it bounds everything after), then the header's length and its names.</summary>
     private static string? CheckHeader(CsvDataReader reader, bool hasHeader, ImportLimits limits)
@@ -513,7 +513,7 @@ internal sealed class CsvRowSource : IRowSource
     {
         _reader.Dispose();
         _text.Dispose();
-        if (_rented is not null) ArrayPool<char>.Shared.Return(_rented);
+        if (_rented is not null) SmallArrays<char>.Return(_rented);
         _rented = null;
     }
 }

@@ -3,13 +3,13 @@ using System.Buffers;
 namespace DatasetPlatform.Grains.Storage;
 
 /// <summary>
-/// An <see cref="IBufferWriter{T}"/> of bytes over arrays rented from the shared pool, given back when disposed. For the
-/// request-sized buffers of a small upload (a block's body, its records as JSON lines): growing a new array each time put
-/// most of them on the large-object heap, whose budget then set off a full GC every few uploads (many-small).
+/// An <see cref="IBufferWriter{T}"/> of bytes over arrays rented from the shared pool while small (<see cref="SmallArrays{T}"/>),
+/// given back when disposed. For the request-sized buffers of a small upload (a block's body, its records as JSON lines): growing
+/// a new array each time put most of them on the large-object heap, whose budget then set off a full GC every few uploads.
 /// </summary>
 public sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte>, IDisposable
 {
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 256));
+    private byte[] _buffer = SmallArrays<byte>.Rent(Math.Max(initialCapacity, 256));
 
     public int WrittenCount { get; private set; }
 
@@ -49,16 +49,15 @@ public sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte
     {
         var needed = Math.Max(sizeHint, 1);
         if (_buffer.Length - WrittenCount >= needed) return;
-        var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Array.MaxLength, Math.Max((long)_buffer.Length * 2, (long)WrittenCount + needed)));
+        var bigger = SmallArrays<byte>.Rent((int)Math.Min(Array.MaxLength, Math.Max((long)_buffer.Length * 2, (long)WrittenCount + needed)));
         _buffer.AsSpan(0, WrittenCount).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_buffer);
+        SmallArrays<byte>.Return(_buffer);
         _buffer = bigger;
     }
 
     public void Dispose()
     {
-        if (_buffer.Length == 0) return;
-        ArrayPool<byte>.Shared.Return(_buffer);
+        SmallArrays<byte>.Return(_buffer);
         _buffer = [];
         WrittenCount = 0;
     }
