@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace DatasetPlatform.Grains.Import;
@@ -27,8 +28,20 @@ public static class CsvSniffer
     public static CsvDialect Sniff(ReadOnlySpan<byte> sample, bool sampleIsWholeFile)
     {
         var encoding = DetectEncoding(sample, sampleIsWholeFile);
-        var text = Decode(sample, encoding);
-        var rows = SplitRows(text, 50, sampleIsWholeFile);
+        // Decoded into a rented buffer: only its first rows are kept, and a string of the whole sample (128 KB) went to the
+        // large-object heap for every version upload.
+        var chars = ArrayPool<char>.Shared.Rent(encoding.GetMaxCharCount(sample.Length));
+        List<string> rows;
+        try
+        {
+            ReadOnlySpan<char> text = chars.AsSpan(0, encoding.GetChars(sample, chars));
+            if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
+            rows = SplitRows(text, 50, sampleIsWholeFile);
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars);
+        }
         var delimiter = DetectDelimiter(rows);
         var fields = rows.Select(r => SplitFields(r, delimiter)).Where(f => f.Count > 0).ToList();
         return new CsvDialect(encoding, delimiter, DetectHeader(fields));
@@ -57,14 +70,8 @@ public static class CsvSniffer
         return sample;
     }
 
-    private static string Decode(ReadOnlySpan<byte> sample, Encoding encoding)
-    {
-        var text = encoding.GetString(sample);
-        return text.Length > 0 && text[0] == '\uFEFF' ? text[1..] : text;
-    }
-
     /// <summary>Splits text into records, honouring quotes (a quoted field may contain line breaks).</summary>
-    private static List<string> SplitRows(string text, int max, bool whole)
+    private static List<string> SplitRows(ReadOnlySpan<char> text, int max, bool whole)
     {
         var rows = new List<string>();
         var start = 0;
@@ -75,13 +82,13 @@ public static class CsvSniffer
             if (c == '"') quoted = !quoted;
             else if (!quoted && (c == '\n' || c == '\r'))
             {
-                if (i > start) rows.Add(text[start..i]);
+                if (i > start) rows.Add(text[start..i].ToString());
                 if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n') i++;
                 start = i + 1;
             }
         }
         // The tail of a sample may be a cut-off record; keep it only when the sample is the whole file.
-        if (whole && start < text.Length && rows.Count < max && !quoted) rows.Add(text[start..]);
+        if (whole && start < text.Length && rows.Count < max && !quoted) rows.Add(text[start..].ToString());
         return rows;
     }
 
