@@ -95,6 +95,24 @@ public sealed class BlockUploadTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task A_block_whose_text_is_not_utf8_is_a_400_and_stores_nothing()
+    {
+        var http = await BearerClientAsync();
+        var name = await CreateInputDatasetAsync(http);
+        // Latin-1 'é' (0xE9) inside a string value: not UTF-8, so not JSON text.
+        byte[] body = [.. "{\"blockNumber\":0,\"records\":[{\"Name\":\"Ren"u8, 0xE9, .. "\",\"Age\":30}]}"u8];
+        var response = await http.PatchAsync($"/Dataset/{name}/data", new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } });
+        await ApiClient.ExpectProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Contains("UTF-8", await response.Content.ReadAsStringAsync());
+        Assert.Empty(await ReadBackAsync(http, name));
+
+        // The same record as UTF-8 is stored as sent.
+        var stored = await PatchBlockAsync(http, name, 0, [new { Name = "Ren\u00e9", Age = 30 }]);
+        Assert.Equal(HttpStatusCode.OK, stored.StatusCode);
+        Assert.Equal([("Ren\u00e9", 30L)], await ReadBackAsync(http, name));
+    }
+
+    [Fact]
     public async Task Completed_missing_and_non_input_datasets_refuse_blocks()
     {
         var http = await BearerClientAsync();

@@ -57,6 +57,29 @@ public sealed class FileFormatTests(PlatformFixture platform)
         Assert.Equal("id,amount,name,flag,when\n1,1.5,a,true,2025-01-02 03:04:05\n2,,\"b, with comma\",false,2025-01-03 00:00:00\n3,-2.25,ç,true,2025-01-04 00:00:00\n", csv);
     }
 
+    [Theory]
+    [InlineData(',')]
+    [InlineData(';')]
+    [InlineData('\t')]
+    [InlineData('|')]
+    public async Task A_csv_delimited_by_comma_semicolon_tab_or_pipe_loads_its_columns_through_the_alphacast_upload(char delimiter)
+    {
+        const string manifest = """
+            [{"sourceName":"Date","dataType":"Date","isEntity":true,"dateFormat":"%Y-%m-%d"},{"sourceName":"Country","dataType":"String","isEntity":true},
+             {"sourceName":"Amount","dataType":"Decimal"}]
+            """;
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        var csv = string.Join(delimiter, "Date", "Country", "Amount") + "\n" + string.Join(delimiter, "2021-01-01", "USA", "1.5") + "\n"
+            + string.Join(delimiter, "2021-01-02", "ARG", "2") + "\n";
+        var process = await api.UploadAndWaitAsync(datasetId, csv, manifest);
+        Assert.True(process.GetProperty("status").GetString() == "Processed", process.ToString());
+        var rows = (await api.DownloadAsync(datasetId)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, rows.Length);
+        Assert.Contains("USA", rows[1..].Single(r => r.Contains("2021-01-01")));
+        Assert.Contains("1.5", rows[1..].Single(r => r.Contains("2021-01-01")));
+    }
+
     [Fact]
     public async Task A_corrupt_parquet_file_is_a_422_with_the_reason()
     {

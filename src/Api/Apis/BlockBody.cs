@@ -40,6 +40,9 @@ public sealed class BlockBody : IDisposable
         if (await BoundedRequestBody.ReadPooledAsync(request, maxBytes, cancellationToken) is not { } buffer) return null;
         try
         {
+            // JSON is UTF-8, and the parser leaves the bytes inside strings unchecked: a value that is not UTF-8 would be read with
+            // replacement characters (and stored so), or fail as a server error.
+            if (!System.Text.Unicode.Utf8.IsValid(buffer.WrittenSpan)) return new BlockBody(buffer, null, "The body is not valid UTF-8 text.");
             if (CountTokens(buffer.WrittenSpan, maxValues) > maxValues) return new BlockBody(buffer, null, null, tooManyValues: true);
             // Parsed over the buffer itself, not a copy of it.
             return new BlockBody(buffer, JsonDocument.Parse(buffer.WrittenMemory), null);

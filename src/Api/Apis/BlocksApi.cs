@@ -162,6 +162,9 @@ public static class BlocksApi
                 "jsonl", blockNumber), file, cancellationToken);
             jobId = job.Id;
         }
+        // Staged: the body's and the records' buffers go back to the pool now, not after the wait below (up to a minute).
+        validation.Dispose();
+        body.Dispose();
         await Enqueue.NotifyAsync(grains, dataset.Id, jobId, loggers);
 
         var finished = await GrainCalls.WaitForJobAsync(grains, jobs, dataset.Id, jobId, BlockWait, loggers.CreateLogger(typeof(BlocksApi)), cancellationToken);

@@ -312,7 +312,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             // An append or a merge leaves the rows below the floor where the last replace put them.
             rowFloor = start.Floor,
         };
-        await connection.ExecuteAsync(
+        await connection.ExecuteAsync(new CommandDefinition(
             """
             UPDATE dp.datasets SET current_version = COALESCE(@version, current_version), columns = @columns::jsonb,
                 manifest = COALESCE(@manifest::jsonb, manifest), total_datapoint_count = total_datapoint_count + @valuesInserted,
@@ -320,7 +320,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             WHERE id = @datasetId;
             INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, row_floor)
             SELECT @datasetId, @version, @rowCount, @columnCount, @columns::jsonb, @versionDescription, @id, @createdBy, @rowFloor WHERE @version IS NOT NULL;
-            """, result, transaction);
+            """, result, transaction, cancellationToken: cancellationToken)); // a stopping silo cancels it too, even while it waits for a lock
         await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, result.status, description, result.rowsRead, counts.Inserted,
             counts.Updated, counts.Deleted, copied.Rejected, result.errors, result.valuesInserted, result.valuesUpdated, result.valuesDeleted,
             result.valuesTotal, copied.MinDate, copied.MaxDate, result.version, manifestJson), cancellationToken);
@@ -416,7 +416,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             minDate = copied.MinDate,
             maxDate = copied.MaxDate,
         };
-        await connection.ExecuteAsync(
+        await connection.ExecuteAsync(new CommandDefinition(
             """
             UPDATE dp.datasets SET current_version = @version, columns = @columns::jsonb,
                 total_datapoint_count = total_datapoint_count + @rows, updated_at = now()
@@ -424,7 +424,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             INSERT INTO dp.dataset_versions (dataset_id, version, row_count, column_count, columns, description, import_job_id, created_by, quality, staged_file_id,
                 row_floor)
             VALUES (@datasetId, @version, @rows, @columnCount, @columns::jsonb, @description, @id, @createdBy, @quality::jsonb, @stagedFileId, @version);
-            """, result, transaction);
+            """, result, transaction, cancellationToken: cancellationToken));
         await jobs.FinishAsync(connection, transaction, new ImportOutcome(job.Id, JobStatus.Complete, result.status, copied.Rows, copied.Rows,
             Updated: 0, closed, Rejected: 0, ErrorsJson: null, copied.Rows, ValuesUpdated: 0, ValuesDeleted: 0, copied.Rows, copied.MinDate,
             copied.MaxDate, version, EffectiveManifest: null), cancellationToken);
@@ -694,10 +694,10 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             created = await connection.ExecuteScalarAsync<bool>("SELECT to_regclass(@table) IS NULL", new { table = dataset.TableName }, transaction);
             // A keyed dataset's rows keep their row hash (RowHash), which the keyed merge compares instead of their values.
             var hashColumn = rowHashes ? $", {DataTables.RowHashColumn} uuid NULL" : "";
-            // Autovacuum analyzes a table once 50 rows and a tenth of it changed: every new dataset's table after its first small
+            // Autovacuum analyzes a table once 50 rows plus a tenth of it changed: every new dataset's table after its first small
             // upload, and again and again while small uploads follow (many-small: a tenth of PostgreSQL's CPU went to these
-            // ANALYZEs of tables a seq scan reads anyway). It waits for as many changed rows as the import's own ANALYZE does
-            // (WorthAnalyzing); a big load still analyzes at once.
+            // ANALYZEs of tables a seq scan reads anyway). Here it waits for 50000 rows plus a tenth, the import's own bar for an
+            // ANALYZE (WorthAnalyzing: 50000 that are also a tenth); a big load still analyzes at once. deploy/sql/008 sets older tables.
             await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns}{hashColumn}) "
                 + $"WITH (autovacuum_analyze_threshold = {AnalyzeMinChangedRows})", transaction: transaction);
         }

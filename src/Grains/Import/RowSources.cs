@@ -67,18 +67,28 @@ internal sealed class PrefixedTextReader(char first, TextReader inner) : TextRea
         return first;
     }
 
+    /// <summary>
+    /// The first read gives the character put back and fills the rest of the buffer (up to the end of the text): the CSV parser
+    /// detects the delimiter from its first read, which held the character alone, or the few bytes the decompression check had
+    /// peeked, so it saw no delimiter and took the comma (a ';', tab or '|' separated upload was read as one column).
+    /// </summary>
     public override int Read(Span<char> buffer)
     {
         if (!_pending || buffer.IsEmpty) return inner.Read(buffer);
         _pending = false;
         buffer[0] = first;
-        return 1;
+        return 1 + (buffer.Length > 1 ? inner.ReadBlock(buffer[1..]) : 0);
     }
 
     public override int Read(char[] buffer, int index, int count) => Read(buffer.AsSpan(index, count));
 
-    public override ValueTask<int> ReadAsync(Memory<char> buffer, CancellationToken cancellationToken = default) =>
-        _pending && !buffer.IsEmpty ? ValueTask.FromResult(Read(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
+    public override async ValueTask<int> ReadAsync(Memory<char> buffer, CancellationToken cancellationToken = default)
+    {
+        if (!_pending || buffer.IsEmpty) return await inner.ReadAsync(buffer, cancellationToken);
+        _pending = false;
+        buffer.Span[0] = first;
+        return 1 + (buffer.Length > 1 ? await inner.ReadBlockAsync(buffer[1..], cancellationToken) : 0);
+    }
 
     public override Task<int> ReadAsync(char[] buffer, int index, int count) => ReadAsync(buffer.AsMemory(index, count)).AsTask();
 
