@@ -60,6 +60,34 @@ public sealed class DatasetStateChangeTests(PlatformFixture platform, ITestOutpu
     }
 
     [Fact]
+    public async Task Deleting_a_repository_ends_a_running_import_of_its_dataset_and_leaves_nothing_behind()
+    {
+        var api = platform.Client();
+        var repositoryId = await api.CreateRepositoryAsync();
+        var datasetId = await api.CreateDatasetAsync(repositoryId);
+        var untouched = await api.NewDatasetAsync(); // in another repository
+        foreach (var id in new[] { datasetId, untouched })
+            Assert.Equal("Processed", (await api.UploadAndWaitAsync(id, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
+                .GetProperty("status").GetString());
+
+        var held = await TableLock.TakeAsync(platform.ConnectionString, datasetId);
+        await UploadAsync(api, datasetId, "Date,Country,Value\n2021-01-01,USA,2\n");
+        await held.WaitUntilAnImportWaitsAsync();
+
+        var clock = Stopwatch.StartNew();
+        var deleted = await api.Http.DeleteAsync($"/repositories/{repositoryId}");
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        // Through the dataset's grain: whoever holds the dataset (the import, the test's lock) is ended, not waited for.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"The delete took {clock.Elapsed}.");
+        await held.DisposeAsync();
+
+        await ApiClient.ExpectProblemAsync(await api.Http.GetAsync($"/repositories/{repositoryId}"), HttpStatusCode.NotFound);
+        await ApiClient.ExpectProblemAsync(await api.Http.GetAsync($"/datasets/{datasetId}"), HttpStatusCode.NotFound);
+        await WaitForAsync(async () => await CatalogLeftoversAsync(datasetId) == "0 jobs, 0 files, 0 versions, table gone", "an empty catalog");
+        Assert.Equal("Country,Date,Value\nUSA,2020-01-01,1\n", await api.DownloadAsync(untouched));
+    }
+
+    [Fact]
     public async Task A_manifest_change_sent_while_uploads_are_queued_applies_after_them()
     {
         var api = platform.Client();

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using DatasetPlatform.Api.Auth;
 using DatasetPlatform.Api.Hosting;
+using DatasetPlatform.Grains.Abstractions;
 using DatasetPlatform.Grains.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -61,10 +62,18 @@ public static class RepositoriesApi
         return problem ?? (Results<Ok<RepositoryResponse>, ProblemHttpResult>)TypedResults.Ok(RepositoryResponse.From(repository!, role));
     }
 
-    public static async Task<Results<Ok<RepositoryResponse>, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, DatasetAccess access, RepositoryStore repositories)
+    /// <summary>
+    /// Each dataset goes through its grain, as a dataset's own delete does: a running import or a download holding it is ended
+    /// after a moment, and waiters learn it is gone. Deleting the rows directly waited for them (an import of hours, a slow
+    /// download) while holding the repository, and left the grains' queues and reminders to find out later.
+    /// </summary>
+    public static async Task<Results<Ok<RepositoryResponse>, ProblemHttpResult>> Delete(long id, ClaimsPrincipal user, DatasetAccess access, RepositoryStore repositories,
+        IGrainFactory grains)
     {
         var (repository, role, problem) = await access.ResolveRepositoryAsync(id, Caller.From(user), RepositoryRole.Admin);
         if (problem is not null) return problem;
+        foreach (var datasetId in await repositories.DatasetIdsAsync(id))
+            await GrainCalls.CallAsync(() => grains.GetGrain<IDatasetGrain>(datasetId).Delete(), GrainCalls.ChangeTimeout);
         await repositories.DeleteAsync(id);
         return TypedResults.Ok(RepositoryResponse.From(repository!, role));
     }

@@ -77,7 +77,17 @@ public sealed class RepositoryStore(NpgsqlDataSource dataSource)
             """, new { repositoryId, keyId, role = (short)role });
     }
 
-    /// <summary>Deletes the repository, its datasets' catalog rows and their row tables.</summary>
+    /// <summary>The datasets of a repository, by id.</summary>
+    public async Task<IReadOnlyList<long>> DatasetIdsAsync(long repositoryId)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        return [.. await connection.QueryAsync<long>("SELECT id FROM dp.datasets WHERE repository_id = @repositoryId ORDER BY id", new { repositoryId })];
+    }
+
+    /// <summary>
+    /// Deletes the repository, its datasets' catalog rows and their row tables. Its datasets are deleted through their grains
+    /// first (RepositoriesApi): this catches one created meanwhile, and waits for whoever still holds it.
+    /// </summary>
     public async Task DeleteAsync(long id)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
