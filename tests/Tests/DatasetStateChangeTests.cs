@@ -60,6 +60,37 @@ public sealed class DatasetStateChangeTests(PlatformFixture platform, ITestOutpu
     }
 
     [Fact]
+    public async Task Uploads_queued_behind_a_running_import_start_as_each_one_before_them_finishes()
+    {
+        var api = platform.Client();
+        var datasetId = await api.NewDatasetAsync();
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
+            .GetProperty("status").GetString());
+
+        var held = await TableLock.TakeAsync(platform.ConnectionString, datasetId);
+        var jobs = new List<long> { await UploadAsync(api, datasetId, "Date,Country,Value\n2021-01-01,USA,2\n") };
+        await held.WaitUntilAnImportWaitsAsync();
+        for (var year = 2022; year < 2030; year++) jobs.Add(await UploadAsync(api, datasetId, $"Date,Country,Value\n{year}-01-01,USA,{year}\n"));
+        await held.DisposeAsync();
+        foreach (var job in jobs) Assert.Equal("Processed", (await api.WaitForProcessAsync(datasetId, job)).GetProperty("status").GetString());
+
+        // Each queued upload starts when the one before it finishes. They had waited for the next wake-up of the dataset instead
+        // (its watchdog, 5 s; the silos' sweep, every second in tests): the queue was taken as empty once the first had run.
+        await using var connection = new NpgsqlConnection(platform.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT extract(epoch FROM started_at - lag(processed_at) OVER (ORDER BY id))::float8 FROM dp.import_jobs WHERE id = ANY($1) ORDER BY id", connection)
+            { Parameters = { new() { Value = jobs.ToArray() } } };
+        var waits = new List<double>();
+        await using (var reader = await command.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) if (!reader.IsDBNull(0)) waits.Add(reader.GetDouble(0));
+        output.WriteLine($"from each import's end to the next one's start, ms: {string.Join(", ", waits.Select(w => (w * 1000).ToString("F0")))}");
+        Assert.Equal(8, waits.Count);
+        Assert.True(waits.Sum() < 1.5, $"The queued uploads waited {waits.Sum():F2} s in all between one import's end and the next one's start.");
+        Assert.Equal(11, (await api.DownloadAsync(datasetId)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
     public async Task Deleting_a_repository_ends_a_running_import_of_its_dataset_and_leaves_nothing_behind()
     {
         var api = platform.Client();

@@ -39,13 +39,18 @@ public sealed class QueuePositions(NpgsqlDataSource dataSource)
     /// (long.MaxValue for a job that has none, which sorts last). A processing head reports position 0, so no pending change
     /// applies while it runs. One statement, whether or not a job runs: the dataset grain asks at every start and finish.
     /// </summary>
-    public async Task<(long JobId, long Position)?> HeadAsync(long datasetId, long? running = null)
+    public async Task<QueueHead?> HeadAsync(long datasetId, long? running = null)
     {
         await using var connection = await dataSource.OpenConnectionAsync();
-        var head = await connection.QueryAsync<(long Id, long? Seq)>(
+        // Two rows: the head, and whether another job waits behind it (the dataset grain then starts it as soon as the head
+        // finishes, instead of taking the queue as empty).
+        var rows = (await connection.QueryAsync<(long Id, long? Seq)>(
             "SELECT id, CASE WHEN status = 'processing' THEN 0 ELSE queue_seq END FROM dp.import_jobs WHERE dataset_id = @datasetId AND status IN ('queued', 'processing') "
-            + "ORDER BY (id = @running) IS TRUE DESC, status = 'processing' DESC, queue_seq, id LIMIT 1",
-            new { datasetId, running });
-        return head.Select(h => ((long, long)?)(h.Id, h.Seq ?? long.MaxValue)).FirstOrDefault();
+            + "ORDER BY (id = @running) IS TRUE DESC, status = 'processing' DESC, queue_seq, id LIMIT 2",
+            new { datasetId, running })).ToList();
+        return rows.Count == 0 ? null : new QueueHead(rows[0].Id, rows[0].Seq ?? long.MaxValue, MoreWaiting: rows.Count > 1);
     }
 }
+
+/// <summary>The job at the head of a dataset's queue, its position, and whether another job waits behind it.</summary>
+public readonly record struct QueueHead(long JobId, long Position, bool MoreWaiting);
