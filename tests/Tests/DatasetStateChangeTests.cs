@@ -28,12 +28,7 @@ public sealed class DatasetStateChangeTests(PlatformFixture platform, ITestOutpu
     {
         var api = platform.Client();
         var datasetId = await api.NewDatasetAsync();
-        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
-            .GetProperty("status").GetString());
-
-        var held = await TableLock.TakeAsync(platform.ConnectionString, datasetId);
-        var running = await UploadAsync(api, datasetId, "Date,Country,Value\n2021-01-01,USA,2\n");
-        await held.WaitUntilAnImportWaitsAsync();
+        var (held, running) = await HoldAnImportAsync(api, datasetId);
         var queued = await UploadAsync(api, datasetId, "Date,Country,Value\n2022-01-01,USA,3\n");
 
         var clock = Stopwatch.StartNew();
@@ -64,12 +59,8 @@ public sealed class DatasetStateChangeTests(PlatformFixture platform, ITestOutpu
     {
         var api = platform.Client();
         var datasetId = await api.NewDatasetAsync();
-        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
-            .GetProperty("status").GetString());
-
-        var held = await TableLock.TakeAsync(platform.ConnectionString, datasetId);
-        var jobs = new List<long> { await UploadAsync(api, datasetId, "Date,Country,Value\n2021-01-01,USA,2\n") };
-        await held.WaitUntilAnImportWaitsAsync();
+        var (held, running) = await HoldAnImportAsync(api, datasetId);
+        var jobs = new List<long> { running };
         for (var year = 2022; year < 2030; year++) jobs.Add(await UploadAsync(api, datasetId, $"Date,Country,Value\n{year}-01-01,USA,{year}\n"));
         await held.DisposeAsync();
         foreach (var job in jobs) Assert.Equal("Processed", (await api.WaitForProcessAsync(datasetId, job)).GetProperty("status").GetString());
@@ -97,13 +88,9 @@ public sealed class DatasetStateChangeTests(PlatformFixture platform, ITestOutpu
         var repositoryId = await api.CreateRepositoryAsync();
         var datasetId = await api.CreateDatasetAsync(repositoryId);
         var untouched = await api.NewDatasetAsync(); // in another repository
-        foreach (var id in new[] { datasetId, untouched })
-            Assert.Equal("Processed", (await api.UploadAndWaitAsync(id, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
-                .GetProperty("status").GetString());
-
-        var held = await TableLock.TakeAsync(platform.ConnectionString, datasetId);
-        await UploadAsync(api, datasetId, "Date,Country,Value\n2021-01-01,USA,2\n");
-        await held.WaitUntilAnImportWaitsAsync();
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(untouched, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
+            .GetProperty("status").GetString());
+        var (held, _) = await HoldAnImportAsync(api, datasetId);
 
         var clock = Stopwatch.StartNew();
         var deleted = await api.Http.DeleteAsync($"/repositories/{repositoryId}");
@@ -221,6 +208,20 @@ public sealed class DatasetStateChangeTests(PlatformFixture platform, ITestOutpu
         var created = await ApiClient.ExpectJsonAsync(await version, HttpStatusCode.Created);
         Assert.Equal(1, created.GetProperty("version").GetInt32());
         Assert.Equal(3, created.GetProperty("row_count").GetInt64());
+    }
+
+    /// <summary>
+    /// Loads a first row into the dataset, then holds its next import: that import (the job returned) waits for the test's lock
+    /// inside its transaction, holding its dataset, until the lock is disposed.
+    /// </summary>
+    private async Task<(TableLock Held, long Running)> HoldAnImportAsync(ApiClient api, long datasetId)
+    {
+        Assert.Equal("Processed", (await api.UploadAndWaitAsync(datasetId, "Date,Country,Value\n2020-01-01,USA,1\n", ApiClient.DateCountryManifest))
+            .GetProperty("status").GetString());
+        var held = await TableLock.TakeAsync(platform.ConnectionString, datasetId);
+        var running = await UploadAsync(api, datasetId, "Date,Country,Value\n2021-01-01,USA,2\n");
+        await held.WaitUntilAnImportWaitsAsync();
+        return (held, running);
     }
 
     private static async Task<long> UploadAsync(ApiClient api, long datasetId, string csv, string? manifest = null) =>
