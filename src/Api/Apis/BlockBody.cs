@@ -37,7 +37,7 @@ public sealed class BlockBody : IDisposable
         if (request.ContentLength > maxBytes) return null;
         // Kestrel's own limit (30 MB by default) must not cut a body the configured limit allows, nor let a larger one through.
         UploadLimit.Apply(request.HttpContext, maxBytes);
-        if (await BoundedRequestBody.ReadPooledAsync(request, maxBytes, cancellationToken) is not { } buffer) return null;
+        if (await BoundedRequestBody.ReadAsync(request, maxBytes, cancellationToken) is not { } buffer) return null;
         try
         {
             // JSON is UTF-8, and the parser leaves the bytes inside strings unchecked: a value that is not UTF-8 would be read with

@@ -1,4 +1,3 @@
-using System.Buffers;
 using DatasetPlatform.Grains.Storage;
 
 namespace DatasetPlatform.Api.Apis;
@@ -9,25 +8,23 @@ namespace DatasetPlatform.Api.Apis;
 /// </summary>
 public static class BoundedRequestBody
 {
-    /// <summary>The body's bytes, or null when it is larger than <paramref name="maxBytes"/>.</summary>
-    public static async Task<ArrayBufferWriter<byte>?> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > maxBytes) return null;
-        var buffer = new ArrayBufferWriter<byte>(InitialCapacity(request, maxBytes));
-        return await FillAsync(request, buffer, maxBytes, cancellationToken) ? buffer : null;
-    }
-
     /// <summary>
     /// The body's bytes in a buffer rented from the pool (the caller disposes it), or null when it is larger than
-    /// <paramref name="maxBytes"/>. For bodies read on every upload (blocks), which a new array put on the large-object heap.
+    /// <paramref name="maxBytes"/>. A new array per body went to the large-object heap for block uploads, read on every upload.
     /// </summary>
-    public static async Task<PooledBufferWriter?> ReadPooledAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    public static async Task<PooledBufferWriter?> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
         if (request.ContentLength > maxBytes) return null;
-        var buffer = new PooledBufferWriter(InitialCapacity(request, maxBytes));
+        var buffer = new PooledBufferWriter((int)Math.Min(request.ContentLength ?? 64 * 1024, maxBytes) + 1);
         try
         {
-            if (await FillAsync(request, buffer, maxBytes, cancellationToken)) return buffer;
+            while (true)
+            {
+                var read = await request.Body.ReadAsync(buffer.GetMemory(16 * 1024), cancellationToken);
+                if (read == 0) return buffer;
+                buffer.Advance(read);
+                if (buffer.WrittenCount > maxBytes) break;
+            }
         }
         catch
         {
@@ -36,22 +33,5 @@ public static class BoundedRequestBody
         }
         buffer.Dispose();
         return null;
-    }
-
-    private static int InitialCapacity(HttpRequest request, long maxBytes) => (int)Math.Min(request.ContentLength ?? 64 * 1024, maxBytes) + 1;
-
-    /// <summary>Reads the whole body into <paramref name="buffer"/>; false as soon as it holds more than <paramref name="maxBytes"/>.</summary>
-    private static async Task<bool> FillAsync<TWriter>(HttpRequest request, TWriter buffer, long maxBytes, CancellationToken cancellationToken)
-        where TWriter : IBufferWriter<byte>
-    {
-        long written = 0;
-        while (true)
-        {
-            var read = await request.Body.ReadAsync(buffer.GetMemory(16 * 1024), cancellationToken);
-            if (read == 0) return true;
-            buffer.Advance(read);
-            written += read;
-            if (written > maxBytes) return false;
-        }
     }
 }

@@ -28,7 +28,7 @@ public sealed class RequestFields
         }
         // Small JSON bodies only (uploads never come through here); refuse anything past 1 MiB rather than buffer it,
         // as a 413 like every other size limit (the exception handler maps BadHttpRequestException to its status code).
-        var body = await BoundedRequestBody.ReadAsync(request, MaxJsonBytes, request.HttpContext.RequestAborted) ?? throw TooLarge();
+        using var body = await BoundedRequestBody.ReadAsync(request, MaxJsonBytes, request.HttpContext.RequestAborted) ?? throw TooLarge();
         if (body.WrittenSpan.IndexOfAnyExcept(" \n\r\t"u8) < 0) return fields;
         using var document = JsonDocument.Parse(body.WrittenMemory);
         fields.RawJson = document.RootElement.Clone();

@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Text;
+using DatasetPlatform.Grains.Storage;
 
 namespace DatasetPlatform.Grains.Import;
 
@@ -30,7 +30,7 @@ public static class CsvSniffer
         var encoding = DetectEncoding(sample, sampleIsWholeFile);
         // Decoded into a rented buffer: only its first rows are kept, and a string of the whole sample (128 KB) went to the
         // large-object heap for every version upload.
-        var chars = ArrayPool<char>.Shared.Rent(encoding.GetMaxCharCount(sample.Length));
+        var chars = SmallArrays<char>.Rent(encoding.GetMaxCharCount(sample.Length));
         List<string> rows;
         try
         {
@@ -40,7 +40,7 @@ public static class CsvSniffer
         }
         finally
         {
-            ArrayPool<char>.Shared.Return(chars);
+            SmallArrays<char>.Return(chars);
         }
         var delimiter = DetectDelimiter(rows);
         var fields = rows.Select(r => SplitFields(r, delimiter)).Where(f => f.Count > 0).ToList();

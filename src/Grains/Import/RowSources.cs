@@ -424,7 +424,7 @@ internal sealed class CsvRowSource : IRowSource
             {
                 await reader.DisposeAsync();
                 text.Dispose();
-                if (rented is not null) SmallArrays<char>.Return(rented);
+                SmallArrays<char>.Return(rented);
                 return null; // no header at all: the file is empty
             }
             if (CheckHeader(reader, options.HasHeaders, limits) is { } problem)
@@ -439,7 +439,7 @@ internal sealed class CsvRowSource : IRowSource
         catch
         {
             text.Dispose();
-            if (rented is not null) SmallArrays<char>.Return(rented);
+            SmallArrays<char>.Return(rented);
             throw;
         }
     }
@@ -523,7 +523,7 @@ internal sealed class CsvRowSource : IRowSource
     {
         _reader.Dispose();
         _text.Dispose();
-        if (_rented is not null) SmallArrays<char>.Return(_rented);
+        SmallArrays<char>.Return(_rented);
         _rented = null;
     }
 }

@@ -1,7 +1,7 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using DatasetPlatform.Grains.Schema;
+using DatasetPlatform.Grains.Storage;
 using Sylvan.Data.Csv;
 
 namespace DatasetPlatform.Grains.Import;
@@ -96,7 +96,7 @@ public static class TypeInference
         CsvDialect dialect;
         // Rented: two 64 KB arrays per version upload (the sample and its trimmed copy) were a large share of what many small
         // uploads allocated.
-        var sample = ArrayPool<byte>.Shared.Rent(CsvSniffer.SampleBytes);
+        var sample = SmallArrays<byte>.Rent(CsvSniffer.SampleBytes);
         try
         {
             var filled = 0;
@@ -111,7 +111,7 @@ public static class TypeInference
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(sample);
+            SmallArrays<byte>.Return(sample);
         }
         try
         {

@@ -19,9 +19,9 @@ internal static class SmallArrays<T>
     public static T[] Rent(int minimumLength) =>
         minimumLength <= MaxPooledLength ? ArrayPool<T>.Shared.Rent(minimumLength) : new T[minimumLength];
 
-    /// <summary>Gives back an array from <see cref="Rent"/> (a big one is left to the GC; an empty one is ignored).</summary>
-    public static void Return(T[] array)
+    /// <summary>Gives back an array from <see cref="Rent"/> (a big one is left to the GC; null or an empty one is ignored).</summary>
+    public static void Return(T[]? array)
     {
-        if (array.Length is > 0 && array.Length <= MaxPooledLength) ArrayPool<T>.Shared.Return(array);
+        if (array is { Length: > 0 } && array.Length <= MaxPooledLength) ArrayPool<T>.Shared.Return(array);
     }
 }
