@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 
@@ -31,6 +32,28 @@ internal sealed class CopyRowEncoder
     {
         _length = 0;
         BinaryPrimitives.WriteInt16BigEndian(Reserve(2), fieldCount);
+    }
+
+    /// <summary>
+    /// Writes whole encoded rows to <paramref name="output"/>, each with a NULL field inserted after its first one: rows for a
+    /// dataset's table encoded without <c>_vt</c> (after <c>_vf</c>, an int) become rows for a COPY that lists it.
+    /// </summary>
+    public static void WriteWithNullSecondField(ReadOnlySpan<byte> rows, IBufferWriter<byte> output)
+    {
+        while (!rows.IsEmpty)
+        {
+            var fields = BinaryPrimitives.ReadInt16BigEndian(rows);
+            var length = 2;
+            for (var i = 0; i < fields; i++) length += 4 + Math.Max(BinaryPrimitives.ReadInt32BigEndian(rows[length..]), 0);
+            var firstEnd = 6 + Math.Max(BinaryPrimitives.ReadInt32BigEndian(rows[2..]), 0);
+            var span = output.GetSpan(length + 4);
+            BinaryPrimitives.WriteInt16BigEndian(span, (short)(fields + 1));
+            rows[2..firstEnd].CopyTo(span[2..]);
+            BinaryPrimitives.WriteInt32BigEndian(span[firstEnd..], -1);
+            rows[firstEnd..length].CopyTo(span[(firstEnd + 4)..]);
+            output.Advance(length + 4);
+            rows = rows[length..];
+        }
     }
 
     public void WriteNull() => BinaryPrimitives.WriteInt32BigEndian(Reserve(4), -1);

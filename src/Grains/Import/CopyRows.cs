@@ -58,6 +58,13 @@ internal sealed record CopyTarget(string Table, int? Version, int? Block, bool R
     /// </summary>
     public PairedLoad? PairedLoad { get; init; }
 
+    /// <summary>
+    /// Rows up to which a load into a dataset's table lets PostgreSQL insert row by row (<see cref="Storage.DataTables.RowAtATimeDefault"/>),
+    /// counted before the COPY starts: the first rows wait in memory (at most <see cref="CopyRows.RowAtATimeMaxBytes"/>) until the
+    /// file ends or passes this count. 0: always buffered inserts.
+    /// </summary>
+    public int RowAtATimeMaxRows { get; init; }
+
     /// <summary>Bytes of encoded rows per COPY statement of a paired load (<see cref="SegmentedCopy"/>).</summary>
     public int SegmentBytes { get; init; } = 1 << 20;
 
@@ -79,50 +86,99 @@ internal static class CopyRows
 
     public const int MaxRecordedErrors = 100;
 
+    /// <summary>
+    /// Encoded bytes of the first rows a load into a dataset's table keeps in memory while it counts them
+    /// (<see cref="CopyTarget.RowAtATimeMaxRows"/>); past them it loads with buffered inserts whatever the count.
+    /// </summary>
+    internal const int RowAtATimeMaxBytes = 512 << 10;
+
     public static async Task<CopyResult> RunAsync(NpgsqlConnection connection, IRowSource source, LoadPlan plan, CopyTarget target,
         ImportProgressCounter progress, CancellationToken cancellationToken)
     {
-        var columns = (target.Version is null ? "" : "_vf, ") + (target.Block is null ? "" : "_block, _seq, ")
+        string CopySql(bool versionEnds) =>
+            $"COPY {target.Table} ({(target.Version is null ? "" : versionEnds ? "_vf, _vt, " : "_vf, ")}{(target.Block is null ? "" : "_block, _seq, ")}"
             + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
             + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.MarksUnchanged ? $", {KeyedMerge.UnchangedColumn}" : "")
-            + (target.StagesLivePlace ? $", {KeyedMerge.LiveColumn}" : "");
-        var copySql = $"COPY {target.Table} ({columns}) FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})";
+            + (target.StagesLivePlace ? $", {KeyedMerge.LiveColumn}" : "")
+            + $") FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})";
+        // A paired load's segments are about a megabyte each: buffered inserts.
         if (target.PairedLoad is { } pairedLoad)
-            return await SegmentedCopy.RunAsync(connection, copySql, target.Table, target.Version!.Value, pairedLoad, target.SegmentBytes,
-                (writer, token) => ProduceAsync(source, plan, target, writer, framed: false, progress, token), cancellationToken);
-        await using var copy = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken);
+            return await SegmentedCopy.RunAsync(connection, CopySql(versionEnds: true), target.Table, target.Version!.Value, pairedLoad, target.SegmentBytes,
+                (writer, token) => ProduceAsync(source, plan, target, writer, framed: false, RowCount.Explicit, null, progress, token), cancellationToken);
+
+        // Rows for a dataset's table: the producer counts the first ones and says whether they go row by row (true) or buffered,
+        // and the COPY starts then. Other targets (a merge's temporary table) have no such column and start at once.
+        var counted = target.Version is not null && target.RowAtATimeMaxRows > 0;
+        var rowAtATime = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!counted) rowAtATime.SetResult(target.Version is null);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
-        var sender = SendAsync(pipe.Reader, copy, cancellationToken);
+        var sender = SendAsync(connection, rowAtATime.Task, oneByOne => CopySql(versionEnds: target.Version is not null && !oneByOne), pipe.Reader,
+            cancellationToken);
         try
         {
-            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, framed: true, progress, cancellationToken), cancellationToken);
+            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, framed: true,
+                counted ? RowCount.Counted : target.Version is null ? RowCount.None : RowCount.Explicit, counted ? rowAtATime : null, progress,
+                cancellationToken), cancellationToken);
             await pipe.Writer.CompleteAsync();
             await sender;
             return result;
         }
         catch (Exception e)
         {
+            // Failed before the count was done (a bad row fails an Alphacast import): no COPY was started.
+            rowAtATime.TrySetCanceled(CancellationToken.None);
             await pipe.Writer.CompleteAsync(e);
             try { await sender; } catch (Exception) { /* the producer's error is the one to report */ }
-            await copy.CancelAsync();
             throw;
         }
     }
 
-    private static async Task SendAsync(PipeReader reader, Stream copy, CancellationToken cancellationToken)
+    /// <summary>Starts the COPY once the producer chose how its rows go in, then streams them; cancels it when the rows fail.</summary>
+    private static async Task SendAsync(NpgsqlConnection connection, Task<bool> rowAtATime, Func<bool, string> copySql, PipeReader reader,
+        CancellationToken cancellationToken)
     {
-        try { await reader.CopyToAsync(copy, cancellationToken); }
+        try
+        {
+            bool oneByOne;
+            try { oneByOne = await rowAtATime; }
+            catch (OperationCanceledException) { return; }
+            await using var copy = await connection.BeginRawBinaryCopyAsync(copySql(oneByOne), cancellationToken);
+            try { await reader.CopyToAsync(copy, cancellationToken); }
+            catch
+            {
+                await copy.CancelAsync();
+                throw;
+            }
+        }
         finally { await reader.CompleteAsync(); }
     }
 
+    /// <summary>How rows for a dataset's table carry its <c>_vt</c> column (<see cref="Storage.DataTables.RowAtATimeDefault"/>).</summary>
+    private enum RowCount
+    {
+        /// <summary>The target has no such column (a merge's temporary table).</summary>
+        None,
+        /// <summary>Every row carries it, NULL: buffered inserts.</summary>
+        Explicit,
+        /// <summary>The first rows wait in memory without it, counted; then they and the rest go without it (row by row) or with it.</summary>
+        Counted,
+    }
+
     /// <param name="framed">Write the binary COPY header and trailer (a segmented copy frames each segment itself).</param>
+    /// <param name="rowAtATime">With <see cref="RowCount.Counted"/>: set once the first rows are counted, true when they all went
+    /// row by row (the file ended within <see cref="CopyTarget.RowAtATimeMaxRows"/>).</param>
     private static async Task<CopyResult> ProduceAsync(IRowSource source, LoadPlan plan, CopyTarget target, PipeWriter writer, bool framed,
-        ImportProgressCounter progress, CancellationToken cancellationToken)
+        RowCount rowCount, TaskCompletionSource<bool>? rowAtATime, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
-        var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (target.Block is null ? 0 : 2)
+        var versionEnds = rowCount == RowCount.Explicit;
+        var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (versionEnds ? 1 : 0) + (target.Block is null ? 0 : 2)
             + (target.RowHashes ? 1 : 0) + (target.MarksUnchanged ? 1 : 0) + (target.StagesLivePlace ? 1 : 0));
+        // The first rows of a counted load, and how many: they wait here until the count says how they go in.
+        using var counting = rowCount == RowCount.Counted ? new Storage.PooledBufferWriter(1 << 16) : null;
+        var waiting = counting;
+        var waitingRows = 0;
         var pairedLoad = target.PairedLoad;
         // A segmented copy cuts its segments at flushes: as often as its segments are small.
         var flushEvery = Math.Min(FlushEvery, target.SegmentBytes);
@@ -162,6 +218,7 @@ internal static class CopyRows
             }
             encoder.BeginRow(fieldCount);
             if (target.Version is { } v) encoder.WriteInt32(v);
+            if (versionEnds) encoder.WriteNull();
             if (target.Block is { } block)
             {
                 encoder.WriteInt32(block);
@@ -247,8 +304,23 @@ internal static class CopyRows
                 }
                 encoded = encoder.Row;
             }
-            writer.Write(encoded);
-            unflushed += encoded.Length;
+            if (waiting is not null)
+            {
+                waiting.Write(encoded);
+                if (++waitingRows <= target.RowAtATimeMaxRows && waiting.WrittenCount <= RowAtATimeMaxBytes) continue;
+                // Past the count: these rows and the rest go in buffered, each with its _vt.
+                CopyRowEncoder.WriteWithNullSecondField(waiting.WrittenSpan, writer);
+                unflushed += waiting.WrittenCount;
+                waiting = null;
+                versionEnds = true;
+                fieldCount++;
+                rowAtATime!.TrySetResult(false);
+            }
+            else
+            {
+                writer.Write(encoded);
+                unflushed += encoded.Length;
+            }
             if (unflushed >= flushEvery)
             {
                 unflushed = 0;
@@ -256,6 +328,12 @@ internal static class CopyRows
                 var flushed = await writer.FlushAsync(cancellationToken);
                 if (flushed.IsCompleted) break; // the sender stopped; its error surfaces when it is awaited
             }
+        }
+        if (waiting is not null)
+        {
+            // The file ended within the count: row by row.
+            writer.Write(waiting.WrittenSpan);
+            rowAtATime!.TrySetResult(true);
         }
         if (framed) writer.Write(CopyRowEncoder.Trailer);
         await writer.FlushAsync(cancellationToken);

@@ -238,7 +238,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             if (!intoTable) await connection.ExecuteAsync(KeyedMerge.CreateStageSql(plan, stagedHashes), transaction: transaction);
             var target = new CopyTarget(intoTable ? dataset.TableName : "pg_temp.dp_stage", intoTable ? version : null, job.BlockNumber,
                 rejectInvalidRows, Freeze: direct && created)
-                { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing };
+                { RowHashes = hashed, Unchanged = unchanged, SkipUnchanged = unchanged is not null && !deleteMissing, RowAtATimeMaxRows = Limits.CopyRowAtATimeMaxRows };
             if (sourceRead)
             {
                 // The paired load above was undone: its rows were read, so read the file again.
@@ -495,7 +495,8 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
         // A first version's table was created in this transaction, after the type-check savepoint: PostgreSQL allows FREEZE
         // then (the table was created in the current subtransaction; a rollback to the savepoint drops table and rows together),
         // so its pages are written all-visible and no autovacuum rewrites them after the load.
-        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false, Freeze: created) { ProfileRows = true };
+        var target = new CopyTarget(dataset.TableName, version, null, RejectInvalidRows: false, Freeze: created)
+            { ProfileRows = true, RowAtATimeMaxRows = Limits.CopyRowAtATimeMaxRows };
         if (parquet is not null)
         {
             copied = await CopyRows.RunAsync(connection, parquet, plan, target, progress, cancellationToken);
@@ -698,7 +699,7 @@ public sealed partial class ImportRunner(NpgsqlDataSource dataSource, IStagedFil
             // upload, and again and again while small uploads follow (many-small: a tenth of PostgreSQL's CPU went to these
             // ANALYZEs of tables a seq scan reads anyway). Here it waits for 50000 rows plus a tenth, the import's own bar for an
             // ANALYZE (WorthAnalyzing: 50000 that are also a tenth); a big load still analyzes at once. deploy/sql/008 sets older tables.
-            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL{blockColumns}{hashColumn}) "
+            await connection.ExecuteAsync($"CREATE TABLE IF NOT EXISTS {dataset.TableName} (_vf integer NOT NULL, _vt integer NULL DEFAULT ({DataTables.RowAtATimeDefault}){blockColumns}{hashColumn}) "
                 + $"WITH (autovacuum_analyze_threshold = {AnalyzeMinChangedRows})", transaction: transaction);
         }
         // Replacing a block looks up that block's live rows; blocks are small, so keeping this index costs little. Created once,

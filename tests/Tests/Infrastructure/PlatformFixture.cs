@@ -64,6 +64,12 @@ public sealed class PlatformFixture : IAsyncLifetime
     public const long MergeInPlaceMaxBytes = 2048;
 
     /// <summary>
+    /// Rows up to which a load into a dataset's table goes in row by row (DP_COPY_ROW_AT_A_TIME_MAX_ROWS), small so the suite's
+    /// uploads take both ways: the smallest row by row, most others counted first and then buffered (CopyRows).
+    /// </summary>
+    public const int CopyRowAtATimeMaxRows = 8;
+
+    /// <summary>
     /// The services tests start warm their import path up with this many rows per pass (DP_IMPORT_WARMUP_ROWS): enough to run it
     /// (ImportWarmupTests checks it did without a failure), not the production default's seconds of CPU at every start of a
     /// suite that starts dozens of silos on two cores. run.sh's own tests keep the default.
@@ -158,6 +164,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             ["MAX_DECOMPRESSED_BYTES"] = MaxDecompressedBytes.ToString(),
             ["DP_MERGE_KEY_INDEX_MIN_ROWS"] = MergeKeyIndexMinRows.ToString(),
             ["DP_MERGE_IN_PLACE_MAX_BYTES"] = MergeInPlaceMaxBytes.ToString(),
+            ["DP_COPY_ROW_AT_A_TIME_MAX_ROWS"] = CopyRowAtATimeMaxRows.ToString(),
             // The smallest segments, so that the tests' paired merges run in several (SegmentedCopy).
             ["DP_PAIRED_LOAD_SEGMENT_BYTES"] = "1024",
             ["DP_IMPORT_WARMUP_ROWS"] = WarmupRows,
