@@ -122,14 +122,22 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
     /// <summary>
     /// The first load creates the dataset's table in its own transaction and writes its rows frozen (COPY FREEZE): its pages
     /// are all-visible at once, so no vacuum or first read rewrites the table afterwards. A later load appends to a table that
-    /// existed, as usual (its page is no longer all-visible). Both read back whole.
+    /// existed, as usual (its page is no longer all-visible). Both read back whole. The first load has more rows than go in one
+    /// by one (PlatformFixture.CopyRowAtATimeMaxRows): PostgreSQL marks pages all-visible only for rows it buffers, and a
+    /// first load small enough to go row by row leaves its few pages to the next vacuum.
     /// </summary>
     [Fact]
     public async Task The_first_load_writes_its_pages_all_visible_and_a_second_load_appends_as_usual()
     {
         var datasetId = await DatasetWithSchemaAsync();
         var visibility = new List<string>();
-        foreach (var (name, body) in new[] { ("first.jsonl", "{\"prompt\":\"a\",\"score\":1}\n{\"prompt\":\"b\",\"score\":2}\n"), ("second.jsonl", "{\"prompt\":\"c\",\"score\":3}\n") })
+        var first = Enumerable.Range(0, PlatformFixture.CopyRowAtATimeMaxRows + 1).Select(i => (char)('a' + i)).ToList();
+        var second = (char)('a' + first.Count);
+        foreach (var (name, body) in new[]
+            {
+                ("first.jsonl", string.Concat(first.Select((p, i) => $"{{\"prompt\":\"{p}\",\"score\":{i}}}\n"))),
+                ("second.jsonl", $"{{\"prompt\":\"{second}\",\"score\":3}}\n"),
+            })
         {
             var url = await UploadUrlAsync(datasetId, name);
             Assert.Equal(HttpStatusCode.OK, (await PutFileAsync(url.GetProperty("upload_url").GetString()!, body, "application/x-ndjson")).StatusCode);
@@ -139,7 +147,7 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
 
         Assert.Equal(["1 of 1 pages all-visible", "0 of 1 pages all-visible"], visibility);
         var lines = (await platform.Client().DownloadAsync(datasetId, "?$format=json")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["a", "b", "c"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("prompt").GetString()).Order());
+        Assert.Equal([.. first.Append(second).Select(c => c.ToString())], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("prompt").GetString()).Order());
     }
 
     /// <summary>ANALYZE counts the table's pages and its all-visible ones (the visibility map) into pg_class.</summary>
