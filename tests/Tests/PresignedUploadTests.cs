@@ -150,6 +150,26 @@ public sealed class PresignedUploadTests(PlatformFixture platform)
         Assert.Equal([.. first.Append(second).Select(c => c.ToString())], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("prompt").GetString()).Order());
     }
 
+    /// <summary>
+    /// A first load of no more rows than go in one by one (PlatformFixture.CopyRowAtATimeMaxRows) is inserted row by row, not
+    /// through COPY's buffer: its rows are frozen all the same and read back whole, but PostgreSQL marks pages all-visible only
+    /// for buffered rows, so its page is not (the next vacuum sets it). That is what tells the two ways apart from outside.
+    /// </summary>
+    [Fact]
+    public async Task A_first_load_small_enough_to_go_row_by_row_reads_back_whole_and_leaves_its_page_to_vacuum()
+    {
+        var datasetId = await DatasetWithSchemaAsync();
+        var prompts = Enumerable.Range(0, PlatformFixture.CopyRowAtATimeMaxRows).Select(i => $"p{i}").ToList();
+        var url = await UploadUrlAsync(datasetId, "small.jsonl");
+        Assert.Equal(HttpStatusCode.OK, (await PutFileAsync(url.GetProperty("upload_url").GetString()!,
+            string.Concat(prompts.Select((p, i) => $"{{\"prompt\":\"{p}\",\"score\":{i}}}\n")), "application/x-ndjson")).StatusCode);
+        Assert.Equal("complete", (await WaitForImportAsync(datasetId, url.GetProperty("import_id").GetString()!)).GetProperty("status").GetString());
+
+        Assert.Equal("0 of 1 pages all-visible", await AllVisiblePagesAsync(datasetId));
+        var lines = (await platform.Client().DownloadAsync(datasetId, "?$format=json")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(prompts, lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("prompt").GetString()!).Order(StringComparer.Ordinal));
+    }
+
     /// <summary>ANALYZE counts the table's pages and its all-visible ones (the visibility map) into pg_class.</summary>
     private async Task<string> AllVisiblePagesAsync(long datasetId)
     {

@@ -105,8 +105,8 @@ internal static class KeyedMerge
                     : $"LEFT JOIN {table} t ON {DataTables.LiveFrom(floor, "t")} AND {KeysEqual(plan, "t", "s")}")}
                 WHERE t.ctid IS NULL{changedTest}){closeStep},
             added AS (
-                INSERT INTO {table} (_vf, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
-                SELECT @v, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff{(paired ? " WHERE _live IS NOT NULL OR _paired IS NULL" : "")}
+                INSERT INTO {table} (_vf, _vt, {string.Join(", ", loaded)}{absentColumns}{hashColumn})
+                SELECT @v, NULL::integer, {string.Join(", ", loaded)}{absentColumns}{hashValue} FROM diff{(paired ? " WHERE _live IS NOT NULL OR _paired IS NULL" : "")}
                 RETURNING 1)
             SELECT {(closeStep.Length > 0 ? "(SELECT count(*) FROM closed)" : "0::bigint")}, (SELECT count(*) FROM added),
                 {(paired ? "(SELECT count(*) FROM diff WHERE _live IS NULL AND _paired IS NOT NULL)" : "0::bigint")}
