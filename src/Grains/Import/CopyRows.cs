@@ -95,30 +95,27 @@ internal static class CopyRows
     public static async Task<CopyResult> RunAsync(NpgsqlConnection connection, IRowSource source, LoadPlan plan, CopyTarget target,
         ImportProgressCounter progress, CancellationToken cancellationToken)
     {
-        string CopySql(bool versionEnds) =>
-            $"COPY {target.Table} ({(target.Version is null ? "" : versionEnds ? "_vf, _vt, " : "_vf, ")}{(target.Block is null ? "" : "_block, _seq, ")}"
+        string CopySql(bool listsVersionEnd) =>
+            $"COPY {target.Table} ({(target.Version is null ? "" : listsVersionEnd ? "_vf, _vt, " : "_vf, ")}{(target.Block is null ? "" : "_block, _seq, ")}"
             + string.Join(", ", plan.Loaded.Select(c => c.Column.Physical))
             + (target.RowHashes ? $", {Storage.DataTables.RowHashColumn}" : "") + (target.MarksUnchanged ? $", {KeyedMerge.UnchangedColumn}" : "")
             + (target.StagesLivePlace ? $", {KeyedMerge.LiveColumn}" : "")
             + $") FROM STDIN (FORMAT BINARY{(target.Freeze ? ", FREEZE" : "")})";
-        // A paired load's segments are about a megabyte each: buffered inserts.
         if (target.PairedLoad is { } pairedLoad)
-            return await SegmentedCopy.RunAsync(connection, CopySql(versionEnds: true), target.Table, target.Version!.Value, pairedLoad, target.SegmentBytes,
-                (writer, token) => ProduceAsync(source, plan, target, writer, framed: false, RowCount.Explicit, null, progress, token), cancellationToken);
+            return await SegmentedCopy.RunAsync(connection, CopySql(listsVersionEnd: true), target.Table, target.Version!.Value, pairedLoad, target.SegmentBytes,
+                (writer, token) => ProduceAsync(source, plan, target, writer, framed: false, listsVersionEnd: null, progress, token), cancellationToken);
 
-        // Rows for a dataset's table: the producer counts the first ones and says whether they go row by row (true) or buffered,
-        // and the COPY starts then. Other targets (a merge's temporary table) have no such column and start at once.
-        var counted = target.Version is not null && target.RowAtATimeMaxRows > 0;
-        var rowAtATime = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!counted) rowAtATime.SetResult(target.Version is null);
+        // Whether the COPY lists _vt: known now, except for a counted load, whose producer says once it has counted its first
+        // rows; the COPY starts then.
+        var listsVersionEnd = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var rowCount = RowCountOf(target);
+        if (rowCount != RowCount.Counted) listsVersionEnd.SetResult(rowCount == RowCount.Explicit);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
-        var sender = SendAsync(connection, rowAtATime.Task, oneByOne => CopySql(versionEnds: target.Version is not null && !oneByOne), pipe.Reader,
-            cancellationToken);
+        var sender = SendAsync(connection, listsVersionEnd.Task, CopySql, pipe.Reader, cancellationToken);
         try
         {
-            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, framed: true,
-                counted ? RowCount.Counted : target.Version is null ? RowCount.None : RowCount.Explicit, counted ? rowAtATime : null, progress,
-                cancellationToken), cancellationToken);
+            var result = await Task.Run(() => ProduceAsync(source, plan, target, pipe.Writer, framed: true, listsVersionEnd, progress, cancellationToken),
+                cancellationToken);
             await pipe.Writer.CompleteAsync();
             await sender;
             return result;
@@ -126,23 +123,23 @@ internal static class CopyRows
         catch (Exception e)
         {
             // Failed before the count was done (a bad row fails an Alphacast import): no COPY was started.
-            rowAtATime.TrySetCanceled(CancellationToken.None);
+            listsVersionEnd.TrySetCanceled(CancellationToken.None);
             await pipe.Writer.CompleteAsync(e);
             try { await sender; } catch (Exception) { /* the producer's error is the one to report */ }
             throw;
         }
     }
 
-    /// <summary>Starts the COPY once the producer chose how its rows go in, then streams them; cancels it when the rows fail.</summary>
-    private static async Task SendAsync(NpgsqlConnection connection, Task<bool> rowAtATime, Func<bool, string> copySql, PipeReader reader,
+    /// <summary>Starts the COPY once it is known whether it lists _vt, then streams the rows; cancels it when the rows fail.</summary>
+    private static async Task SendAsync(NpgsqlConnection connection, Task<bool> listsVersionEnd, Func<bool, string> copySql, PipeReader reader,
         CancellationToken cancellationToken)
     {
         try
         {
-            bool oneByOne;
-            try { oneByOne = await rowAtATime; }
+            bool lists;
+            try { lists = await listsVersionEnd; }
             catch (OperationCanceledException) { return; }
-            await using var copy = await connection.BeginRawBinaryCopyAsync(copySql(oneByOne), cancellationToken);
+            await using var copy = await connection.BeginRawBinaryCopyAsync(copySql(lists), cancellationToken);
             try { await reader.CopyToAsync(copy, cancellationToken); }
             catch
             {
@@ -164,14 +161,21 @@ internal static class CopyRows
         Counted,
     }
 
+    /// <summary>How <paramref name="target"/>'s rows carry _vt. A paired load's segments (about a megabyte each) always buffer.</summary>
+    private static RowCount RowCountOf(CopyTarget target) =>
+        target.Version is null ? RowCount.None
+        : target.PairedLoad is not null || target.RowAtATimeMaxRows <= 0 ? RowCount.Explicit
+        : RowCount.Counted;
+
     /// <param name="framed">Write the binary COPY header and trailer (a segmented copy frames each segment itself).</param>
-    /// <param name="rowAtATime">With <see cref="RowCount.Counted"/>: set once the first rows are counted, true when they all went
-    /// row by row (the file ended within <see cref="CopyTarget.RowAtATimeMaxRows"/>).</param>
+    /// <param name="listsVersionEnd">For a counted load (<see cref="RowCount.Counted"/>): set once its first rows are counted, false
+    /// when they all go row by row (the file ended within <see cref="CopyTarget.RowAtATimeMaxRows"/>).</param>
     private static async Task<CopyResult> ProduceAsync(IRowSource source, LoadPlan plan, CopyTarget target, PipeWriter writer, bool framed,
-        RowCount rowCount, TaskCompletionSource<bool>? rowAtATime, ImportProgressCounter progress, CancellationToken cancellationToken)
+        TaskCompletionSource<bool>? listsVersionEnd, ImportProgressCounter progress, CancellationToken cancellationToken)
     {
         var encoder = new CopyRowEncoder();
         var columns = plan.Loaded.ToArray();
+        var rowCount = RowCountOf(target);
         var versionEnds = rowCount == RowCount.Explicit;
         var fieldCount = (short)(columns.Length + (target.Version is null ? 0 : 1) + (versionEnds ? 1 : 0) + (target.Block is null ? 0 : 2)
             + (target.RowHashes ? 1 : 0) + (target.MarksUnchanged ? 1 : 0) + (target.StagesLivePlace ? 1 : 0));
@@ -314,7 +318,7 @@ internal static class CopyRows
                 waiting = null;
                 versionEnds = true;
                 fieldCount++;
-                rowAtATime!.TrySetResult(false);
+                listsVersionEnd!.TrySetResult(true);
             }
             else
             {
@@ -333,7 +337,7 @@ internal static class CopyRows
         {
             // The file ended within the count: row by row.
             writer.Write(waiting.WrittenSpan);
-            rowAtATime!.TrySetResult(true);
+            listsVersionEnd!.TrySetResult(false);
         }
         if (framed) writer.Write(CopyRowEncoder.Trailer);
         await writer.FlushAsync(cancellationToken);
