@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using DatasetPlatform.Tests.Infrastructure;
 
@@ -18,7 +17,7 @@ public sealed class RunShClusterTests
     {
         await using var database = await TestDatabase.CreateAsync("dp_runsh");
         var dataDir = Directory.CreateTempSubdirectory("dp-runsh-").FullName;
-        var (http, health, siloPorts, gatewayPorts) = (FreePortBlock(2), FreePortBlock(2), FreePortBlock(2), FreePortBlock(2));
+        var (http, health, siloPorts, gatewayPorts) = (PlatformFixture.FreePortBlock(2), PlatformFixture.FreePortBlock(2), PlatformFixture.FreePortBlock(2), PlatformFixture.FreePortBlock(2));
         var info = new ProcessStartInfo("bash", ["run.sh", "--silos", "2", "--gateways", "2"])
         {
             WorkingDirectory = DeployFiles.Root,
@@ -91,33 +90,4 @@ public sealed class RunShClusterTests
             try { return await condition(); }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return false; }
         }, timeout, failure, TimeSpan.FromMilliseconds(250));
-
-    /// <summary>The first of <paramref name="count"/> consecutive free loopback ports (run.sh numbers its processes' ports from a base).</summary>
-    private static int FreePortBlock(int count)
-    {
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            // Below the kernel's ephemeral range (32768-60999 here): run.sh binds these minutes later, after its publish, and a
-            // port from that range may meanwhile be taken by any test's outgoing connection (seen in CI: a silo's gateway port).
-            var first = Random.Shared.Next(20_000, 29_000);
-            if (first + count > 65535) continue;
-            var listeners = new List<TcpListener>();
-            try
-            {
-                for (var port = first; port < first + count; port++)
-                {
-                    var listener = new TcpListener(IPAddress.Loopback, port);
-                    listener.Start();
-                    listeners.Add(listener);
-                }
-                return first;
-            }
-            catch (SocketException) { }
-            finally
-            {
-                foreach (var listener in listeners) listener.Stop();
-            }
-        }
-        throw new InvalidOperationException($"No {count} consecutive free ports found.");
-    }
 }

@@ -195,11 +195,45 @@ public sealed class PlatformFixture : IAsyncLifetime
         try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
     }
 
-    public static int FreePort()
+    /// <summary>A loopback port free now, for a process a test starts (<see cref="FreePortBlock"/>).</summary>
+    public static int FreePort() => FreePortBlock(1);
+
+    private static readonly HashSet<int> HandedOutPorts = [];
+
+    /// <summary>
+    /// The first of <paramref name="count"/> consecutive loopback ports that are free now, below the kernel's ephemeral range
+    /// (32768-60999 here), and not handed out before in this run. The processes tests start bind them seconds later (run.sh
+    /// minutes later, after its publish), and a port from the ephemeral range, as port 0 gives, may meanwhile become the local
+    /// port of any outgoing connection: seen in CI, a silo's gateway port, and a service's HTTP port ("address already in use").
+    /// </summary>
+    public static int FreePortBlock(int count)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var first = Random.Shared.Next(20_000, 29_000);
+            lock (HandedOutPorts)
+            {
+                if (Enumerable.Range(first, count).Any(HandedOutPorts.Contains)) continue;
+                var listeners = new List<TcpListener>();
+                try
+                {
+                    for (var port = first; port < first + count; port++)
+                    {
+                        var listener = new TcpListener(IPAddress.Loopback, port);
+                        listener.Start();
+                        listeners.Add(listener);
+                    }
+                    HandedOutPorts.UnionWith(Enumerable.Range(first, count));
+                    return first;
+                }
+                catch (SocketException) { }
+                finally
+                {
+                    foreach (var listener in listeners) listener.Stop();
+                }
+            }
+        }
+        throw new InvalidOperationException($"No {count} consecutive free ports found.");
     }
 
     private sealed class PlatformApp(LogSink logs, Dictionary<string, string> settings) : WebApplicationFactory<Program>
