@@ -155,4 +155,34 @@ public sealed class JobStatusTransitionTests(PlatformFixture platform) : IAsyncL
         Assert.Equal(JobStatus.Uninitialised, await StatusAsync(recent));
         Assert.Equal(JobStatus.Queued, await StatusAsync(queued));
     }
+
+    [Fact]
+    public async Task An_upload_is_queued_with_its_file_complete_and_a_file_discarded_before_the_commit_queues_nothing()
+    {
+        // The acknowledging commit is one statement (the file's complete mark, and the job under its queue lock): both or neither.
+        var request = new ImportRequest(_datasetId, JobSources.Multipart, "f.csv", false, true, false, null, "k");
+        await using var connection = await _dataSource.OpenConnectionAsync();
+
+        await using (var session = await _jobs.BeginUploadAsync(CancellationToken.None))
+        {
+            var kept = await StageAsync(session, "Date,Entity,V\n2024-01-01,a,1\n");
+            var job = await session.CommitJobAsync(request, kept, CancellationToken.None);
+            Assert.Equal((JobStatus.Queued, kept.Id, kept.ByteCount), (job.Status, job.StagedFileId, job.ByteCount));
+            Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT complete FROM dp.staged_files WHERE id = @id", new { id = kept.Id }));
+            Assert.True(await connection.ExecuteScalarAsync<long?>("SELECT queue_seq FROM dp.import_jobs WHERE id = @id", new { id = job.Id }) > 0);
+        }
+
+        // Swept as abandoned (or its dataset deleted) while the client was still sending: the upload is refused, nothing is queued.
+        await using (var session = await _jobs.BeginUploadAsync(CancellationToken.None))
+        {
+            var discarded = await StageAsync(session, "Date,Entity,V\n2024-01-02,b,2\n");
+            await connection.ExecuteAsync("DELETE FROM dp.staged_files WHERE id = @id", new { id = discarded.Id });
+            var refused = await Assert.ThrowsAsync<StagedFileLostException>(() => session.CommitJobAsync(request, discarded, CancellationToken.None));
+            Assert.Contains("discarded", refused.Message);
+        }
+        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @id", new { id = _datasetId }));
+    }
+
+    private async Task<StagedFile> StageAsync(UploadSession session, string text) =>
+        await session.StageAsync(_datasetId, "f.csv", new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text)), 1 << 20, CancellationToken.None);
 }

@@ -154,7 +154,7 @@ public sealed partial class FileStagingStore(string directory, TimeSpan orphanMi
     }
 
     /// <summary>The bytes were fsynced at the end of the write; what is left to check is that the file is still there, whole.</summary>
-    public Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, CancellationToken cancellationToken)
+    public Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, StagedFile file, CancellationToken cancellationToken)
     {
         var stored = new FileInfo(PathOf(file.Id));
         if (!stored.Exists || stored.Length != file.ByteCount)

@@ -45,8 +45,10 @@ public interface IStagedFileStore
     Task<int> DeleteOrphansAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Inside the transaction that marks <paramref name="file"/> complete (and acknowledges it): throws
-    /// <see cref="StagedFileLostException"/> unless every byte the writer counted is stored durably.
+    /// Just before, or inside, the commit that marks <paramref name="file"/> complete (and acknowledges it), on its connection
+    /// (<paramref name="transaction"/> null: just before): throws <see cref="StagedFileLostException"/> unless every byte the
+    /// writer counted is stored. Before is enough: that commit is synchronous, so it also makes durable whatever the check read
+    /// as committed, and a crash of PostgreSQL between the two fails the commit itself.
     /// </summary>
-    Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, CancellationToken cancellationToken);
+    Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, StagedFile file, CancellationToken cancellationToken);
 }

@@ -321,13 +321,16 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
         return true;
     }
 
+    /// <summary>
+    /// Marks the file complete and queues its job in one statement, which PostgreSQL commits on its own (synchronously: this
+    /// commit is the upload's acknowledgement). One round trip where an explicit transaction took three (begin and the mark,
+    /// the job, the commit); the file's bytes are checked just before it (<see cref="IStagedFileStore.EnsureStoredAsync"/>).
+    /// </summary>
     public async Task<ImportJobRow> CommitJobAsync(ImportRequest request, StagedFile file, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await CompleteFileAsync(connection, transaction, file, request.DatasetId);
-        var job = await InsertJobAsync(connection, transaction, request, file);
-        await transaction.CommitAsync(cancellationToken);
+        await staging.EnsureStoredAsync(connection, null, file, cancellationToken);
+        var job = await CompleteFileAndInsertJobAsync(connection, null, request, file);
         _uncommitted.Remove(file.Id);
         return job;
     }
@@ -344,8 +347,8 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
         var created = await connection.QuerySingleAsync<DatasetRow>(
             "INSERT INTO dp.datasets (repository_id, name, description, created_by) VALUES (@RepositoryId, @Name, @Description, @CreatedBy) RETURNING *",
             dataset, transaction);
-        await CompleteFileAsync(connection, transaction, file, created.Id);
-        var job = await InsertJobAsync(connection, transaction, request(created), file);
+        await staging.EnsureStoredAsync(connection, transaction, file, cancellationToken);
+        var job = await CompleteFileAndInsertJobAsync(connection, transaction, request(created), file);
         await transaction.CommitAsync(cancellationToken);
         _uncommitted.Remove(file.Id);
         return (created, job);
@@ -357,20 +360,26 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
         var updated = await connection.ExecuteAsync(
             "UPDATE dp.staged_files SET complete = true, dataset_id = @datasetId, byte_count = @bytes, sha256 = @sha, touched_at = now() WHERE id = @id AND NOT complete",
             new { id = file.Id, datasetId, bytes = file.ByteCount, sha = file.Sha256 }, transaction);
-        if (updated == 0) throw new StagedFileLostException("The upload was discarded before it completed: its dataset was deleted, or it stalled longer than the abandoned-upload limit.");
+        if (updated == 0) throw StagedFileLostException.Discarded();
         await staging.EnsureStoredAsync(connection, transaction, file, CancellationToken.None);
     }
 
     /// <summary>
-    /// Inserts the job with its queue position (the column's default), under its dataset's queue lock (<see cref="QueuePositions"/>),
-    /// in one statement: the lock is the materialized CTE the inserted row is selected from, so it is taken before the row (and its
-    /// position, <c>nextval</c>) is formed. One round trip less per upload than a separate lock statement.
+    /// Marks the file complete (it must still be there, unfinished) and inserts its job with its queue position (the column's
+    /// default), under its dataset's queue lock (<see cref="QueuePositions"/>), in one statement: the lock is a materialized CTE
+    /// over the marked file, so it is taken after the mark and before the job's row (and its position, <c>nextval</c>) is formed,
+    /// and neither happens when the mark finds no file. Throws <see cref="StagedFileLostException"/> then.
     /// </summary>
-    private static async Task<ImportJobRow> InsertJobAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ImportRequest request, StagedFile file)
+    private static async Task<ImportJobRow> CompleteFileAndInsertJobAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction,
+        ImportRequest request, StagedFile file)
     {
-        return await connection.QuerySingleAsync<ImportJobRow>(
+        return await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
             $"""
-            WITH queue_lock AS MATERIALIZED ({QueuePositions.LockQueueSql})
+            WITH completed AS (
+                UPDATE dp.staged_files SET complete = true, dataset_id = @DatasetId, byte_count = @bytes, sha256 = @sha, touched_at = now()
+                WHERE id = @stagedId AND NOT complete
+                RETURNING id),
+            queue_lock AS MATERIALIZED ({QueuePositions.LockQueueSql} FROM completed)
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
                 delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number, description)
             SELECT @DatasetId, @Source, @format, @FileName, @stagedId, @sha, @bytes,
@@ -383,7 +392,7 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
                 QueueDatasetId = request.DatasetId,
                 request.DatasetId, request.Source, format = request.Format, request.FileName, stagedId = file.Id, sha = file.Sha256, bytes = file.ByteCount,
                 request.DeleteMissing, request.OnConflictUpdate, request.AcceptNewColumns, request.ManifestJson, request.CreatedBy, request.BlockNumber, request.Description,
-            }, transaction);
+            }, transaction) ?? throw StagedFileLostException.Discarded();
     }
 
     public async ValueTask DisposeAsync() => await staging.DeleteIncompleteAsync(_uncommitted);

@@ -207,11 +207,18 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
     /// be gone although the upload went on after the restart. Only the acknowledging commit is synchronous, so it must find
     /// every byte it acknowledges. length() of an uncompressed bytea reads no data.
     /// </summary>
-    public async Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, CancellationToken cancellationToken)
+    public async Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, StagedFile file, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("SELECT coalesce(sum(length(data)), 0) FROM dp.staged_file_chunks WHERE file_id = @id", connection, transaction);
+        // Whether the file's row is still there too: checked before the commit that marks it complete, a file deleted meanwhile
+        // (its dataset deleted, or swept as abandoned) has no chunks left, and must read as discarded, not as lost by the database.
+        await using var command = new NpgsqlCommand(
+            "SELECT coalesce(sum(length(data)), 0), EXISTS (SELECT 1 FROM dp.staged_files WHERE id = @id) FROM dp.staged_file_chunks WHERE file_id = @id",
+            connection, transaction);
         command.Parameters.AddWithValue("id", file.Id);
-        var stored = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var (stored, fileExists) = (reader.GetInt64(0), reader.GetBoolean(1));
+        if (!fileExists) throw StagedFileLostException.Discarded();
         if (stored != file.ByteCount)
             throw new StagedFileLostException($"Part of the upload was lost by the database ({stored} of {file.ByteCount} bytes stored; it may have restarted "
                 + "during the upload). Nothing was kept; send the file again.");
@@ -290,7 +297,12 @@ public sealed class StagingStore(NpgsqlDataSource dataSource, DatabasePoolOption
 }
 
 /// <summary>The staged file of an upload in flight is gone: its dataset was deleted, or it was swept as abandoned.</summary>
-public sealed class StagedFileLostException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class StagedFileLostException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The file's row is gone, or already complete, when the upload is to be acknowledged.</summary>
+    public static StagedFileLostException Discarded() =>
+        new("The upload was discarded before it completed: its dataset was deleted, or it stalled longer than the abandoned-upload limit.");
+}
 
 public sealed class UploadTooLargeException(long maxBytes) : Exception($"The upload exceeds the limit of {maxBytes} bytes.")
 {
