@@ -156,31 +156,53 @@ public sealed class JobStatusTransitionTests(PlatformFixture platform) : IAsyncL
         Assert.Equal(JobStatus.Queued, await StatusAsync(queued));
     }
 
-    [Fact]
-    public async Task An_upload_is_queued_with_its_file_complete_and_a_file_discarded_before_the_commit_queues_nothing()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_upload_is_queued_once_with_its_file_complete_and_a_file_discarded_meanwhile_queues_nothing(bool inDirectory)
     {
         // The acknowledging commit is one statement (the file's complete mark, and the job under its queue lock): both or neither.
-        var request = new ImportRequest(_datasetId, JobSources.Multipart, "f.csv", false, true, false, null, "k");
-        await using var connection = await _dataSource.OpenConnectionAsync();
-
-        await using (var session = await _jobs.BeginUploadAsync(CancellationToken.None))
+        var directory = Directory.CreateTempSubdirectory("dp-staging-test-");
+        try
         {
-            var kept = await StageAsync(session, "Date,Entity,V\n2024-01-01,a,1\n");
-            var job = await session.CommitJobAsync(request, kept, CancellationToken.None);
-            Assert.Equal((JobStatus.Queued, kept.Id, kept.ByteCount), (job.Status, job.StagedFileId, job.ByteCount));
-            Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT complete FROM dp.staged_files WHERE id = @id", new { id = kept.Id }));
-            Assert.True(await connection.ExecuteScalarAsync<long?>("SELECT queue_seq FROM dp.import_jobs WHERE id = @id", new { id = job.Id }) > 0);
-        }
+            var databaseStore = new StagingStore(_dataSource, new DatabasePoolOptions());
+            IStagedFileStore staging = inDirectory
+                ? new FileStagingStore(directory.FullName, TimeSpan.FromMinutes(1), _dataSource, databaseStore, Microsoft.Extensions.Logging.Abstractions.NullLogger<FileStagingStore>.Instance)
+                : databaseStore;
+            var jobs = new JobStore(_dataSource, staging, _loggers.CreateLogger<JobStore>());
+            var request = new ImportRequest(_datasetId, JobSources.Multipart, "f.csv", false, true, false, null, "k");
+            await using var connection = await _dataSource.OpenConnectionAsync();
+            async Task<long> JobCount() =>
+                await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @id", new { id = _datasetId });
 
-        // Swept as abandoned (or its dataset deleted) while the client was still sending: the upload is refused, nothing is queued.
-        await using (var session = await _jobs.BeginUploadAsync(CancellationToken.None))
-        {
-            var discarded = await StageAsync(session, "Date,Entity,V\n2024-01-02,b,2\n");
-            await connection.ExecuteAsync("DELETE FROM dp.staged_files WHERE id = @id", new { id = discarded.Id });
-            var refused = await Assert.ThrowsAsync<StagedFileLostException>(() => session.CommitJobAsync(request, discarded, CancellationToken.None));
-            Assert.Contains("discarded", refused.Message);
+            await using (var session = await jobs.BeginUploadAsync(CancellationToken.None))
+            {
+                var kept = await StageAsync(session, "Date,Entity,V\n2024-01-01,a,1\n");
+                var job = await session.CommitJobAsync(request, kept, CancellationToken.None);
+                Assert.Equal((JobStatus.Queued, kept.Id, kept.ByteCount), (job.Status, job.StagedFileId, job.ByteCount));
+                Assert.True(await connection.ExecuteScalarAsync<bool>("SELECT complete FROM dp.staged_files WHERE id = @id", new { id = kept.Id }));
+                Assert.True(await connection.ExecuteScalarAsync<long?>("SELECT queue_seq FROM dp.import_jobs WHERE id = @id", new { id = job.Id }) > 0);
+
+                // The same file committed again (its bytes are all there, but it is complete already): no second job.
+                var again = await Assert.ThrowsAsync<StagedFileLostException>(() => session.CommitJobAsync(request, kept, CancellationToken.None));
+                Assert.Contains("discarded", again.Message);
+                Assert.Equal(1, await JobCount());
+            }
+
+            // Swept as abandoned (or its dataset deleted) while the client was still sending: the upload is refused, nothing is queued.
+            await using (var session = await jobs.BeginUploadAsync(CancellationToken.None))
+            {
+                var discarded = await StageAsync(session, "Date,Entity,V\n2024-01-02,b,2\n");
+                await connection.ExecuteAsync("DELETE FROM dp.staged_files WHERE id = @id", new { id = discarded.Id });
+                var refused = await Assert.ThrowsAsync<StagedFileLostException>(() => session.CommitJobAsync(request, discarded, CancellationToken.None));
+                Assert.Contains("discarded", refused.Message);
+            }
+            Assert.Equal(1, await JobCount());
         }
-        Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM dp.import_jobs WHERE dataset_id = @id", new { id = _datasetId }));
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
     }
 
     private async Task<StagedFile> StageAsync(UploadSession session, string text) =>

@@ -157,8 +157,10 @@ public sealed partial class FileStagingStore(string directory, TimeSpan orphanMi
     public Task EnsureStoredAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, StagedFile file, CancellationToken cancellationToken)
     {
         var stored = new FileInfo(PathOf(file.Id));
-        if (!stored.Exists || stored.Length != file.ByteCount)
-            throw new StagedFileLostException($"Part of the upload was lost ({(stored.Exists ? stored.Length : 0)} of {file.ByteCount} bytes stored). "
+        // This process wrote the file: gone, it was swept (its row first, as abandoned, then its bytes, as an orphan).
+        if (!stored.Exists) throw StagedFileLostException.Discarded();
+        if (stored.Length != file.ByteCount)
+            throw new StagedFileLostException($"Part of the upload was lost ({stored.Length} of {file.ByteCount} bytes stored). "
                 + "Nothing was kept; send the file again.");
         return Task.CompletedTask;
     }

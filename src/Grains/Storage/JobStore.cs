@@ -323,8 +323,9 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
 
     /// <summary>
     /// Marks the file complete and queues its job in one statement, which PostgreSQL commits on its own (synchronously: this
-    /// commit is the upload's acknowledgement). One round trip where an explicit transaction took three (begin and the mark,
-    /// the job, the commit); the file's bytes are checked just before it (<see cref="IStagedFileStore.EnsureStoredAsync"/>).
+    /// commit is the upload's acknowledgement), after the check that the file's bytes are stored
+    /// (<see cref="IStagedFileStore.EnsureStoredAsync"/>: a read of its own with the bytes in PostgreSQL, none in a staging
+    /// directory). One round trip where an explicit transaction took three (begin and the mark, the job, the commit).
     /// </summary>
     public async Task<ImportJobRow> CommitJobAsync(ImportRequest request, StagedFile file, CancellationToken cancellationToken)
     {
