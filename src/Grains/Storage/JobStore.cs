@@ -355,12 +355,15 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
         return (created, job);
     }
 
+    /// <summary>The "file complete" mark of file <c>@stagedId</c>, with its dataset, size and hash; it applies only to a file still there, unfinished.</summary>
+    private const string CompleteFileSql =
+        "UPDATE dp.staged_files SET complete = true, dataset_id = @DatasetId, byte_count = @bytes, sha256 = @sha, touched_at = now() WHERE id = @stagedId AND NOT complete";
+
     /// <summary>The "file complete" mark, with its size and hash; the file must still be there, unfinished.</summary>
     private async Task CompleteFileAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StagedFile file, long datasetId)
     {
-        var updated = await connection.ExecuteAsync(
-            "UPDATE dp.staged_files SET complete = true, dataset_id = @datasetId, byte_count = @bytes, sha256 = @sha, touched_at = now() WHERE id = @id AND NOT complete",
-            new { id = file.Id, datasetId, bytes = file.ByteCount, sha = file.Sha256 }, transaction);
+        var updated = await connection.ExecuteAsync(CompleteFileSql,
+            new { stagedId = file.Id, DatasetId = datasetId, bytes = file.ByteCount, sha = file.Sha256 }, transaction);
         if (updated == 0) throw StagedFileLostException.Discarded();
         await staging.EnsureStoredAsync(connection, transaction, file, CancellationToken.None);
     }
@@ -376,10 +379,7 @@ public sealed class UploadSession(NpgsqlDataSource dataSource, IStagedFileStore 
     {
         return await connection.QuerySingleOrDefaultAsync<ImportJobRow>(
             $"""
-            WITH completed AS (
-                UPDATE dp.staged_files SET complete = true, dataset_id = @DatasetId, byte_count = @bytes, sha256 = @sha, touched_at = now()
-                WHERE id = @stagedId AND NOT complete
-                RETURNING id),
+            WITH completed AS ({CompleteFileSql} RETURNING id),
             queue_lock AS MATERIALIZED ({QueuePositions.LockQueueSql} FROM completed)
             INSERT INTO dp.import_jobs (dataset_id, source, format, file_name, staged_file_id, content_sha256, byte_count,
                 delete_missing, on_conflict_update, accept_new_columns, manifest, created_by, block_number, description)
